@@ -1,0 +1,71 @@
+// The `leo` program: parses the command line, dispatches to the registered
+// subcommand, turns every leo::Error into a one-line message and its exit code.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+
+#include "leo/cli/command.hpp"
+#include "leo/util/error.hpp"
+#include "leo/util/progress.hpp"
+
+namespace leo::cli {
+std::vector<CommandSpec>& registry() {
+  static std::vector<CommandSpec> commands;
+  return commands;
+}
+}  // namespace leo::cli
+
+int main(int argc, char** argv) {
+  using namespace leo;
+  CLI::App app{"leo: lossless compression of ReLU networks (ONNX in, smaller ONNX out)", "leo"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("leo ") + LEO_VERSION);
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "No progress messages on stderr");
+
+  auto commands = cli::registry();
+  std::stable_sort(commands.begin(), commands.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
+  std::map<CLI::App*, cli::Run> runs;
+  try {
+    for (auto& spec : commands) {
+      CLI::App* sub = app.add_subcommand(spec.name, spec.description);
+      sub->fallthrough();
+      runs[sub] = spec.setup(*sub);
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "leo: internal error while setting up commands: {}\n", e.what());
+    return static_cast<int>(ExitCode::internal);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "leo: {}\n", e.what());
+    fmt::print(stderr, "Run with --help for more information.\n");
+    return static_cast<int>(ExitCode::bad_input);
+  }
+
+  Progress::global().set_enabled(!quiet);
+  try {
+    for (auto& [sub, run] : runs)
+      if (sub->parsed()) return run();
+    return static_cast<int>(ExitCode::bad_input);
+  } catch (const Error& e) {
+    fmt::print(stderr, "leo: {}\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "leo: out of memory\n");
+    return static_cast<int>(ExitCode::internal);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "leo: internal error: {}\n", e.what());
+    return static_cast<int>(ExitCode::internal);
+  }
+}

@@ -1,0 +1,106 @@
+#include "leo/network/network.hpp"
+
+#include <fmt/core.h>
+
+#include "leo/util/error.hpp"
+
+namespace leo {
+
+std::int64_t TensorInfo::features() const {
+  if (shape.empty()) return 0;
+  if (shape.size() == 1) return shape[0];
+  std::int64_t n = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+Network::Network(std::vector<AffineLayer> l) : layers(std::move(l)) { set_default_interface(); }
+
+Eigen::Index Network::inputs() const { return layers.empty() ? 0 : layers.front().inputs(); }
+Eigen::Index Network::outputs() const { return layers.empty() ? 0 : layers.back().outputs(); }
+
+std::vector<Eigen::Index> Network::widths() const {
+  std::vector<Eigen::Index> w;
+  for (std::size_t h = 0; h + 1 < layers.size(); ++h) w.push_back(layers[h].outputs());
+  return w;
+}
+
+std::int64_t Network::hidden_units() const {
+  std::int64_t n = 0;
+  for (auto w : widths()) n += w;
+  return n;
+}
+
+std::int64_t Network::parameters() const {
+  std::int64_t n = 0;
+  for (const auto& layer : layers) n += layer.parameters();
+  return n;
+}
+
+std::int64_t Network::multiply_adds() const {
+  std::int64_t n = 0;
+  for (const auto& layer : layers) n += layer.weights.size();
+  return n;
+}
+
+void Network::validate(const std::string& context) const {
+  if (layers.empty()) throw InputError(fmt::format("{}: the network has no layers", context));
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& layer = layers[l];
+    if (layer.bias.size() != layer.weights.rows())
+      throw InputError(fmt::format("{}: layer {} has {} outputs but {} biases", context, l, layer.weights.rows(),
+                                   layer.bias.size()));
+    if (layer.weights.rows() == 0 || layer.weights.cols() == 0)
+      throw InputError(fmt::format("{}: layer {} is empty ({}x{})", context, l, layer.weights.rows(),
+                                   layer.weights.cols()));
+    if (l > 0 && layer.inputs() != layers[l - 1].outputs())
+      throw InputError(fmt::format("{}: layer {} takes {} inputs but layer {} gives {}", context, l, layer.inputs(),
+                                   l - 1, layers[l - 1].outputs()));
+    if (!layer.weights.allFinite())
+      throw InputError(fmt::format("{}: layer {} has NaN or infinite weights", context, l));
+    if (!layer.bias.allFinite()) throw InputError(fmt::format("{}: layer {} has NaN or infinite biases", context, l));
+  }
+}
+
+void Network::set_default_interface() {
+  if (input.name.empty()) input.name = "input";
+  if (input.shape.empty() && !layers.empty()) input.shape = {-1, inputs()};
+  if (output.name.empty()) output.name = "output";
+  if (output.shape.empty() && !layers.empty()) output.shape = {-1, outputs()};
+}
+
+Eigen::MatrixXd Network::evaluate(const Eigen::MatrixXd& X) const {
+  Eigen::MatrixXd a = X;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    Eigen::MatrixXd g = layers[l].weights * a;
+    g.colwise() += layers[l].bias;
+    if (l + 1 < layers.size()) g = g.cwiseMax(0.0);
+    a = std::move(g);
+  }
+  return a;
+}
+
+Eigen::VectorXd Network::evaluate(const Eigen::VectorXd& x) const {
+  Eigen::VectorXd a = x;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    Eigen::VectorXd g = layers[l].weights * a + layers[l].bias;
+    if (l + 1 < layers.size()) g = g.cwiseMax(0.0);
+    a = std::move(g);
+  }
+  return a;
+}
+
+std::vector<Eigen::MatrixXd> Network::pre_activations(const Eigen::MatrixXd& X) const {
+  std::vector<Eigen::MatrixXd> pre;
+  pre.reserve(layers.size());
+  Eigen::MatrixXd a = X;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    Eigen::MatrixXd g = layers[l].weights * a;
+    g.colwise() += layers[l].bias;
+    pre.push_back(g);
+    if (l + 1 < layers.size()) a = g.cwiseMax(0.0);
+  }
+  return pre;
+}
+
+}  // namespace leo

@@ -1,0 +1,82 @@
+#pragma once
+// A feed-forward ReLU network: a sequence of affine layers, a ReLU after every
+// layer but the last. Weights are held in double. The model's original input
+// and output tensors (names, shapes, element type) are kept so that a written
+// model has the same interface as the one that was read.
+//
+// Notation (DESIGN.md §1): layers[l] maps x^l (size in) to g^{l+1} = W x^l + b.
+// Layers 0..L-2 are hidden (ReLU after them); layer L-1 is the output layer.
+// "Hidden layer h" in analyses and JSON means layers[h], h = 0..L-2.
+#include <Eigen/Dense>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace leo {
+
+struct AffineLayer {
+  Eigen::MatrixXd weights;  // out x in
+  Eigen::VectorXd bias;     // out
+
+  Eigen::Index inputs() const { return weights.cols(); }
+  Eigen::Index outputs() const { return weights.rows(); }
+  std::int64_t parameters() const { return weights.size() + bias.size(); }
+};
+
+// ONNX TensorProto element types leo reads and writes.
+enum class ElementType : int { float32 = 1, float64 = 11 };
+
+struct TensorInfo {
+  std::string name;
+  std::vector<std::int64_t> shape;  // -1 for a dynamic dimension (the batch)
+  ElementType type = ElementType::float32;
+
+  // Number of features: the product of all dimensions but the first (batch).
+  // For a shape of rank 1, its only dimension.
+  std::int64_t features() const;
+};
+
+class Network {
+ public:
+  Network() = default;
+  explicit Network(std::vector<AffineLayer> layers);
+
+  std::vector<AffineLayer> layers;
+  TensorInfo input;    // defaults: "input", [-1, inputs()]
+  TensorInfo output;   // defaults: "output", [-1, outputs()]
+  std::string producer;          // producer_name of the model read ("" if built in code)
+  std::int64_t opset = 0;        // ai.onnx opset of the model read (0 if built in code)
+  std::int64_t source_parameters = -1;  // weights + biases as stored in the source file (-1: unknown)
+  std::map<std::string, std::string> metadata;  // metadata_props, kept and extended on write
+
+  std::size_t depth() const { return layers.size(); }
+  std::size_t hidden_layers() const { return layers.empty() ? 0 : layers.size() - 1; }
+  Eigen::Index inputs() const;
+  Eigen::Index outputs() const;
+  // Units per hidden layer.
+  std::vector<Eigen::Index> widths() const;
+  std::int64_t hidden_units() const;
+  // Weights and biases of the affine layers.
+  std::int64_t parameters() const;
+  // Multiply-adds for one input.
+  std::int64_t multiply_adds() const;
+
+  // Throws InputError (prefixed with `context`) when the network is empty,
+  // consecutive layers disagree in size, or a weight or bias is NaN/infinite.
+  void validate(const std::string& context = "network") const;
+
+  // Sets input/output TensorInfo to defaults when they are unset.
+  void set_default_interface();
+
+  // Batched evaluation: X is inputs() x N (one sample per column); returns
+  // outputs() x N.
+  Eigen::MatrixXd evaluate(const Eigen::MatrixXd& X) const;
+  Eigen::VectorXd evaluate(const Eigen::VectorXd& x) const;
+
+  // Pre-activations g of every layer (hidden and output), one matrix per
+  // layer, each units x N. pre[h] is layer h's W x + b before its ReLU.
+  std::vector<Eigen::MatrixXd> pre_activations(const Eigen::MatrixXd& X) const;
+};
+
+}  // namespace leo

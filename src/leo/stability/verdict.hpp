@@ -1,0 +1,58 @@
+#pragma once
+// What the stability analysis decides about each ReLU unit, and the evidence.
+#include <Eigen/Dense>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "leo/domain/box.hpp"
+
+namespace leo {
+
+enum class Status { active, inactive, unstable, undecided };
+enum class Stage { none, samples, attack, ibp, crown, alpha, lp, milp };
+
+const char* to_string(Status status);
+const char* to_string(Stage stage);
+
+struct UnitVerdict {
+  Status status = Status::undecided;
+  Stage stage = Stage::none;  // the stage that decided it
+  double lower = -std::numeric_limits<double>::infinity();  // best proven bounds on g
+  double upper = std::numeric_limits<double>::infinity();
+};
+
+struct WitnessUnit {
+  int layer = 0;   // hidden layer, from 0
+  int unit = 0;
+  bool positive = true;  // the witness drives g above zero (else below)
+};
+
+// An input of the domain, re-evaluated in double, and the units whose sign it shows.
+struct Witness {
+  Eigen::VectorXd input;
+  std::vector<WitnessUnit> units;
+};
+
+struct StageTime {
+  Stage stage;
+  double seconds = 0;
+  int decided = 0;
+};
+
+struct Analysis {
+  Domain domain;
+  std::vector<std::vector<UnitVerdict>> layers;  // one per hidden layer
+  std::vector<Witness> witnesses;
+  std::vector<StageTime> stage_times;
+  double time_seconds = 0;
+  bool timed_out = false;
+
+  int count(std::size_t layer, Status status) const;
+  bool stable(std::size_t layer, int unit) const {
+    auto s = layers[layer][unit].status;
+    return s == Status::active || s == Status::inactive;
+  }
+};
+
+}  // namespace leo

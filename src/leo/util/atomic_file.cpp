@@ -1,0 +1,63 @@
+#include "leo/util/atomic_file.hpp"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "leo/util/error.hpp"
+
+namespace leo {
+namespace fs = std::filesystem;
+
+void check_output_path(const fs::path& destination, const std::vector<fs::path>& inputs) {
+  if (destination.empty()) throw InputError("no output file given");
+  std::error_code ec;
+  for (const auto& input : inputs) {
+    if (fs::exists(destination, ec) && fs::exists(input, ec) && fs::equivalent(destination, input, ec))
+      throw InputError(fmt::format("{}: refusing to overwrite the input model", destination.string()));
+  }
+  fs::path folder = destination.parent_path();
+  if (folder.empty()) folder = ".";
+  if (!fs::is_directory(folder, ec))
+    throw InputError(fmt::format("{}: folder {} does not exist", destination.string(), folder.string()));
+  if (fs::is_directory(destination, ec))
+    throw InputError(fmt::format("{}: is a folder, not a file", destination.string()));
+}
+
+void write_file_atomically(const fs::path& destination, const std::function<void(std::ostream&)>& write,
+                           const std::vector<fs::path>& inputs) {
+  check_output_path(destination, inputs);
+  fs::path folder = destination.parent_path();
+  if (folder.empty()) folder = ".";
+  std::random_device rd;
+  fs::path temporary =
+      folder / fmt::format(".{}.tmp-{}-{:08x}", destination.filename().string(), ::getpid(), rd());
+  struct Cleanup {
+    fs::path path;
+    bool active = true;
+    ~Cleanup() {
+      if (active) {
+        std::error_code ec;
+        fs::remove(path, ec);
+      }
+    }
+  } cleanup{temporary};
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(fmt::format("{}: cannot write in folder {}", destination.string(), folder.string()));
+    write(out);
+    out.flush();
+    if (!out) throw InputError(fmt::format("{}: write failed", destination.string()));
+    out.close();
+    if (out.fail()) throw InputError(fmt::format("{}: write failed", destination.string()));
+  }
+  std::error_code ec;
+  fs::rename(temporary, destination, ec);
+  if (ec) throw InputError(fmt::format("{}: cannot replace file: {}", destination.string(), ec.message()));
+  cleanup.active = false;
+}
+
+}  // namespace leo

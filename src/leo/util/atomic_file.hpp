@@ -1,0 +1,26 @@
+#pragma once
+// Every file leo writes goes through here: the content is written to a
+// temporary file in the destination's folder, flushed, then renamed over the
+// destination. On any failure the destination is untouched and the temporary
+// file is removed. Writing over one of the inputs is refused.
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace leo {
+
+// Throws InputError when `destination` is the same file as one of `inputs`
+// (after resolving links), or its folder does not exist.
+void check_output_path(const std::filesystem::path& destination,
+                       const std::vector<std::filesystem::path>& inputs = {});
+
+// Calls `write` with a stream to a temporary file, then renames it to
+// `destination`. Throws InputError (naming the destination) when the folder is
+// not writable or the write fails; the destination is then untouched.
+void write_file_atomically(const std::filesystem::path& destination,
+                           const std::function<void(std::ostream&)>& write,
+                           const std::vector<std::filesystem::path>& inputs = {});
+
+}  // namespace leo

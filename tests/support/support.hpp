@@ -1,0 +1,37 @@
+#pragma once
+// Helpers shared by the tests: paths to the reference models and fixtures,
+// random networks, running the leo program.
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "leo/network/network.hpp"
+
+namespace leo::test {
+
+// ../shared/models beside the checkout, or $LEO_MODELS_DIR.
+std::filesystem::path models_dir();
+// tests/fixtures in the source tree.
+std::filesystem::path fixtures_dir();
+// The built `leo` program.
+std::filesystem::path leo_binary();
+// A fresh empty folder under the system temp dir, removed by the caller if wanted.
+std::filesystem::path temp_dir(const std::string& name);
+
+// A random network with the given sizes (sizes[0] inputs, sizes.back() outputs),
+// Gaussian weights scaled 1/sqrt(fan_in), biases Gaussian * bias_scale.
+Network random_network(const std::vector<int>& sizes, std::mt19937_64& rng, double bias_scale = 0.1);
+
+// Uniform random points in [lo, hi] per feature, inputs x n.
+Eigen::MatrixXd random_points(const Eigen::VectorXd& lo, const Eigen::VectorXd& hi, int n, std::mt19937_64& rng);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs the leo program with the arguments (a shell command line, already quoted).
+CommandResult run_leo(const std::string& arguments);
+
+}  // namespace leo::test
