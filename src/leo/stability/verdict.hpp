@@ -20,6 +20,10 @@ struct UnitVerdict {
   Stage stage = Stage::none;  // the stage that decided it
   double lower = -std::numeric_limits<double>::infinity();  // best proven bounds on g
   double upper = std::numeric_limits<double>::infinity();
+  // Evidence from witnesses (inputs re-evaluated in double): some input of the
+  // domain drives g above zero / below zero. Both => unstable.
+  bool seen_positive = false;
+  bool seen_negative = false;
 };
 
 struct WitnessUnit {
