@@ -1,0 +1,145 @@
+// Soundness and known answers for the bound propagation stages (bounds/).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "leo/bounds/interval.hpp"
+#include "support.hpp"
+
+using namespace leo;
+
+namespace {
+
+// Pre-activations of every layer in long double (much closer to the real
+// values than a double forward pass), one matrix per layer, units x N.
+std::vector<Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>> exact_pre(const Network& net,
+                                                                                const Eigen::MatrixXd& X) {
+  using M = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+  std::vector<M> out;
+  M a = X.cast<long double>();
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    M W = net.layers[l].weights.cast<long double>();
+    M g = W * a;
+    g.colwise() += net.layers[l].bias.cast<long double>();
+    out.push_back(g);
+    a = g.cwiseMax(0.0L);
+  }
+  return out;
+}
+
+// Random points plus (for up to 12 inputs) every corner of the box.
+Eigen::MatrixXd probe_points(const Box& box, int n, std::mt19937_64& rng) {
+  Eigen::MatrixXd X = test::random_points(box.lower, box.upper, n, rng);
+  if (box.size() <= 12) {
+    int corners = 1 << box.size();
+    Eigen::MatrixXd C(box.size(), corners);
+    for (int c = 0; c < corners; ++c)
+      for (Eigen::Index i = 0; i < box.size(); ++i) C(i, c) = (c >> i) & 1 ? box.upper[i] : box.lower[i];
+    Eigen::MatrixXd all(box.size(), X.cols() + corners);
+    all << X, C;
+    return all;
+  }
+  return X;
+}
+
+// Number of (point, unit) pairs outside the bounds.
+long violations(const Network& net, const NetworkBounds& bounds, const Eigen::MatrixXd& X) {
+  auto pre = exact_pre(net, X);
+  long bad = 0;
+  for (std::size_t l = 0; l < pre.size(); ++l)
+    for (Eigen::Index j = 0; j < pre[l].cols(); ++j)
+      for (Eigen::Index i = 0; i < pre[l].rows(); ++i) {
+        long double g = pre[l](i, j);
+        if (g < static_cast<long double>(bounds[l].lower[i]) || g > static_cast<long double>(bounds[l].upper[i])) ++bad;
+      }
+  return bad;
+}
+
+Box random_box(Eigen::Index n, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> c(-1.0, 1.0), r(0.0, 1.0);
+  Box box{Eigen::VectorXd(n), Eigen::VectorXd(n)};
+  for (Eigen::Index i = 0; i < n; ++i) {
+    double mid = c(rng), rad = r(rng);
+    if (i == 0 && n > 2) rad = 0.0;  // a degenerate feature now and then
+    box.lower[i] = mid - rad;
+    box.upper[i] = mid + rad;
+  }
+  return box;
+}
+
+}  // namespace
+
+TEST(IntervalBounds, HandComputed) {
+  // g1 = [x0 - x1, x0 + x1 - 1], y = 2 relu(g1_0) - relu(g1_1) + 0.5, x in [0,1]^2.
+  AffineLayer l1{Eigen::MatrixXd{{1, -1}, {1, 1}}, Eigen::VectorXd{{0, -1}}};
+  AffineLayer l2{Eigen::MatrixXd{{2, -1}}, Eigen::VectorXd{{0.5}}};
+  Network net({l1, l2});
+  NetworkBounds b = interval_bounds(net, Box::uniform(2, 0, 1));
+  ASSERT_EQ(b.size(), 2u);
+  // IBP: g1_0 in [-1, 1], g1_1 in [-1, 1]; y in [2*0 - 1 + .5, 2*1 - 0 + .5] = [-0.5, 2.5].
+  // Exact: g1_0 in [-1,1], g1_1 in [-1,1]; y max at (1,0): 2 - 0 + .5 = 2.5; y min: x0 = x1 = 1 gives
+  // 0 - 1 + .5 = -0.5. Here IBP is exact up to rounding.
+  EXPECT_NEAR(b[0].lower[0], -1, 1e-14);
+  EXPECT_NEAR(b[0].upper[0], 1, 1e-14);
+  EXPECT_NEAR(b[0].lower[1], -1, 1e-14);
+  EXPECT_NEAR(b[0].upper[1], 1, 1e-14);
+  EXPECT_NEAR(b[1].lower[0], -0.5, 1e-14);
+  EXPECT_NEAR(b[1].upper[0], 2.5, 1e-14);
+  // Outward: never inside the exact values.
+  EXPECT_LE(b[0].lower[0], -1);
+  EXPECT_GE(b[0].upper[0], 1);
+  EXPECT_LE(b[1].lower[0], -0.5);
+  EXPECT_GE(b[1].upper[0], 2.5);
+}
+
+TEST(IntervalBounds, LooseWhereInputsAreShared) {
+  // g1 = [x0, x0], y = relu(g1_0) - relu(g1_1) = 0 exactly; IBP gives [-1, 1] on [0,1].
+  AffineLayer l1{Eigen::MatrixXd{{1}, {1}}, Eigen::VectorXd{{0, 0}}};
+  AffineLayer l2{Eigen::MatrixXd{{1, -1}}, Eigen::VectorXd{{0}}};
+  Network net({l1, l2});
+  NetworkBounds b = interval_bounds(net, Box::uniform(1, 0, 1));
+  EXPECT_NEAR(b[1].lower[0], -1, 1e-14);
+  EXPECT_NEAR(b[1].upper[0], 1, 1e-14);
+}
+
+TEST(IntervalBounds, RoundingCannotFakeStability) {
+  // g = x0 + x1 - 1 at x = (1, +-1e-17): the double sum is exactly 0, the real one is +-1e-17.
+  for (double eps : {1e-17, -1e-17}) {
+    AffineLayer l1{Eigen::MatrixXd{{1, 1}}, Eigen::VectorXd{{-1}}};
+    AffineLayer l2{Eigen::MatrixXd{{1}}, Eigen::VectorXd{{0}}};
+    Network net({l1, l2});
+    Box box(Eigen::VectorXd{{1, eps}}, Eigen::VectorXd{{1, eps}});
+    NetworkBounds b = interval_bounds(net, box);
+    EXPECT_LE(b[0].lower[0], eps);
+    EXPECT_GE(b[0].upper[0], eps);
+    if (eps > 0) {
+      EXPECT_GT(b[0].upper[0], 0.0);  // not provably inactive
+    }
+    if (eps < 0) {
+      EXPECT_LT(b[0].lower[0], 0.0);  // not provably active
+    }
+  }
+}
+
+TEST(IntervalBounds, SoundOnRandomNetworks) {
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<int> in(1, 6), width(2, 10), depth(1, 3);
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<int> sizes{in(rng)};
+    int d = depth(rng);
+    for (int k = 0; k < d; ++k) sizes.push_back(width(rng));
+    sizes.push_back(in(rng));
+    Network net = test::random_network(sizes, rng, 0.5);
+    Box box = random_box(sizes[0], rng);
+    NetworkBounds b = interval_bounds(net, box);
+    ASSERT_EQ(b.size(), net.layers.size());
+    Eigen::MatrixXd X = probe_points(box, trial < 3 ? 100000 : 5000, rng);
+    EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
+  }
+}
+
+TEST(IntervalBounds, RejectsWrongBox) {
+  std::mt19937_64 rng(1);
+  Network net = test::random_network({3, 4, 2}, rng);
+  EXPECT_THROW(interval_bounds(net, Box::uniform(2, 0, 1)), std::invalid_argument);
+}
