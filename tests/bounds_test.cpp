@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "support.hpp"
 
@@ -53,6 +54,24 @@ long violations(const Network& net, const NetworkBounds& bounds, const Eigen::Ma
         if (g < static_cast<long double>(bounds[l].lower[i]) || g > static_cast<long double>(bounds[l].upper[i])) ++bad;
       }
   return bad;
+}
+
+// Random small network: 1-6 inputs, 1-3 hidden layers of 2-10 units.
+Network small_network(std::mt19937_64& rng, double bias_scale = 0.5) {
+  std::uniform_int_distribution<int> in(1, 6), width(2, 10), depth(1, 3);
+  std::vector<int> sizes{in(rng)};
+  int d = depth(rng);
+  for (int k = 0; k < d; ++k) sizes.push_back(width(rng));
+  sizes.push_back(in(rng));
+  return test::random_network(sizes, rng, bias_scale);
+}
+
+// Every bound of `inner` lies within `outer`.
+bool within(const NetworkBounds& inner, const NetworkBounds& outer) {
+  for (std::size_t l = 0; l < inner.size(); ++l)
+    if ((inner[l].lower.array() < outer[l].lower.array()).any() || (inner[l].upper.array() > outer[l].upper.array()).any())
+      return false;
+  return true;
 }
 
 Box random_box(Eigen::Index n, std::mt19937_64& rng) {
@@ -142,4 +161,51 @@ TEST(IntervalBounds, RejectsWrongBox) {
   std::mt19937_64 rng(1);
   Network net = test::random_network({3, 4, 2}, rng);
   EXPECT_THROW(interval_bounds(net, Box::uniform(2, 0, 1)), std::invalid_argument);
+}
+
+TEST(CrownBounds, StrictlyTighterThanIntervalsOnSharedInputs) {
+  // y = relu(x0) - relu(x0) = 0 on [0,1] (units stably active): IBP [-1,1], CROWN [0,0] up to rounding.
+  AffineLayer l1{Eigen::MatrixXd{{1}, {1}}, Eigen::VectorXd{{0, 0}}};
+  AffineLayer l2{Eigen::MatrixXd{{1, -1}}, Eigen::VectorXd{{0}}};
+  Network net({l1, l2});
+  Box box = Box::uniform(1, 0, 1);
+  NetworkBounds b = interval_bounds(net, box);
+  crown_bounds(net, box, b);
+  EXPECT_LE(b[1].lower[0], 0.0);
+  EXPECT_GE(b[1].upper[0], 0.0);
+  EXPECT_GT(b[1].lower[0], -1e-14);
+  EXPECT_LT(b[1].upper[0], 1e-14);
+}
+
+TEST(CrownBounds, HandComputedUnstableUnit) {
+  // g1 = x0 on [-1, 1] (unstable), y = relu(g1) - 0.5 x-free: y = relu(x0) - 0.5, exact range [-0.5, 0.5].
+  // CROWN: upper chord (x0 + 1)/2 maxes at 1 -> 0.5; lower slope alpha=1 (u >= -l) gives x0 >= -1 -> -1.5.
+  AffineLayer l1{Eigen::MatrixXd{{1}}, Eigen::VectorXd{{0}}};
+  AffineLayer l2{Eigen::MatrixXd{{1}}, Eigen::VectorXd{{-0.5}}};
+  Network net({l1, l2});
+  Box box = Box::uniform(1, -1, 1);
+  NetworkBounds b = interval_bounds(net, box);
+  EXPECT_NEAR(b[1].lower[0], -0.5, 1e-14);  // IBP is exact here (relu(g) in [0,1])
+  crown_bounds(net, box, b);                 // never loosens it
+  EXPECT_NEAR(b[1].lower[0], -0.5, 1e-14);
+  EXPECT_NEAR(b[1].upper[0], 0.5, 1e-14);
+  EXPECT_LE(b[1].lower[0], -0.5);
+  EXPECT_GE(b[1].upper[0], 0.5);
+}
+
+TEST(CrownBounds, SoundAndNeverLooserOnRandomNetworks) {
+  std::mt19937_64 rng(4242);
+  int tighter = 0;
+  for (int trial = 0; trial < 30; ++trial) {
+    Network net = small_network(rng);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds ibp = interval_bounds(net, box);
+    NetworkBounds b = ibp;
+    crown_bounds(net, box, b);
+    EXPECT_TRUE(within(b, ibp)) << "trial " << trial;
+    tighter += (b.back().upper - b.back().lower).sum() < (ibp.back().upper - ibp.back().lower).sum() - 1e-9;
+    Eigen::MatrixXd X = probe_points(box, trial < 3 ? 100000 : 5000, rng);
+    EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
+  }
+  EXPECT_GT(tighter, 10);
 }
