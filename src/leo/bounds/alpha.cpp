@@ -1,0 +1,187 @@
+#include "leo/bounds/alpha.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "leo/bounds/backsub.hpp"
+#include "leo/bounds/crown.hpp"
+#include "leo/bounds/interval.hpp"
+#include "leo/util/progress.hpp"
+
+namespace leo {
+
+std::vector<std::vector<bool>> all_units(const Network& net) {
+  std::vector<std::vector<bool>> t;
+  for (const auto& layer : net.layers) t.emplace_back(static_cast<std::size_t>(layer.outputs()), true);
+  return t;
+}
+
+namespace {
+
+// Relaxation data of one earlier layer j (units of g_j).
+struct Relax {
+  Eigen::ArrayXd upper_slope;  // s = u/(u-l) unstable, 1 active, 0 inactive
+  Eigen::ArrayXd intercept;    // -s l for unstable, else 0
+  Eigen::Array<bool, Eigen::Dynamic, 1> unstable, active;
+};
+
+Relax relax_of(const Bounds& b) {
+  const Eigen::Index n = b.lower.size();
+  Relax r{Eigen::ArrayXd::Zero(n), Eigen::ArrayXd::Zero(n), Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(n, false),
+          Eigen::Array<bool, Eigen::Dynamic, 1>::Constant(n, false)};
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double l = b.lower[i], u = b.upper[i];
+    if (l >= 0) {
+      r.active[i] = true;
+      r.upper_slope[i] = 1.0;
+    } else if (u > 0) {
+      r.unstable[i] = true;
+      if (std::isfinite(l) && std::isfinite(u)) {
+        r.upper_slope[i] = u / (u - l);
+        r.intercept[i] = -r.upper_slope[i] * l;
+      } else {
+        r.upper_slope[i] = 1.0;
+        r.intercept[i] = std::numeric_limits<double>::infinity();
+      }
+    }
+  }
+  return r;
+}
+
+// Optimises the slopes for objective rows A on layer k and returns sound upper bounds.
+Eigen::VectorXd optimise(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
+                         const Eigen::MatrixXd& A, const AlphaOptions& options, const Deadline& deadline,
+                         bool hidden) {
+  const Eigen::Index r = A.rows();
+  const Eigen::Index m = r / 2;
+  std::vector<Relax> relax;
+  std::vector<Eigen::MatrixXd> alpha, best_alpha, adam_m, adam_v;
+  for (std::size_t j = 0; j < k; ++j) {
+    relax.push_back(relax_of(bounds[j]));
+    alpha.push_back(backsub::adaptive_alpha(bounds[j], r));
+    adam_m.push_back(Eigen::MatrixXd::Zero(r, bounds[j].lower.size()));
+    adam_v.push_back(Eigen::MatrixXd::Zero(r, bounds[j].lower.size()));
+  }
+  best_alpha = alpha;
+  Eigen::VectorXd best = Eigen::VectorXd::Constant(r, std::numeric_limits<double>::infinity());
+  const Eigen::ArrayXd hi = box.upper.array(), lo = box.lower.array();
+  std::vector<Eigen::MatrixXd> R(k + 1);  // R[j]: coefficient of x_j
+  std::vector<Eigen::MatrixXd> S(k);      // slopes used for layer j
+  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  for (int it = 0; it <= options.iterations; ++it) {
+    // Forward: the CROWN bound for the current slopes.
+    Eigen::VectorXd c = A * net.layers[k].bias;
+    R[k] = A * net.layers[k].weights;
+    for (std::size_t jj = k; jj-- > 0;) {
+      const Relax& rx = relax[jj];
+      const Eigen::MatrixXd& P = R[jj + 1];
+      S[jj].resize(r, P.cols());
+      for (Eigen::Index i = 0; i < P.cols(); ++i)
+        for (Eigen::Index q = 0; q < r; ++q) {
+          const double p = P(q, i);
+          S[jj](q, i) = rx.unstable[i] ? (p >= 0 ? rx.upper_slope[i] : alpha[jj](q, i)) : rx.upper_slope[i];
+        }
+      Eigen::MatrixXd nu = P.cwiseProduct(S[jj]);
+      c += P.cwiseMax(0.0) * rx.intercept.matrix() + nu * net.layers[jj].bias;
+      R[jj] = nu * net.layers[jj].weights;
+    }
+    c += R[0].cwiseMax(0.0) * box.upper + R[0].cwiseMin(0.0) * box.lower;
+    for (Eigen::Index q = 0; q < r; ++q)
+      if (c[q] < best[q]) {
+        best[q] = c[q];
+        for (std::size_t j = 0; j < k; ++j) best_alpha[j].row(q) = alpha[j].row(q);
+      }
+    if (it == options.iterations || k == 0 || deadline.expired()) break;
+    if (hidden && options.stop_when_settled) {
+      bool settled = true;
+      for (Eigen::Index q = 0; q < m && settled; ++q) settled = best[q] < 0 || best[m + q] < 0;
+      if (settled) break;
+    }
+    // Backward: gradient of c with respect to the slopes.
+    Eigen::MatrixXd G(r, R[0].cols());  // dB/dR[0]
+    for (Eigen::Index i = 0; i < G.cols(); ++i)
+      for (Eigen::Index q = 0; q < r; ++q) G(q, i) = R[0](q, i) > 0 ? hi[i] : lo[i];
+    const double t = it + 1;
+    for (std::size_t j = 0; j < k; ++j) {
+      const Relax& rx = relax[j];
+      Eigen::MatrixXd Gnu = G * net.layers[j].weights.transpose();
+      Gnu.rowwise() += net.layers[j].bias.transpose();
+      const Eigen::MatrixXd& P = R[j + 1];
+      for (Eigen::Index i = 0; i < P.cols(); ++i) {
+        if (!rx.unstable[i]) continue;
+        for (Eigen::Index q = 0; q < r; ++q) {
+          if (P(q, i) >= 0) continue;
+          const double g = Gnu(q, i) * P(q, i);
+          double& mm = adam_m[j](q, i);
+          double& vv = adam_v[j](q, i);
+          mm = beta1 * mm + (1 - beta1) * g;
+          vv = beta2 * vv + (1 - beta2) * g * g;
+          const double mhat = mm / (1 - std::pow(beta1, t)), vhat = vv / (1 - std::pow(beta2, t));
+          double& a = alpha[j](q, i);
+          a = std::clamp(a - options.learning_rate * mhat / (std::sqrt(vhat) + eps), 0.0, 1.0);
+        }
+      }
+      if (j + 1 < k) {
+        G = Gnu.cwiseProduct(S[j]);
+        for (Eigen::Index i = 0; i < P.cols(); ++i)
+          if (rx.unstable[i])
+            for (Eigen::Index q = 0; q < r; ++q)
+              if (P(q, i) >= 0) G(q, i) += rx.intercept[i];
+      }
+    }
+  }
+  return backsub::sound_upper(net, box, bounds, k, A, [&](std::size_t j, const Eigen::MatrixXd& rho) {
+    return backsub::crown_nu(bounds[j], rho, &best_alpha[j]);
+  });
+}
+
+}  // namespace
+
+void alpha_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
+                  const std::vector<std::vector<bool>>& targets, const AlphaOptions& options,
+                  const Deadline& deadline) {
+  if (bounds.empty()) {
+    bounds = interval_bounds(net, box);
+    crown_bounds(net, box, bounds, deadline);
+  }
+  if (bounds.size() != net.layers.size()) throw std::invalid_argument("alpha_bounds: bounds do not match the network");
+  Stopwatch watch;
+  Eigen::Index tightened = 0, optimised = 0;
+  const Eigen::Index per_batch = std::max<Eigen::Index>(1, options.batch_rows / 2);
+  for (std::size_t k = 0; k < net.layers.size() && k < targets.size(); ++k) {
+    const bool hidden = k + 1 < net.layers.size();
+    std::vector<Eigen::Index> units;
+    for (Eigen::Index i = 0; i < net.layers[k].outputs() && i < static_cast<Eigen::Index>(targets[k].size()); ++i)
+      if (targets[k][static_cast<std::size_t>(i)] && (!hidden || (bounds[k].lower[i] < 0 && bounds[k].upper[i] > 0)))
+        units.push_back(i);
+    for (std::size_t start = 0; start < units.size(); start += static_cast<std::size_t>(per_batch)) {
+      if (deadline.expired()) {
+        Progress::global().report("alpha", "deadline reached at layer {}; {} units tightened ({:.2f}s)", k, tightened,
+                                  watch.seconds());
+        return;
+      }
+      std::vector<Eigen::Index> batch(units.begin() + static_cast<std::ptrdiff_t>(start),
+                                      units.begin() + static_cast<std::ptrdiff_t>(
+                                                          std::min(units.size(), start + per_batch)));
+      Eigen::MatrixXd A = backsub::objective_rows(net.layers[k].outputs(), batch);
+      Eigen::VectorXd up = optimise(net, box, bounds, k, A, options, deadline, hidden);
+      const Eigen::Index m = static_cast<Eigen::Index>(batch.size());
+      optimised += m;
+      Bounds& b = bounds[k];
+      for (Eigen::Index q = 0; q < m; ++q) {
+        const Eigen::Index i = batch[q];
+        bool c = false;
+        if (up[q] < b.upper[i]) b.upper[i] = up[q], c = true;
+        if (-up[m + q] > b.lower[i]) b.lower[i] = -up[m + q], c = true;
+        tightened += c;
+      }
+    }
+    if (!units.empty())
+      Progress::global().report("alpha", "layer {}: {} units optimised ({:.2f}s)", k, units.size(), watch.seconds());
+  }
+  auto c = count_stable(bounds);
+  Progress::global().report("alpha", "{} of {} units tightened; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",
+                            tightened, optimised, c.active, c.inactive, c.unstable, watch.seconds());
+}
+
+}  // namespace leo
