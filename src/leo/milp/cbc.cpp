@@ -1,0 +1,181 @@
+#include "leo/milp/cbc.hpp"
+
+#include <CbcEventHandler.hpp>
+#include <CbcModel.hpp>
+#include <CoinError.hpp>
+#include <CoinMessageHandler.hpp>
+#include <CoinPackedMatrix.hpp>
+#include <OsiClpSolverInterface.hpp>
+
+#include <cmath>
+#include <mutex>
+
+#include "leo/util/deadline.hpp"
+#include "leo/util/error.hpp"
+
+namespace leo {
+namespace {
+
+// What the event handlers of one minimize() call (one per CBC thread) share.
+struct Shared {
+  std::mutex mutex;
+  const IncumbentCallback* callback = nullptr;
+  const RelaxationCallback* relaxation = nullptr;
+  bool stop = false;
+  int incumbents = 0;
+  int relaxations = 0;
+  std::vector<double> last;  // the last solution handed to the callback
+};
+
+class IncumbentHandler : public CbcEventHandler {
+ public:
+  explicit IncumbentHandler(Shared* shared) : shared_(shared) {}
+  IncumbentHandler(const IncumbentHandler&) = default;
+
+  CbcAction event(CbcEvent which) override {
+    if (model_ == nullptr || (model_->specialOptions() & 2048) != 0) return noAction;  // a heuristic's sub-MIP
+    if (which == node) return relaxation();
+    if (which != solution && which != heuristicSolution) return noAction;
+    const double* best = model_->bestSolution();
+    if (best == nullptr) return noAction;
+    std::vector<double> values(best, best + model_->getNumCols());
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    if (shared_->stop) return stop;
+    if (values == shared_->last) return noAction;
+    shared_->last = values;
+    ++shared_->incumbents;
+    if (*shared_->callback && (*shared_->callback)(values)) {
+      shared_->stop = true;
+      return stop;
+    }
+    return noAction;
+  }
+
+  CbcEventHandler* clone() const override { return new IncumbentHandler(*this); }
+
+ private:
+  CbcAction relaxation() {
+    if (!*shared_->relaxation) return noAction;
+    const OsiSolverInterface* solver = model_->solver();
+    if (solver == nullptr || !solver->isProvenOptimal()) return noAction;
+    const double* lp = solver->getColSolution();
+    if (lp == nullptr) return noAction;
+    std::vector<double> values(lp, lp + solver->getNumCols());
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    if (shared_->stop) return stop;
+    ++shared_->relaxations;
+    if ((*shared_->relaxation)(values)) {
+      shared_->stop = true;
+      return stop;
+    }
+    return noAction;
+  }
+
+  Shared* shared_;
+};
+
+}  // namespace
+
+struct MilpSolver::Impl {
+  OsiClpSolverInterface solver;
+};
+
+MilpSolver::MilpSolver(const MilpModel& model) : impl_(std::make_unique<Impl>()) {
+  const int n = model.columns(), m = model.rows();
+  CoinPackedMatrix matrix(false, n, m, static_cast<CoinBigIndex>(model.row_values.size()), model.row_values.data(),
+                          model.row_columns.data(), model.row_starts.data(), nullptr);
+  std::vector<double> row_lower = model.row_lower, row_upper = model.row_upper;
+  std::vector<double> col_lower = model.col_lower, col_upper = model.col_upper;
+  auto coin = [&](std::vector<double>& v) {
+    for (double& x : v)
+      if (std::isinf(x)) x = x > 0 ? impl_->solver.getInfinity() : -impl_->solver.getInfinity();
+  };
+  coin(row_lower), coin(row_upper), coin(col_lower), coin(col_upper);
+  impl_->solver.messageHandler()->setLogLevel(0);
+  impl_->solver.loadProblem(matrix, col_lower.data(), col_upper.data(), model.objective.data(), row_lower.data(),
+                            row_upper.data());
+  for (int j = 0; j < n; ++j)
+    if (model.integer[j]) impl_->solver.setInteger(j);
+}
+
+MilpSolver::~MilpSolver() = default;
+
+int MilpSolver::columns() const { return impl_->solver.getNumCols(); }
+
+void MilpSolver::set_objective(const std::vector<double>& objective) {
+  if (static_cast<int>(objective.size()) != columns())
+    throw Error(ExitCode::internal, "MilpSolver::set_objective: wrong size");
+  impl_->solver.setObjective(objective.data());
+}
+
+void MilpSolver::set_objective_coefficient(int column, double value) { impl_->solver.setObjCoeff(column, value); }
+
+void MilpSolver::set_column_bounds(int column, double lower, double upper) {
+  impl_->solver.setColBounds(column, lower, upper);
+}
+
+MilpResult MilpSolver::minimize(const MilpSettings& settings, const IncumbentCallback& on_incumbent,
+                                const RelaxationCallback& on_relaxation) {
+  Stopwatch watch;
+  MilpResult result;
+  if (!(settings.seconds > 0)) {
+    result.status = MilpResult::Status::time_limit;
+    return result;
+  }
+  Shared shared;
+  shared.callback = &on_incumbent;
+  shared.relaxation = &on_relaxation;
+  try {
+    CbcModel model(impl_->solver);
+    model.setLogLevel(settings.verbose ? 1 : 0);
+    model.solver()->messageHandler()->setLogLevel(0);
+    model.setIntegerTolerance(settings.integer_tolerance);
+    model.setDblParam(CbcModel::CbcCutoffIncrement, 1e-9);
+    model.setAllowableGap(1e-9);
+    model.setAllowableFractionGap(0.0);
+    model.setAllowablePercentageGap(0.0);
+    if (std::isfinite(settings.cutoff)) model.setCutoff(settings.cutoff);
+    model.setUseElapsedTime(true);
+    if (std::isfinite(settings.seconds)) model.setMaximumSeconds(settings.seconds);
+    if (settings.threads > 1) model.setNumberThreads(settings.threads);
+    IncumbentHandler handler(&shared);
+    model.passInEventHandler(&handler);
+    model.branchAndBound();
+
+    result.nodes = model.getNodeCount();
+    const double* best = model.bestSolution();
+    if (best != nullptr) {
+      result.solution.assign(best, best + model.getNumCols());
+      result.objective = model.getObjValue();
+    }
+    if (shared.stop) {
+      result.status = MilpResult::Status::stopped;
+    } else if (model.status() == 0 && (model.isProvenOptimal() || model.isProvenInfeasible())) {
+      result.status = best != nullptr ? MilpResult::Status::optimal : MilpResult::Status::infeasible;
+      result.bound = best != nullptr ? std::min(model.getBestPossibleObjValue(), result.objective) : settings.cutoff;
+    } else if (model.status() == 1 && (model.isSecondsLimitReached() || model.secondaryStatus() == 4)) {
+      result.status = MilpResult::Status::time_limit;
+      result.bound = model.getBestPossibleObjValue();
+    } else {
+      result.status = MilpResult::Status::failed;
+    }
+    // The final best solution counts as an incumbent too (CBC does not always
+    // raise an event, e.g. when the root LP is already integral).
+    if (best != nullptr && !shared.stop && result.solution != shared.last) {
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      ++shared.incumbents;
+      shared.last = result.solution;
+      if (on_incumbent && on_incumbent(result.solution) && result.status != MilpResult::Status::optimal &&
+          result.status != MilpResult::Status::infeasible)
+        result.status = MilpResult::Status::stopped;
+    }
+  } catch (const CoinError& e) {
+    result.status = MilpResult::Status::failed;
+  }
+  result.incumbents = shared.incumbents;
+  result.relaxations = shared.relaxations;
+  result.seconds = watch.seconds();
+  return result;
+}
+
+}  // namespace leo

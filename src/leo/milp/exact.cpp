@@ -1,0 +1,366 @@
+#include "leo/milp/exact.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "leo/milp/cbc.hpp"
+#include "leo/milp/relu_milp.hpp"
+#include "leo/util/error.hpp"
+#include "leo/util/progress.hpp"
+
+namespace leo {
+
+double exact_margin(const ExactOptions& options, double lower, double upper) {
+  double scale = std::max(std::abs(lower), std::abs(upper));
+  if (!std::isfinite(scale)) scale = 0;
+  return options.margin + options.margin_relative * scale;
+}
+
+namespace {
+
+void check_inputs(const Network& net, const Box& box, const NetworkBounds& bounds, Analysis& analysis) {
+  if (box.size() != net.inputs())
+    throw Error(ExitCode::internal, fmt::format("milp: the box has {} features, the network {} inputs", box.size(),
+                                                net.inputs()));
+  auto widths = net.widths();
+  if (bounds.size() < widths.size())
+    throw Error(ExitCode::internal, "milp: bounds are missing for some hidden layers");
+  if (analysis.layers.empty())
+    for (auto w : widths) analysis.layers.emplace_back(static_cast<std::size_t>(w));
+  if (analysis.layers.size() != widths.size())
+    throw Error(ExitCode::internal, "milp: the analysis does not match the network's hidden layers");
+  for (std::size_t l = 0; l < widths.size(); ++l) {
+    if (static_cast<Eigen::Index>(analysis.layers[l].size()) != widths[l] || bounds[l].lower.size() != widths[l] ||
+        bounds[l].upper.size() != widths[l])
+      throw Error(ExitCode::internal, fmt::format("milp: layer {} sizes do not match", l));
+  }
+}
+
+void mark_inactive(UnitVerdict& v) {
+  v.status = Status::inactive;
+  v.stage = Stage::milp;
+  v.upper = std::min(v.upper, 0.0);
+}
+
+void mark_active(UnitVerdict& v) {
+  v.status = Status::active;
+  v.stage = Stage::milp;
+  v.lower = std::max(v.lower, 0.0);
+}
+
+// Undecided units that the (sound) bounds alone show stable.
+void mark_stable_by_bounds(const NetworkBounds& bounds, Analysis& analysis) {
+  for (std::size_t l = 0; l < analysis.layers.size(); ++l)
+    for (std::size_t i = 0; i < analysis.layers[l].size(); ++i) {
+      UnitVerdict& v = analysis.layers[l][i];
+      if (v.status != Status::undecided) continue;
+      if (bounds[l].upper[i] <= 0.0 && !v.seen_positive) {
+        mark_inactive(v);
+        v.upper = std::min(v.upper, bounds[l].upper[i]);
+      } else if (bounds[l].lower[i] >= 0.0 && !v.seen_negative) {
+        mark_active(v);
+        v.lower = std::max(v.lower, bounds[l].lower[i]);
+      }
+    }
+}
+
+// Re-evaluates incumbents in double and records what they show.
+class Harvester {
+ public:
+  Harvester(const Network& net, const Box& box, std::vector<int> inputs, Analysis& analysis)
+      : net_(net), box_(box), inputs_(std::move(inputs)), analysis_(analysis) {}
+
+  // Returns the number of new facts (unit, sign) the solution shows.
+  int harvest(const std::vector<double>& solution) {
+    Eigen::MatrixXd x(net_.inputs(), 1);
+    for (Eigen::Index j = 0; j < net_.inputs(); ++j) {
+      double v = solution[inputs_[j]];
+      if (!std::isfinite(v)) return 0;
+      x(j, 0) = std::clamp(v, box_.lower[j], box_.upper[j]);
+    }
+    auto pre = net_.pre_activations(x);
+    Witness witness;
+    for (std::size_t l = 0; l < analysis_.layers.size(); ++l)
+      for (std::size_t i = 0; i < analysis_.layers[l].size(); ++i) {
+        UnitVerdict& v = analysis_.layers[l][i];
+        if (v.status != Status::undecided) continue;
+        double g = pre[l](static_cast<Eigen::Index>(i), 0);
+        if (g > 0 && !v.seen_positive) {
+          v.seen_positive = true;
+          witness.units.push_back({static_cast<int>(l), static_cast<int>(i), true});
+        } else if (g < 0 && !v.seen_negative) {
+          v.seen_negative = true;
+          witness.units.push_back({static_cast<int>(l), static_cast<int>(i), false});
+        }
+        if (v.seen_positive && v.seen_negative) {
+          v.status = Status::unstable;
+          v.stage = Stage::milp;
+        }
+      }
+    int n = static_cast<int>(witness.units.size());
+    if (n > 0) {
+      witness.input = x.col(0);
+      analysis_.witnesses.push_back(std::move(witness));
+    }
+    facts_ += n;
+    return n;
+  }
+
+  long facts() const { return facts_; }
+
+ private:
+  const Network& net_;
+  const Box& box_;
+  std::vector<int> inputs_;
+  Analysis& analysis_;
+  long facts_ = 0;
+};
+
+MilpSettings settings_for(const ExactOptions& options) {
+  MilpSettings s;
+  s.threads = options.threads;
+  s.seconds = options.deadline.remaining();
+  s.integer_tolerance = options.integer_tolerance;
+  s.verbose = options.verbose;
+  return s;
+}
+
+enum class Outcome { proven, witnessed, open, out_of_time };
+
+// Maximises (positive = true) or minimises the column g of unit (layer, unit)
+// with a cutoff at the margin. proven: no point of the MILP has g >= -margin
+// (resp. g <= margin); witnessed: a re-evaluated incumbent shows g > 0 (resp. < 0).
+Outcome settle(MilpSolver& solver, int g_column, bool positive, double margin, std::size_t layer, std::size_t unit,
+               Harvester& harvester, Analysis& analysis, const ExactOptions& options) {
+  if (options.deadline.expired()) return Outcome::out_of_time;
+  std::vector<double> objective(static_cast<std::size_t>(solver.columns()), 0.0);
+  objective[g_column] = positive ? -1.0 : 1.0;
+  solver.set_objective(objective);
+  MilpSettings settings = settings_for(options);
+  settings.cutoff = margin;
+  const UnitVerdict& v = analysis.layers[layer][unit];
+  auto seen = [&] { return positive ? v.seen_positive : v.seen_negative; };
+  auto try_point = [&](const std::vector<double>& solution) {
+    harvester.harvest(solution);
+    return seen();
+  };
+  MilpResult r = solver.minimize(settings, try_point, try_point);
+  if (seen()) return Outcome::witnessed;
+  switch (r.status) {
+    case MilpResult::Status::infeasible: return Outcome::proven;
+    case MilpResult::Status::time_limit: return Outcome::out_of_time;
+    default: return options.deadline.expired() ? Outcome::out_of_time : Outcome::open;
+  }
+}
+
+// Works on one undecided unit: max then min. Returns false when out of time.
+bool settle_unit(MilpSolver& solver, int g_column, double margin, std::size_t layer, std::size_t unit,
+                 Harvester& harvester, Analysis& analysis, const ExactOptions& options) {
+  UnitVerdict& v = analysis.layers[layer][unit];
+  for (bool positive : {true, false}) {
+    if (v.status != Status::undecided) return true;
+    if (positive ? v.seen_positive : v.seen_negative) continue;
+    Outcome o = settle(solver, g_column, positive, margin, layer, unit, harvester, analysis, options);
+    if (o == Outcome::out_of_time) return false;
+    if (o == Outcome::proven && v.status == Status::undecided) {
+      if (positive && !v.seen_positive) {
+        mark_inactive(v);
+        return true;
+      }
+      if (!positive && !v.seen_negative) {
+        mark_active(v);
+        return true;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bounds, Analysis& analysis,
+                    const ExactOptions& options) {
+  check_inputs(net, box, bounds, analysis);
+  const std::size_t hidden = net.hidden_layers();
+  for (std::size_t l = 0; l < hidden; ++l) {
+    NetworkBounds tight = tightened_bounds(bounds, analysis);
+    mark_stable_by_bounds(tight, analysis);
+    std::vector<std::size_t> todo;
+    for (std::size_t i = 0; i < analysis.layers[l].size(); ++i)
+      if (analysis.layers[l][i].status == Status::undecided) todo.push_back(i);
+    if (todo.empty()) continue;
+    if (options.deadline.expired()) {
+      analysis.timed_out = true;
+      return;
+    }
+    // The MILP of layers [0, l) plus the g columns of layer l.
+    MilpModel model;
+    auto inputs = add_input_columns(model, box);
+    auto layers = encode_relu_network(model, net, tight, inputs, l);
+    const std::vector<int>& previous = l == 0 ? inputs : layers.back().x;
+    const AffineLayer& layer = net.layers[l];
+    std::vector<int> g(static_cast<std::size_t>(layer.outputs()), -1);
+    std::vector<int> cols;
+    std::vector<double> vals;
+    for (std::size_t i : todo) {
+      g[i] = model.add_column(tight[l].lower[i], tight[l].upper[i]);
+      cols.assign(1, g[i]);
+      vals.assign(1, 1.0);
+      for (Eigen::Index j = 0; j < layer.inputs(); ++j) {
+        cols.push_back(previous[j]);
+        vals.push_back(-layer.weights(static_cast<Eigen::Index>(i), j));
+      }
+      model.add_row(cols, vals, layer.bias[i], layer.bias[i]);
+    }
+    MilpSolver solver(model);
+    Harvester harvester(net, box, inputs, analysis);
+    Progress::global().report("milp", "per-unit: layer {}, {} undecided units, {} binaries", l, todo.size(),
+                              model.integers());
+    for (std::size_t i : todo) {
+      double margin = exact_margin(options, tight[l].lower[i], tight[l].upper[i]);
+      if (!settle_unit(solver, g[i], margin, l, i, harvester, analysis, options)) {
+        analysis.timed_out = true;
+        return;
+      }
+    }
+  }
+}
+
+void exact_network(const Network& net, const Box& box, const NetworkBounds& bounds, Analysis& analysis,
+                   const ExactOptions& options) {
+  check_inputs(net, box, bounds, analysis);
+  const std::size_t hidden = net.hidden_layers();
+  NetworkBounds tight = tightened_bounds(bounds, analysis);
+  mark_stable_by_bounds(tight, analysis);
+  bool any = false;
+  for (const auto& layer : analysis.layers)
+    for (const auto& v : layer) any = any || v.status == Status::undecided;
+  if (!any) return;
+  if (options.deadline.expired()) {
+    analysis.timed_out = true;
+    return;
+  }
+
+  MilpModel model;
+  auto inputs = add_input_columns(model, box);
+  ReluEncodingOptions relax;
+  relax.relax_absolute = options.margin;
+  relax.relax_relative = options.margin_relative;
+  auto layers = encode_relu_network(model, net, tight, inputs, hidden, relax);
+  // p (unit may be > 0) and q (unit may be < 0) columns; -1 when absent.
+  struct Candidate {
+    std::size_t layer, unit;
+    int p = -1, q = -1;
+  };
+  std::vector<Candidate> candidates;
+  for (std::size_t l = 0; l < hidden; ++l)
+    for (std::size_t i = 0; i < analysis.layers[l].size(); ++i) {
+      const UnitVerdict& v = analysis.layers[l][i];
+      if (v.status != Status::undecided) continue;
+      int z = layers[l].z[i];
+      if (z < 0) continue;  // cannot happen: stable by bounds was marked above
+      Candidate c{l, i};
+      if (!v.seen_positive) {
+        c.p = model.add_column(0.0, 1.0, -1.0);
+        model.add_row({c.p, z}, {1.0, -1.0}, -MilpModel::infinity, 0.0);  // p <= z
+      }
+      if (!v.seen_negative) {
+        c.q = model.add_column(0.0, 1.0, -1.0);
+        model.add_row({c.q, z}, {1.0, 1.0}, -MilpModel::infinity, 1.0);  // q <= 1 - z
+      }
+      candidates.push_back(c);
+    }
+  MilpSolver solver(model);
+  const std::vector<double> objective = model.objective;
+  Harvester harvester(net, box, inputs, analysis);
+
+  auto retire = [&](int column) { solver.set_column_bounds(column, 0.0, 0.0); };
+  // Drops from the objective every p/q whose side has been seen (or decided).
+  auto prune = [&] {
+    int open = 0;
+    for (Candidate& c : candidates) {
+      const UnitVerdict& v = analysis.layers[c.layer][c.unit];
+      if (c.p >= 0 && (v.status != Status::undecided || v.seen_positive)) retire(c.p), c.p = -1;
+      if (c.q >= 0 && (v.status != Status::undecided || v.seen_negative)) retire(c.q), c.q = -1;
+      open += (c.p >= 0) + (c.q >= 0);
+    }
+    return open;
+  };
+
+  int round = 0;
+  while (true) {
+    int open = prune();
+    if (open == 0) return;
+    if (options.deadline.expired()) {
+      analysis.timed_out = true;
+      return;
+    }
+    Progress::global().report("milp", "network: round {}, {} candidates left, {} binaries", round, open,
+                              model.integers());
+    ++round;
+    solver.set_objective(objective);
+    MilpSettings settings = settings_for(options);
+    settings.cutoff = -0.5;
+    long before = harvester.facts();
+    auto try_point = [&](const std::vector<double>& solution) { return harvester.harvest(solution) > 0; };
+    MilpResult r = solver.minimize(settings, try_point, try_point);
+    Progress::global().report("milp", "network: solve {:.2f}s, {} nodes, {} incumbents, {} LP points, {} new facts",
+                              r.seconds, r.nodes, r.incumbents, r.relaxations, harvester.facts() - before);
+    if (harvester.facts() > before) continue;  // retire what was shown, solve again
+    switch (r.status) {
+      case MilpResult::Status::infeasible: {
+        // No solution reaches 0.5: every remaining p (q) has z = 1 (z = 0)
+        // infeasible in the relaxed MILP.
+        for (Candidate& c : candidates) {
+          UnitVerdict& v = analysis.layers[c.layer][c.unit];
+          if (v.status != Status::undecided) continue;
+          if (c.p >= 0 && c.q >= 0) continue;  // both sides impossible: a solver contradiction, claim nothing
+          if (c.p >= 0) mark_inactive(v);
+          if (c.q >= 0) mark_active(v);
+        }
+        return;
+      }
+      case MilpResult::Status::optimal:
+      case MilpResult::Status::stopped: {
+        // The optimum claims units its re-evaluated point does not show: their
+        // extreme is within the margin of 0, or the point is off by solver
+        // tolerance. Settle each with a per-unit solve, else leave it undecided.
+        std::vector<std::pair<Candidate*, bool>> stuck;
+        for (Candidate& c : candidates) {
+          if (c.p >= 0 && !r.solution.empty() && r.solution[c.p] > 0.5) stuck.push_back({&c, true});
+          if (c.q >= 0 && !r.solution.empty() && r.solution[c.q] > 0.5) stuck.push_back({&c, false});
+        }
+        if (stuck.empty()) return;  // cannot happen with a solution >= 0.5; claim nothing
+        for (auto& [c, positive] : stuck) {
+          UnitVerdict& v = analysis.layers[c->layer][c->unit];
+          if (v.status == Status::undecided && !(positive ? v.seen_positive : v.seen_negative)) {
+            double margin = exact_margin(options, tight[c->layer].lower[c->unit], tight[c->layer].upper[c->unit]);
+            Outcome o = settle(solver, layers[c->layer].g[c->unit], positive, margin, c->layer, c->unit, harvester,
+                               analysis, options);
+            if (o == Outcome::out_of_time) {
+              analysis.timed_out = true;
+              return;
+            }
+            if (o == Outcome::proven && v.status == Status::undecided) {
+              if (positive && !v.seen_positive) mark_inactive(v);
+              if (!positive && !v.seen_negative) mark_active(v);
+            }
+          }
+          int& column = positive ? c->p : c->q;
+          if (column >= 0) retire(column), column = -1;
+        }
+        break;
+      }
+      case MilpResult::Status::time_limit:
+        analysis.timed_out = true;
+        return;
+      case MilpResult::Status::failed:
+        if (options.deadline.expired()) analysis.timed_out = true;
+        return;
+    }
+  }
+}
+
+}  // namespace leo
