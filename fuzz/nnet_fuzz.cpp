@@ -7,7 +7,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   leo::fuzz::expect_clean([&] {
     leo::Network net = leo::parse_nnet(text, "fuzz.nnet");
     net.validate("fuzz.nnet");
-    (void)net.evaluate(Eigen::VectorXd::Zero(net.inputs()));
+    Eigen::VectorXd zero = Eigen::VectorXd::Zero(net.inputs());
+    (void)net.evaluate(zero);
   });
   return 0;
 }
