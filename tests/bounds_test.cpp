@@ -6,6 +6,7 @@
 #include "leo/bounds/alpha.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
+#include "leo/bounds/lp.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -153,7 +154,7 @@ TEST(IntervalBounds, SoundOnRandomNetworks) {
     Box box = random_box(sizes[0], rng);
     NetworkBounds b = interval_bounds(net, box);
     ASSERT_EQ(b.size(), net.layers.size());
-    Eigen::MatrixXd X = probe_points(box, trial < 3 ? 100000 : 5000, rng);
+    Eigen::MatrixXd X = probe_points(box, trial < 1 ? 100000 : 5000, rng);
     EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
   }
 }
@@ -205,7 +206,7 @@ TEST(CrownBounds, SoundAndNeverLooserOnRandomNetworks) {
     crown_bounds(net, box, b);
     EXPECT_TRUE(within(b, ibp)) << "trial " << trial;
     tighter += (b.back().upper - b.back().lower).sum() < (ibp.back().upper - ibp.back().lower).sum() - 1e-9;
-    Eigen::MatrixXd X = probe_points(box, trial < 3 ? 100000 : 5000, rng);
+    Eigen::MatrixXd X = probe_points(box, trial < 1 ? 100000 : 5000, rng);
     EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
   }
   EXPECT_GT(tighter, 10);
@@ -223,7 +224,7 @@ TEST(AlphaBounds, SoundAndNeverLooserThanCrown) {
     alpha_bounds(net, box, b, all_units(net), AlphaOptions{.iterations = 30, .stop_when_settled = false});
     EXPECT_TRUE(within(b, crown)) << "trial " << trial;
     tighter += (b.back().upper - b.back().lower).sum() < (crown.back().upper - crown.back().lower).sum() - 1e-6;
-    Eigen::MatrixXd X = probe_points(box, trial < 2 ? 100000 : 5000, rng);
+    Eigen::MatrixXd X = probe_points(box, trial < 1 ? 100000 : 5000, rng);
     EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
   }
   EXPECT_GT(tighter, 5);
@@ -244,4 +245,90 @@ TEST(AlphaBounds, OptimisedSlopeBeatsAdaptiveOne) {
   alpha_bounds(net, box, b, all_units(net), AlphaOptions{.iterations = 100, .stop_when_settled = false});
   EXPECT_LT(b[1].upper[0], 0.05);
   EXPECT_GE(b[1].upper[0], 0.0);
+}
+
+namespace {
+// y = relu(x) - relu(x - 0.5) on x in [-1, 1]: exact range [0, 0.5]; the triangle LP gives [-0.25, 0.75],
+// CROWN's upper bound is 1 (alpha = 0 for the second unit since u = 0.5 < -l = 1.5), the best slopes give 0.75.
+Network two_unit_net() {
+  AffineLayer l1{Eigen::MatrixXd{{1}, {1}}, Eigen::VectorXd{{0, -0.5}}};
+  AffineLayer l2{Eigen::MatrixXd{{1, -1}}, Eigen::VectorXd{{0}}};
+  return Network({l1, l2});
+}
+}  // namespace
+
+TEST(LpBounds, HandComputedTriangleOptimum) {
+  Network net = two_unit_net();
+  Box box = Box::uniform(1, -1, 1);
+  NetworkBounds b = interval_bounds(net, box);
+  EXPECT_NEAR(b[1].upper[0], 1.0, 1e-14);
+  crown_bounds(net, box, b);
+  EXPECT_NEAR(b[1].upper[0], 1.0, 1e-14);
+  NetworkBounds a = b;
+  alpha_bounds(net, box, a, all_units(net), AlphaOptions{.iterations = 200, .stop_when_settled = false});
+  EXPECT_NEAR(a[1].upper[0], 0.75, 0.01);
+  EXPECT_GE(a[1].upper[0], 0.75);
+  lp_bounds(net, box, b, all_units(net));
+  EXPECT_NEAR(b[1].upper[0], 0.75, 1e-9);
+  EXPECT_NEAR(b[1].lower[0], -0.25, 1e-9);
+  EXPECT_GE(b[1].upper[0], 0.75);
+  EXPECT_LE(b[1].lower[0], -0.25);
+  LpSolution sol = lp_maximise(net, box, b, 1, Eigen::VectorXd{{1.0}});
+  ASSERT_TRUE(sol.optimal);
+  EXPECT_NEAR(sol.objective, 0.75, 1e-9);
+}
+
+TEST(LpBounds, WrongDualsGiveWeakerButSoundBounds) {
+  std::mt19937_64 rng(99);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  for (int trial = 0; trial < 10; ++trial) {
+    Network net = small_network(rng);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds b = interval_bounds(net, box);
+    crown_bounds(net, box, b);
+    const std::size_t k = net.layers.size() - 1;
+    Eigen::VectorXd a = Eigen::VectorXd::Zero(net.outputs());
+    a[0] = 1.0;
+    LpSolution sol = lp_maximise(net, box, b, k, a);
+    ASSERT_TRUE(sol.optimal);
+    // The rigorous bound agrees with Clp's primal optimum.
+    EXPECT_GE(sol.bound, sol.objective - 1e-9 * (1 + std::abs(sol.objective)));
+    EXPECT_LE(sol.bound, sol.objective + 1e-7 * (1 + std::abs(sol.objective)));
+    Eigen::MatrixXd X = probe_points(box, 5000, rng);
+    double seen = net.pre_activations(X)[k].row(0).maxCoeff();
+    for (double scale : {1e-9, 1e-3, 1.0, 10.0}) {
+      std::vector<Eigen::VectorXd> nu = sol.nu;
+      for (auto& v : nu)
+        for (Eigen::Index i = 0; i < v.size(); ++i) v[i] += scale * noise(rng);
+      double bound = dual_upper_bound(net, box, b, k, a, nu);
+      EXPECT_GE(bound, sol.objective - 1e-9 * (1 + std::abs(sol.objective))) << trial << " " << scale;
+      EXPECT_GE(bound, seen) << trial << " " << scale;
+    }
+    std::vector<Eigen::VectorXd> flipped = sol.nu;  // a sign error in the dual
+    for (auto& v : flipped) v = -v;
+    EXPECT_GE(dual_upper_bound(net, box, b, k, a, flipped), seen);
+  }
+}
+
+TEST(LpBounds, SoundAndNeverLooserThanAlpha) {
+  std::mt19937_64 rng(31337);
+  int tighter = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    Network net = small_network(rng);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds ibp = interval_bounds(net, box);
+    NetworkBounds crown = ibp;
+    crown_bounds(net, box, crown);
+    NetworkBounds alpha = crown;
+    alpha_bounds(net, box, alpha, all_units(net));
+    NetworkBounds lp = alpha;
+    lp_bounds(net, box, lp, all_units(net), LpOptions{.stop_at_sign = false});
+    EXPECT_TRUE(within(crown, ibp));
+    EXPECT_TRUE(within(alpha, crown));
+    EXPECT_TRUE(within(lp, alpha));
+    tighter += (lp.back().upper - lp.back().lower).sum() < (alpha.back().upper - alpha.back().lower).sum() - 1e-6;
+    Eigen::MatrixXd X = probe_points(box, trial < 1 ? 100000 : 5000, rng);
+    EXPECT_EQ(violations(net, lp, X), 0) << "trial " << trial;
+  }
+  EXPECT_GT(tighter, 3);
 }

@@ -1,0 +1,207 @@
+#include "leo/bounds/lp.hpp"
+
+#include <coin/ClpSimplex.hpp>
+#include <coin/CoinPackedMatrix.hpp>
+
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include "leo/bounds/backsub.hpp"
+#include "leo/bounds/crown.hpp"
+#include "leo/bounds/interval.hpp"
+#include "leo/util/progress.hpp"
+
+namespace leo {
+
+double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
+                        const Eigen::VectorXd& a, const std::vector<Eigen::VectorXd>& nu) {
+  if (nu.size() != k) throw std::invalid_argument("dual_upper_bound: one multiplier vector per earlier layer");
+  Eigen::VectorXd up = backsub::sound_upper(net, box, bounds, k, a.transpose(),
+                                            [&](std::size_t j, const Eigen::MatrixXd& rho) -> Eigen::MatrixXd {
+                                              if (nu[j].size() != rho.cols())
+                                                throw std::invalid_argument("dual_upper_bound: bad multiplier size");
+                                              return nu[j].transpose();
+                                            });
+  return up[0];
+}
+
+namespace {
+
+// The triangle-relaxation LP of the layers before k.
+class RelaxationLp {
+ public:
+  RelaxationLp(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k) : net_(net), k_(k) {
+    std::vector<double> col_lo, col_hi;
+    // Input columns.
+    std::vector<int> x_cols;  // columns of x_j (current layer's inputs); -1 = constant 0
+    for (Eigen::Index i = 0; i < box.size(); ++i) {
+      x_cols.push_back(static_cast<int>(col_lo.size()));
+      col_lo.push_back(box.lower[i]);
+      col_hi.push_back(box.upper[i]);
+    }
+    CoinPackedMatrix M(false, 0, 0);  // row-ordered
+    std::vector<double> row_lo, row_hi;
+    eq_rows_.resize(k);
+    for (std::size_t j = 0; j < k; ++j) {
+      const AffineLayer& layer = net.layers[j];
+      const Bounds& b = bounds[j];
+      std::vector<int> next_cols(static_cast<std::size_t>(layer.outputs()), -1);
+      eq_rows_[j].assign(static_cast<std::size_t>(layer.outputs()), -1);
+      for (Eigen::Index i = 0; i < layer.outputs(); ++i) {
+        const double l = b.lower[i], u = b.upper[i];
+        if (u <= 0) continue;  // stably inactive: x = 0, no row
+        const int g = static_cast<int>(col_lo.size());
+        col_lo.push_back(std::isfinite(l) ? l : -COIN_DBL_MAX);
+        col_hi.push_back(std::isfinite(u) ? u : COIN_DBL_MAX);
+        // g - W x = b
+        std::vector<int> idx{g};
+        std::vector<double> val{1.0};
+        for (Eigen::Index c = 0; c < layer.inputs(); ++c) {
+          const int xc = x_cols[static_cast<std::size_t>(c)];
+          const double w = layer.weights(i, c);
+          if (xc >= 0 && w != 0.0) {
+            idx.push_back(xc);
+            val.push_back(-w);
+          }
+        }
+        eq_rows_[j][static_cast<std::size_t>(i)] = static_cast<int>(row_lo.size());
+        M.appendRow(static_cast<int>(idx.size()), idx.data(), val.data());
+        row_lo.push_back(layer.bias[i]);
+        row_hi.push_back(layer.bias[i]);
+        if (l >= 0) {  // stably active: x = g
+          next_cols[static_cast<std::size_t>(i)] = g;
+          continue;
+        }
+        const int x = static_cast<int>(col_lo.size());
+        col_lo.push_back(0.0);
+        col_hi.push_back(std::isfinite(u) ? u : COIN_DBL_MAX);
+        next_cols[static_cast<std::size_t>(i)] = x;
+        {  // x - g >= 0
+          int ri[2] = {x, g};
+          double rv[2] = {1.0, -1.0};
+          M.appendRow(2, ri, rv);
+          row_lo.push_back(0.0);
+          row_hi.push_back(COIN_DBL_MAX);
+        }
+        if (std::isfinite(l) && std::isfinite(u)) {  // x - s g <= -s l
+          const double s = u / (u - l);
+          int ri[2] = {x, g};
+          double rv[2] = {1.0, -s};
+          M.appendRow(2, ri, rv);
+          row_lo.push_back(-COIN_DBL_MAX);
+          row_hi.push_back(-s * l);
+        }
+      }
+      x_cols = std::move(next_cols);
+    }
+    objective_cols_ = x_cols;
+    const int ncols = static_cast<int>(col_lo.size());
+    M.setDimensions(static_cast<int>(row_lo.size()), ncols);
+    std::vector<double> obj(static_cast<std::size_t>(ncols), 0.0);
+    model_.setLogLevel(0);
+    model_.loadProblem(M, col_lo.data(), col_hi.data(), obj.data(), row_lo.data(), row_hi.data());
+    model_.setOptimizationDirection(1.0);
+    model_.scaling(3);
+  }
+
+  // max a.g_k; fills sol.
+  LpSolution maximise(const Eigen::VectorXd& a, double seconds) {
+    LpSolution sol;
+    const AffineLayer& layer = net_.layers[k_];
+    Eigen::RowVectorXd c = a.transpose() * layer.weights;  // objective on x_k (not rigorous: only guides Clp)
+    const int ncols = model_.numberColumns();
+    std::vector<double> obj(static_cast<std::size_t>(ncols), 0.0);
+    for (Eigen::Index i = 0; i < c.size(); ++i) {
+      const int col = objective_cols_[static_cast<std::size_t>(i)];
+      if (col >= 0) obj[static_cast<std::size_t>(col)] -= c[i];  // minimise -a.W x
+    }
+    for (int j = 0; j < ncols; ++j) model_.setObjectiveCoefficient(j, obj[static_cast<std::size_t>(j)]);
+    model_.setMaximumSeconds(seconds > 0 ? seconds : -1.0);
+    model_.primal();
+    if (model_.status() != 0) {
+      model_.dual();  // a second chance from the current basis
+    }
+    sol.optimal = model_.status() == 0;
+    sol.objective = -model_.objectiveValue() + a.dot(layer.bias);
+    const double* y = model_.dualRowSolution();
+    sol.nu.resize(k_);
+    for (std::size_t j = 0; j < k_; ++j) {
+      sol.nu[j] = Eigen::VectorXd::Zero(net_.layers[j].outputs());
+      for (std::size_t i = 0; i < eq_rows_[j].size(); ++i) {
+        const int row = eq_rows_[j][i];
+        if (row >= 0 && y && std::isfinite(y[row])) sol.nu[j][static_cast<Eigen::Index>(i)] = -y[row];
+      }
+    }
+    return sol;
+  }
+
+ private:
+  const Network& net_;
+  std::size_t k_;
+  ClpSimplex model_;
+  std::vector<std::vector<int>> eq_rows_;
+  std::vector<int> objective_cols_;
+};
+
+}  // namespace
+
+LpSolution lp_maximise(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
+                       const Eigen::VectorXd& a) {
+  RelaxationLp lp(net, box, bounds, k);
+  LpSolution sol = lp.maximise(a, 0.0);
+  sol.bound = dual_upper_bound(net, box, bounds, k, a, sol.nu);
+  return sol;
+}
+
+void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
+               const std::vector<std::vector<bool>>& targets, const LpOptions& options, const Deadline& deadline) {
+  if (bounds.empty()) {
+    bounds = interval_bounds(net, box);
+    crown_bounds(net, box, bounds, deadline);
+  }
+  if (bounds.size() != net.layers.size()) throw std::invalid_argument("lp_bounds: bounds do not match the network");
+  Stopwatch watch;
+  Eigen::Index tightened = 0, solved = 0;
+  for (std::size_t k = 0; k < net.layers.size() && k < targets.size(); ++k) {
+    const bool hidden = k + 1 < net.layers.size();
+    std::vector<Eigen::Index> units;
+    for (Eigen::Index i = 0; i < net.layers[k].outputs() && i < static_cast<Eigen::Index>(targets[k].size()); ++i)
+      if (targets[k][static_cast<std::size_t>(i)] && (!hidden || (bounds[k].lower[i] < 0 && bounds[k].upper[i] > 0)))
+        units.push_back(i);
+    if (units.empty()) continue;
+    if (deadline.expired()) break;
+    RelaxationLp lp(net, box, bounds, k);
+    Bounds& b = bounds[k];
+    const Eigen::Index n = net.layers[k].outputs();
+    for (Eigen::Index i : units) {
+      bool changed = false;
+      for (int side = 0; side < 2; ++side) {
+        if (deadline.expired()) break;
+        if (hidden && options.stop_at_sign && (b.lower[i] >= 0 || b.upper[i] <= 0)) break;
+        Eigen::VectorXd a = Eigen::VectorXd::Zero(n);
+        a[i] = side == 0 ? 1.0 : -1.0;
+        double seconds = deadline.remaining();
+        if (options.seconds_per_lp > 0) seconds = std::min(seconds, options.seconds_per_lp);
+        LpSolution sol = lp.maximise(a, std::isfinite(seconds) ? seconds : 0.0);
+        ++solved;
+        const double bound = dual_upper_bound(net, box, bounds, k, a, sol.nu);
+        if (side == 0 && bound < b.upper[i]) b.upper[i] = bound, changed = true;
+        if (side == 1 && -bound > b.lower[i]) b.lower[i] = -bound, changed = true;
+      }
+      tightened += changed;
+      if (deadline.expired()) break;
+    }
+    Progress::global().report("lp", "layer {}: {} units, {} LPs, {} tightened so far ({:.2f}s)", k, units.size(), solved,
+                              tightened, watch.seconds());
+    if (deadline.expired()) {
+      Progress::global().report("lp", "deadline reached at layer {}", k);
+      break;
+    }
+  }
+  auto c = count_stable(bounds);
+  Progress::global().report("lp", "{} units tightened by {} LPs; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",
+                            tightened, solved, c.active, c.inactive, c.unstable, watch.seconds());
+}
+
+}  // namespace leo

@@ -1,0 +1,63 @@
+#pragma once
+// LP tightening with Clp on the triangle relaxation, sound in floating point.
+//
+// For each target layer k (in order) an LP is built over the input box and
+// the layers before k, with the best bounds known: one column per input, per
+// pre-activation g (within its bounds) and per unstable ReLU output x, the
+// equality rows g_j = W_j x_j + b_j (stably inactive units have none, stably
+// active ones use x = g), and for unstable units the triangle
+// x >= 0, x >= g, x <= u/(u-l) (g - l). For every flagged unit both
+// max g and min g are solved (primal simplex, warm-started from the previous
+// basis); the tightened bounds of layer k are used when layer k+1's LP is
+// built.
+//
+// Clp's answer is never trusted as a number. The dual values y of the
+// equality rows become the multipliers nu = -y of the weak-duality bound of
+// backsub.hpp, which is re-evaluated with outward rounding and a rigorous
+// error term (it maximises over the exact ReLU graph of each unit, which is
+// what the triangle's dual rows would give). Any dual vector gives a valid
+// bound, so a solver tolerance, an early stop or a wrong dual can only make
+// the bound weaker, never wrong. Results are intersected into `bounds`.
+#include <vector>
+
+#include "leo/bounds/bounds.hpp"
+#include "leo/domain/box.hpp"
+#include "leo/network/network.hpp"
+#include "leo/util/deadline.hpp"
+
+namespace leo {
+
+struct LpOptions {
+  // For hidden units: once one side is proven (upper <= 0 or lower >= 0) the
+  // other side is not solved (the unit is stable; its bound does not matter
+  // for later relaxations).
+  bool stop_at_sign = true;
+  // Clp time limit per LP, seconds (0: none; the deadline always applies).
+  double seconds_per_lp = 0.0;
+};
+
+// targets[l][i]: tighten unit i of layer l (hidden units already stable are
+// skipped). `bounds` must hold one Bounds per layer (empty: filled by
+// interval_bounds and crown_bounds first).
+void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
+               const std::vector<std::vector<bool>>& targets, const LpOptions& options = {},
+               const Deadline& deadline = {});
+
+// The sound upper bound of a.g_k given multipliers nu[j] (row vectors over
+// the units of g_j, j < k) for the constraints g_j = W_j x_j + b_j: the
+// weak-duality bound of backsub.hpp. Valid for ANY nu.
+double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
+                        const Eigen::VectorXd& a, const std::vector<Eigen::VectorXd>& nu);
+
+// One LP solve, exposed for tests: max a.g_k over the triangle relaxation of
+// layers < k. Returns false when Clp did not reach optimality.
+struct LpSolution {
+  bool optimal = false;
+  double objective = 0.0;           // Clp's primal objective value (max a.g_k), not rigorous
+  std::vector<Eigen::VectorXd> nu;  // multipliers from the duals, one per layer j < k
+  double bound = 0.0;               // dual_upper_bound(nu): rigorous
+};
+LpSolution lp_maximise(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
+                       const Eigen::VectorXd& a);
+
+}  // namespace leo
