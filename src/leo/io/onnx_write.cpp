@@ -1,0 +1,197 @@
+// ONNX writer: a Gemm/Relu chain, opset 13 (see onnx.hpp).
+#include <fmt/core.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <bit>
+#include <climits>
+#include <set>
+
+#include "leo/io/onnx.hpp"
+#include "leo/util/atomic_file.hpp"
+#include "leo/util/error.hpp"
+
+namespace leo {
+namespace {
+namespace fs = std::filesystem;
+using Dims = std::vector<std::int64_t>;
+
+constexpr std::int64_t kOpset = 13;
+constexpr std::int64_t kIrVersion = 7;  // the IR version of opset 13 (ONNX 1.8)
+
+void append_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int b = 0; b < bytes; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+}
+
+void set_shape(onnx::ValueInfoProto* v, const std::string& name, ElementType type, const Dims& shape, bool batch) {
+  v->set_name(name);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(static_cast<int>(type));
+  auto* sh = tt->mutable_shape();
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    auto* d = sh->add_dim();
+    if (k == 0 && batch) d->set_dim_param("batch");
+    else d->set_dim_value(shape[k]);
+  }
+}
+
+void add_int64_initializer(onnx::GraphProto* g, const std::string& name, const Dims& values) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(static_cast<std::int64_t>(values.size()));
+  for (auto v : values) t->add_int64_data(v);
+}
+
+// Matrix (rows x cols) or vector, row-major, as float32 or float64 raw data.
+void add_initializer(onnx::GraphProto* g, const std::string& name, const Eigen::MatrixXd& m, bool vector,
+                     ElementType type) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(static_cast<int>(type));
+  if (vector) {
+    t->add_dims(m.size());
+  } else {
+    t->add_dims(m.rows());
+    t->add_dims(m.cols());
+  }
+  std::string raw;
+  raw.reserve(static_cast<std::size_t>(m.size()) * (type == ElementType::float32 ? 4 : 8));
+  for (Eigen::Index r = 0; r < m.rows(); ++r)
+    for (Eigen::Index c = 0; c < m.cols(); ++c) {
+      if (type == ElementType::float32) append_le(raw, std::bit_cast<std::uint32_t>(static_cast<float>(m(r, c))), 4);
+      else append_le(raw, std::bit_cast<std::uint64_t>(m(r, c)), 8);
+    }
+  t->set_raw_data(std::move(raw));
+}
+
+}  // namespace
+
+void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions& options) {
+  net.validate(file.string() + ": cannot write the network");
+  check_output_path(file, options.inputs);
+  const ElementType type = options.type;
+  const std::int64_t n_in = net.inputs(), n_out = net.outputs();
+
+  std::string in_name = net.input.name.empty() ? "input" : net.input.name;
+  std::string out_name = net.output.name.empty() ? "output" : net.output.name;
+  if (in_name == out_name) out_name += "_out";
+  Dims in_shape = net.input.shape.empty() ? Dims{-1, n_in} : net.input.shape;
+  Dims out_shape = net.output.shape.empty() ? Dims{-1, n_out} : net.output.shape;
+  auto features = [](const Dims& s, bool batch) {
+    std::int64_t p = 1;
+    for (std::size_t k = batch ? 1 : 0; k < s.size(); ++k) p *= s[k];
+    return p;
+  };
+  auto check_dims = [&](const Dims& s, bool batch, std::int64_t n, const char* what) {
+    for (std::size_t k = batch ? 1 : 0; k < s.size(); ++k)
+      if (s[k] <= 0)
+        throw InputError(fmt::format("{}: the network's {} shape has a dynamic feature dimension", file.string(), what));
+    if (features(s, batch) != n)
+      throw InputError(fmt::format("{}: the network's {} shape does not match its {} {}s", file.string(), what, n, what));
+  };
+  // A batch axis on both sides (rank >= 2), or on neither (the shapes as read, batch fixed).
+  const bool batch = in_shape.size() >= 2 && out_shape.size() >= 2;
+  if (!batch) {
+    // Rank-1 shapes, or a batched input with a rank-1 output: the batch is 1.
+    for (auto* s : {&in_shape, &out_shape})
+      if (!s->empty() && (*s)[0] < 0 && s->size() >= 2) (*s)[0] = 1;
+  }
+  if (in_shape.empty() || out_shape.empty())
+    throw InputError(fmt::format("{}: scalar network inputs or outputs are not supported", file.string()));
+  check_dims(in_shape, batch, n_in, "input");
+  check_dims(out_shape, batch, n_out, "output");
+
+  onnx::ModelProto model;
+  model.set_ir_version(kIrVersion);
+  model.set_producer_name("leo");
+  model.set_producer_version(LEO_VERSION);
+  auto* op = model.add_opset_import();
+  op->set_domain("");
+  op->set_version(kOpset);
+  for (const auto& [k, v] : net.metadata) {
+    auto* p = model.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  }
+  auto* g = model.mutable_graph();
+  g->set_name("leo");
+  set_shape(g->add_input(), in_name, type, in_shape, batch);
+  set_shape(g->add_output(), out_name, type, out_shape, batch);
+
+  std::set<std::string> used{in_name, out_name};
+  auto fresh = [&](const std::string& want) {
+    std::string n = want;
+    for (int k = 1; used.count(n); ++k) n = fmt::format("{}_{}", want, k);
+    used.insert(n);
+    return n;
+  };
+  auto add_node = [&](const std::string& op_type, const std::vector<std::string>& ins, const std::string& out) {
+    auto* node = g->add_node();
+    node->set_op_type(op_type);
+    node->set_name(fresh("leo_" + out));
+    for (const auto& i : ins) node->add_input(i);
+    node->add_output(out);
+    return node;
+  };
+
+  // Into a [batch, n] matrix.
+  std::string x = in_name;
+  const bool in_is_matrix = batch && in_shape.size() == 2;
+  if (!in_is_matrix) {
+    std::string flat = fresh("input_flat");
+    if (batch) {
+      auto* f = add_node("Flatten", {x}, flat);
+      auto* a = f->add_attribute();
+      a->set_name("axis");
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(1);
+    } else {
+      std::string shape = fresh("input_flat_shape");
+      add_int64_initializer(g, shape, {1, n_in});
+      add_node("Reshape", {x, shape}, flat);
+    }
+    x = flat;
+  }
+  const bool out_is_matrix = batch && out_shape.size() == 2;
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    const auto& layer = net.layers[l];
+    std::string w = fresh(fmt::format("layer{}.weight", l)), b = fresh(fmt::format("layer{}.bias", l));
+    add_initializer(g, w, layer.weights, false, type);
+    add_initializer(g, b, layer.bias, true, type);
+    const bool last = l + 1 == net.layers.size();
+    std::string y = last && out_is_matrix ? out_name : fresh(fmt::format("layer{}.gemm", l));
+    auto* gemm = add_node("Gemm", {x, w, b}, y);
+    auto* a = gemm->add_attribute();
+    a->set_name("transB");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(1);
+    x = y;
+    if (!last) {
+      std::string r = fresh(fmt::format("layer{}.relu", l));
+      add_node("Relu", {x}, r);
+      x = r;
+    }
+  }
+  if (!out_is_matrix) {
+    Dims target = out_shape;
+    if (batch) target[0] = -1;
+    std::string shape = fresh("output_shape");
+    add_int64_initializer(g, shape, target);
+    add_node("Reshape", {x, shape}, out_name);
+  }
+
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::internal, fmt::format("{}: the ONNX model leo built fails the checker: {}", file.string(), e.what()));
+  }
+  std::string bytes;
+  if (model.ByteSizeLong() > static_cast<std::size_t>(INT_MAX) || !model.SerializeToString(&bytes))
+    throw InputError(fmt::format("{}: the model is too large for ONNX (2 GiB protobuf limit)", file.string()));
+  write_file_atomically(
+      file, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); },
+      options.inputs);
+}
+
+}  // namespace leo

@@ -1,0 +1,514 @@
+// ONNX reader and writer: the reference models, hand-built models with known
+// answers, round trips, bad input.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <onnx/checker.h>
+
+#include <fstream>
+#include <limits>
+
+#include "leo/io/onnx.hpp"
+#include "leo/util/error.hpp"
+#include "onnx_builder.hpp"
+#include "onnx_reference.hpp"
+#include "support.hpp"
+
+namespace leo {
+namespace {
+namespace fs = std::filesystem;
+using test::OnnxBuilder;
+using test::Storage;
+using ::testing::HasSubstr;
+
+fs::path model(const std::string& rel) { return test::models_dir() / rel; }
+
+// Expected parameter count of a ReLU MLP from its layer sizes.
+std::int64_t mlp_parameters(const std::vector<std::int64_t>& sizes) {
+  std::int64_t n = 0;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) n += sizes[l] * sizes[l + 1] + sizes[l + 1];
+  return n;
+}
+
+// Runs `f`, expects an InputError, returns its message.
+template <class F>
+std::string input_error(F f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected InputError, got: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected InputError, nothing thrown";
+  return "";
+}
+
+double eval1(const Network& net, std::vector<double> x) {
+  Eigen::VectorXd v = Eigen::Map<Eigen::VectorXd>(x.data(), static_cast<Eigen::Index>(x.size()));
+  Eigen::VectorXd y = net.evaluate(v);
+  EXPECT_EQ(y.size(), 1);
+  return y[0];
+}
+
+class TempDir {
+ public:
+  TempDir() : path(test::temp_dir("onnx")) {}
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path path;
+};
+
+// --- the reference models --------------------------------------------------
+
+TEST(OnnxRead, AcasXuNetsParseWithTheirShapes) {
+  const auto dir = model("acasxu");
+  int count = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".onnx") continue;
+    ++count;
+    Network net = read_onnx(e.path());
+    EXPECT_EQ(net.inputs(), 5) << e.path();
+    EXPECT_EQ(net.outputs(), 5) << e.path();
+    EXPECT_EQ(net.widths(), (std::vector<Eigen::Index>(6, 50))) << e.path();
+    const std::int64_t expected = 5 * 50 + 50 + 5 * (50 * 50 + 50) + 50 * 5 + 5;
+    EXPECT_EQ(net.source_parameters, expected) << e.path();
+    EXPECT_EQ(net.parameters(), expected) << e.path();  // the Sub is folded into the first layer
+    EXPECT_EQ(net.input.name, "input");
+    EXPECT_EQ(net.input.shape, (std::vector<std::int64_t>{1, 1, 1, 5}));
+    EXPECT_EQ(net.output.name, "linear_7_Add");
+    EXPECT_EQ(net.output.shape, (std::vector<std::int64_t>{1, 5}));
+    EXPECT_EQ(net.opset, 8);
+    EXPECT_THAT(net.producer, HasSubstr("MATLAB"));
+  }
+  EXPECT_EQ(count, 45);
+}
+
+TEST(OnnxRead, MnistNetsParseWithTheirShapes) {
+  Network a = read_onnx(model("mnistfc/mnist-net_256x2.onnx"));
+  EXPECT_EQ(a.widths(), (std::vector<Eigen::Index>{256, 256}));
+  EXPECT_EQ(a.inputs(), 784);
+  EXPECT_EQ(a.outputs(), 10);
+  EXPECT_EQ(a.source_parameters, mlp_parameters({784, 256, 256, 10}));
+  EXPECT_EQ(a.parameters(), mlp_parameters({784, 256, 256, 10}));
+  EXPECT_EQ(a.input.shape, (std::vector<std::int64_t>{1, 784, 1}));
+  EXPECT_EQ(a.input.name, "0");
+  EXPECT_EQ(a.opset, 9);
+  Network b = read_onnx(model("mnistfc/mnist-net_256x4.onnx"));
+  EXPECT_EQ(b.widths(), (std::vector<Eigen::Index>{256, 256, 256, 256}));
+  EXPECT_EQ(b.source_parameters, mlp_parameters({784, 256, 256, 256, 256, 10}));
+}
+
+TEST(OnnxRead, SmallNetsParse) {
+  EXPECT_EQ(read_onnx(model("small/test_nano.onnx")).source_parameters, 1);
+  EXPECT_EQ(read_onnx(model("small/test_tiny.onnx")).source_parameters, mlp_parameters({1, 1, 1}));
+  EXPECT_EQ(read_onnx(model("small/test_small.onnx")).source_parameters, mlp_parameters({1, 2, 2, 1}));
+  for (const char* f : {"small/test_sat.onnx", "small/test_unsat.onnx"}) {
+    Network n = read_onnx(model(f));
+    EXPECT_EQ(n.source_parameters, mlp_parameters({5, 50, 50, 50, 50, 50, 50, 5})) << f;
+  }
+}
+
+TEST(OnnxRead, CifarConvNetIsRefusedNamingTheConvNode) {
+  std::string msg = input_error([] { read_onnx(model("cifar/cifar_base_kw.onnx")); });
+  EXPECT_THAT(msg, HasSubstr("Conv_0"));
+  EXPECT_THAT(msg, HasSubstr("Conv"));
+  EXPECT_THAT(msg, HasSubstr("cifar_base_kw.onnx"));
+}
+
+// --- known answers -----------------------------------------------------------
+
+TEST(OnnxRead, NanoKnownAnswers) {
+  // y = relu(0.5 x): the graph ends with a Relu.
+  Network n = read_onnx(model("small/test_nano.onnx"));
+  EXPECT_DOUBLE_EQ(eval1(n, {2.0}), 1.0);
+  EXPECT_DOUBLE_EQ(eval1(n, {-2.0}), 0.0);
+  EXPECT_DOUBLE_EQ(eval1(n, {0.5}), 0.25);
+}
+
+TEST(OnnxRead, TinyKnownAnswers) {
+  // y = 1 * relu(1 * x + 0) + 0
+  Network n = read_onnx(model("small/test_tiny.onnx"));
+  EXPECT_DOUBLE_EQ(eval1(n, {3.0}), 3.0);
+  EXPECT_DOUBLE_EQ(eval1(n, {-1.0}), 0.0);
+}
+
+TEST(OnnxRead, SmallKnownAnswers) {
+  // h0 = relu(x + 1.5) (twice), h1 = relu(2 h0 + 2 h0 + 2.5) (twice), y = 3 h1 + 3 h1 + 3.5
+  Network n = read_onnx(model("small/test_small.onnx"));
+  EXPECT_DOUBLE_EQ(eval1(n, {0.0}), 54.5);
+  EXPECT_DOUBLE_EQ(eval1(n, {-2.0}), 18.5);
+  EXPECT_DOUBLE_EQ(eval1(n, {1.0}), 78.5);
+}
+
+// y = Gemm(relu(Gemm(x, W1, b1)), W2, b2) with x [N,2]; W1 = [[1,2],[3,4],[-1,1]] (out x in), b1 = [0.5,-1,0]
+// W2 = [[1,-1,2]], b2 = [0.25]; at x = (1, 2): g1 = (5.5, 10, 1), y = 5.5 - 10 + 2 + 0.25 = -2.25
+OnnxBuilder two_layer(Storage storage) {
+  const bool dbl = storage == Storage::double_data;
+  OnnxBuilder b({-1, 2}, {-1, 1}, 13, dbl ? onnx::TensorProto::DOUBLE : onnx::TensorProto::FLOAT);
+  b.init("W1", {3, 2}, {1, 2, 3, 4, -1, 1}, storage);
+  b.init("b1", {3}, {0.5, -1, 0}, storage);
+  b.init("W2", {1, 3}, {1, -1, 2}, storage);
+  b.init("b2", {1}, {0.25}, storage);
+  OnnxBuilder::attr_int(b.node("Gemm", {"x", "W1", "b1"}, {"g1"}), "transB", 1);
+  b.node("Relu", {"g1"}, {"h1"});
+  OnnxBuilder::attr_int(b.node("Gemm", {"h1", "W2", "b2"}, {"y"}), "transB", 1);
+  return b;
+}
+
+TEST(OnnxRead, TensorStorages) {
+  for (Storage s : {Storage::raw, Storage::float_data, Storage::double_data, Storage::external}) {
+    TempDir dir;
+    OnnxBuilder b = two_layer(s);
+    Network n = read_onnx(b.save(dir.path, "m.onnx"));
+    EXPECT_DOUBLE_EQ(eval1(n, {1.0, 2.0}), -2.25) << static_cast<int>(s);
+    EXPECT_DOUBLE_EQ(eval1(n, {-1.0, -1.0}), 0.25) << static_cast<int>(s);  // g1 = (-2.5, -8, 0)
+    EXPECT_EQ(n.input.shape, (std::vector<std::int64_t>{-1, 2}));
+    EXPECT_EQ(n.source_parameters, mlp_parameters({2, 3, 1}));
+    EXPECT_EQ(n.input.type, s == Storage::double_data ? ElementType::float64 : ElementType::float32);
+  }
+}
+
+TEST(OnnxRead, GemmTransAAlphaBeta) {
+  // x: [3,1] (one sample, fixed shape); Gemm(x, W, C, transA=1, alpha=2, beta=0.5): y = 2 x^T W + 0.5 C
+  // W = [[1,0],[0,1],[1,1]] (3x2), C = [4, -4]; x = (1,2,3): x^T W = (4, 5) -> y = (8 + 2, 10 - 2) = (10, 8)
+  OnnxBuilder b({3, 1}, {1, 2});
+  b.init("W", {3, 2}, {1, 0, 0, 1, 1, 1});
+  b.init("C", {2}, {4, -4});
+  auto* g = b.node("Gemm", {"x", "W", "C"}, {"y"});
+  OnnxBuilder::attr_int(g, "transA", 1);
+  OnnxBuilder::attr_float(g, "alpha", 2.0f);
+  OnnxBuilder::attr_float(g, "beta", 0.5f);
+  TempDir dir;
+  Network n = read_onnx(b.save(dir.path, "m.onnx"));
+  Eigen::VectorXd y = n.evaluate(Eigen::VectorXd(Eigen::Vector3d(1, 2, 3)));
+  ASSERT_EQ(y.size(), 2);
+  EXPECT_DOUBLE_EQ(y[0], 10.0);
+  EXPECT_DOUBLE_EQ(y[1], 8.0);
+  EXPECT_EQ(n.source_parameters, 6 + 2);
+}
+
+TEST(OnnxRead, GemmWithTheInputAsRightFactor) {
+  // x: [2,1] column; y = Gemm(W, x, transA=1) = W^T x with W = [[1,2],[3,4]] -> (x0 + 3 x1, 2 x0 + 4 x1)
+  OnnxBuilder b({2, 1}, {2, 1});
+  b.init("W", {2, 2}, {1, 2, 3, 4});
+  OnnxBuilder::attr_int(b.node("Gemm", {"W", "x"}, {"y"}), "transA", 1);
+  TempDir dir;
+  Network n = read_onnx(b.save(dir.path, "m.onnx"));
+  Eigen::VectorXd y = n.evaluate(Eigen::VectorXd(Eigen::Vector2d(1, -1)));
+  EXPECT_DOUBLE_EQ(y[0], -2.0);
+  EXPECT_DOUBLE_EQ(y[1], -2.0);
+}
+
+TEST(OnnxRead, MatMulAddWithBiasOnTheLeft) {
+  // y = Add(b, MatMul(relu(Add(b0, MatMul(x, W0))), W1)); x [1,2] fixed
+  // W0 = [[1,-1],[2,0]] (in x out): x W0 = (x0 + 2 x1, -x0); b0 = (0, 1); W1 = [[1],[1]]; b = (10)
+  OnnxBuilder b({1, 2}, {1, 1}, 9);
+  b.init("W0", {2, 2}, {1, -1, 2, 0});
+  b.init("b0", {2}, {0, 1});
+  b.init("W1", {2, 1}, {1, 1});
+  b.init("b", {1}, {10});
+  b.node("MatMul", {"x", "W0"}, {"m0"});
+  b.node("Add", {"b0", "m0"}, {"a0"});
+  b.node("Relu", {"a0"}, {"h"});
+  b.node("MatMul", {"h", "W1"}, {"m1"});
+  b.node("Add", {"b", "m1"}, {"y"});
+  TempDir dir;
+  Network n = read_onnx(b.save(dir.path, "m.onnx"));
+  // x = (1, 2): a0 = (5, 0) -> y = 15; x = (-1, 0): a0 = (-1, 2) -> y = 12
+  EXPECT_DOUBLE_EQ(eval1(n, {1, 2}), 15.0);
+  EXPECT_DOUBLE_EQ(eval1(n, {-1, 0}), 12.0);
+  EXPECT_EQ(n.source_parameters, mlp_parameters({2, 2, 1}));
+  EXPECT_EQ(n.depth(), 2u);
+}
+
+TEST(OnnxRead, NormalisationIsFoldedIntoTheAffineLayers) {
+  // y = W2 (3 * relu(W1 ((x - m) / s)) - 1) with m = (1, 2), s = (2, 4), W1 = I, W2 = [1, 1]
+  // x = (5, 10): (x-m)/s = (2, 2) -> relu -> (2,2) -> *3 - 1 = (5, 5) -> y = 10
+  OnnxBuilder b({-1, 2}, {-1, 1});
+  b.init("m", {1, 2}, {1, 2});
+  b.init("s", {2}, {2, 4});
+  b.init("W1", {2, 2}, {1, 0, 0, 1});
+  b.init("three", {}, {3});
+  b.init("one", {1}, {1});
+  b.init("W2", {2, 1}, {1, 1});
+  b.node("Sub", {"x", "m"}, {"c"});
+  b.node("Div", {"c", "s"}, {"n"});
+  b.node("MatMul", {"n", "W1"}, {"g"});
+  b.node("Relu", {"g"}, {"h"});
+  b.node("Mul", {"three", "h"}, {"h3"});
+  b.node("Sub", {"h3", "one"}, {"h4"});
+  b.node("MatMul", {"h4", "W2"}, {"y"});
+  TempDir dir;
+  Network n = read_onnx(b.save(dir.path, "m.onnx"));
+  EXPECT_EQ(n.depth(), 2u);
+  EXPECT_DOUBLE_EQ(eval1(n, {5, 10}), 10.0);
+  // x = (0, 0): (-0.5, -0.5) -> 0 -> (-1, -1) -> -2
+  EXPECT_DOUBLE_EQ(eval1(n, {0, 0}), -2.0);
+  // Normalisation constants are not counted; the bias-free MatMuls are.
+  EXPECT_EQ(n.source_parameters, 4 + 2);
+}
+
+TEST(OnnxRead, ConsecutiveAffineOpsBecomeOneLayer) {
+  OnnxBuilder b({-1, 2}, {-1, 1});
+  b.init("W1", {2, 3}, {1, 2, 3, 4, 5, 6});
+  b.init("b1", {3}, {1, 1, 1});
+  b.init("W2", {3, 1}, {1, 0, -1});
+  b.node("MatMul", {"x", "W1"}, {"m"});
+  b.node("Add", {"m", "b1"}, {"a"});
+  b.node("Identity", {"a"}, {"i"});
+  auto* d = b.node("Dropout", {"i"}, {"d"});
+  (void)d;
+  b.node("MatMul", {"d", "W2"}, {"y"});
+  TempDir dir;
+  Network n = read_onnx(b.save(dir.path, "m.onnx"));
+  EXPECT_EQ(n.depth(), 1u);
+  // x = (1, 1): a = (6, 8, 10) -> y = 6 - 10 = -4
+  EXPECT_DOUBLE_EQ(eval1(n, {1, 1}), -4.0);
+}
+
+TEST(OnnxRead, ViewChainWithSymbolicBatch) {
+  // x [N,1,2,2] -> Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) -> Gemm
+  OnnxBuilder b({-1, 1, 2, 2}, {-1, 1}, 11);
+  b.init("W", {1, 4}, {1, 2, 3, 4});
+  b.init("bias", {1}, {0.5});
+  b.init_int64("zero", {0});
+  b.init_int64("minus1", {-1});
+  b.node("Shape", {"x"}, {"s"});
+  auto* gi = b.graph->add_initializer();
+  gi->set_name("idx");
+  gi->set_data_type(onnx::TensorProto::INT64);
+  gi->add_int64_data(0);  // a scalar index
+  b.node("Gather", {"s", "idx"}, {"n"});
+  auto* u = b.node("Unsqueeze", {"n"}, {"n1"});
+  auto* ax = u->add_attribute();
+  ax->set_name("axes");
+  ax->set_type(onnx::AttributeProto::INTS);
+  ax->add_ints(0);
+  OnnxBuilder::attr_int(b.node("Concat", {"n1", "minus1"}, {"shape"}), "axis", 0);
+  b.node("Reshape", {"x", "shape"}, {"flat"});
+  OnnxBuilder::attr_int(b.node("Gemm", {"flat", "W", "bias"}, {"y"}), "transB", 1);
+  TempDir dir;
+  Network n = read_onnx(b.save(dir.path, "m.onnx"));
+  EXPECT_EQ(n.inputs(), 4);
+  EXPECT_DOUBLE_EQ(eval1(n, {1, 1, 1, 1}), 10.5);
+}
+
+// --- round trips -------------------------------------------------------------
+
+void expect_same_weights(const Network& a, const Network& b) {
+  ASSERT_EQ(a.depth(), b.depth());
+  for (std::size_t l = 0; l < a.depth(); ++l) {
+    EXPECT_TRUE(a.layers[l].weights == b.layers[l].weights) << "layer " << l;
+    EXPECT_TRUE(a.layers[l].bias == b.layers[l].bias) << "layer " << l;
+  }
+}
+
+TEST(OnnxWrite, RoundTripsOfTheReferenceModels) {
+  TempDir dir;
+  std::mt19937_64 rng(7);
+  for (const char* f : {"acasxu/ACASXU_run2a_1_1_batch_2000.onnx", "mnistfc/mnist-net_256x2.onnx",
+                        "small/test_nano.onnx", "small/test_small.onnx", "small/test_tiny.onnx"}) {
+    SCOPED_TRACE(f);
+    Network a = read_onnx(model(f));
+    fs::path out = dir.path / "a.onnx";
+    write_onnx(a, out, {.type = ElementType::float32, .inputs = {model(f)}});
+    onnx::checker::check_model(out.string());
+    Network b = read_onnx(out);
+    expect_same_weights(a, b);
+    EXPECT_EQ(b.input.name, a.input.name);
+    EXPECT_EQ(b.output.name, a.output.name);
+    ASSERT_EQ(b.input.shape.size(), a.input.shape.size());
+    ASSERT_EQ(b.output.shape.size(), a.output.shape.size());
+    for (std::size_t k = 1; k < a.input.shape.size(); ++k) EXPECT_EQ(b.input.shape[k], a.input.shape[k]);
+    if (a.input.shape.size() >= 2 && a.output.shape.size() >= 2) {
+      EXPECT_EQ(b.input.shape[0], -1);  // dynamic batch
+      EXPECT_EQ(b.output.shape[0], -1);
+    }
+    EXPECT_EQ(b.opset, 13);
+    EXPECT_EQ(b.producer.rfind("leo", 0), 0u);
+    // Second trip: the same file contents.
+    fs::path out2 = dir.path / "b.onnx";
+    write_onnx(b, out2);
+    Network c = read_onnx(out2);
+    expect_same_weights(a, c);
+    Eigen::MatrixXd X = test::random_points(Eigen::VectorXd::Constant(a.inputs(), -1.0),
+                                            Eigen::VectorXd::Constant(a.inputs(), 1.0), 20, rng);
+    EXPECT_TRUE(a.evaluate(X) == c.evaluate(X));
+  }
+}
+
+TEST(OnnxWrite, Float64RoundTripKeepsDoubles) {
+  TempDir dir;
+  std::mt19937_64 rng(3);
+  Network a = test::random_network({7, 5, 4, 3}, rng);
+  a.metadata["source"] = "random";
+  write_onnx(a, dir.path / "d.onnx", {.type = ElementType::float64, .inputs = {}});
+  onnx::checker::check_model((dir.path / "d.onnx").string());
+  Network b = read_onnx(dir.path / "d.onnx");
+  expect_same_weights(a, b);
+  EXPECT_EQ(b.input.type, ElementType::float64);
+  EXPECT_EQ(b.metadata.at("source"), "random");
+  // float32: every weight rounded to nearest float.
+  write_onnx(a, dir.path / "f.onnx");
+  Network c = read_onnx(dir.path / "f.onnx");
+  ASSERT_EQ(c.depth(), a.depth());
+  for (std::size_t l = 0; l < a.depth(); ++l)
+    EXPECT_TRUE(c.layers[l].weights == a.layers[l].weights.cast<float>().cast<double>());
+  EXPECT_EQ(c.input.type, ElementType::float32);
+}
+
+TEST(OnnxWrite, RefusesToOverwriteItsInput) {
+  TempDir dir;
+  Network a = read_onnx(model("small/test_tiny.onnx"));
+  fs::path p = dir.path / "t.onnx";
+  write_onnx(a, p);
+  const auto before = fs::file_size(p);
+  std::string msg = input_error([&] { write_onnx(a, p, {.inputs = {p}}); });
+  EXPECT_THAT(msg, HasSubstr("overwrite"));
+  EXPECT_EQ(fs::file_size(p), before);
+}
+
+// --- bad input ---------------------------------------------------------------
+
+TEST(OnnxBadInput, TruncatedFile) {
+  TempDir dir;
+  std::ifstream in(model("mnistfc/mnist-net_256x2.onnx"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::path p = dir.path / "truncated.onnx";
+  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::string msg = input_error([&] { read_onnx(p); });
+  EXPECT_THAT(msg, HasSubstr("truncated.onnx"));
+  EXPECT_THAT(msg, HasSubstr("truncated"));
+}
+
+TEST(OnnxBadInput, NotOnnx) {
+  TempDir dir;
+  fs::path p = dir.path / "text.onnx";
+  std::ofstream(p) << "this is not a neural network, just text\n";
+  std::string msg = input_error([&] { read_onnx(p); });
+  EXPECT_THAT(msg, HasSubstr("text.onnx"));
+  EXPECT_THAT(msg, HasSubstr("not an ONNX model"));
+  fs::path e = dir.path / "empty.onnx";
+  std::ofstream(e).flush();
+  EXPECT_THAT(input_error([&] { read_onnx(e); }), HasSubstr("not an ONNX model"));
+  EXPECT_THAT(input_error([&] { read_onnx(dir.path / "missing.onnx"); }), HasSubstr("no such file"));
+}
+
+TEST(OnnxBadInput, MissingInitializer) {
+  OnnxBuilder b({-1, 2}, {-1, 1});
+  b.node("Gemm", {"x", "W_missing"}, {"y"}, "dense");
+  TempDir dir;
+  std::string msg = input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); });
+  EXPECT_THAT(msg, HasSubstr("W_missing"));
+  EXPECT_THAT(msg, HasSubstr("dense"));
+  EXPECT_THAT(msg, HasSubstr("missing initializer"));
+}
+
+TEST(OnnxBadInput, ShapeMismatch) {
+  OnnxBuilder b({-1, 2}, {-1, 1});
+  b.init("W1", {3, 2}, {1, 2, 3, 4, 5, 6});
+  b.init("W2", {1, 4}, {1, 2, 3, 4});
+  OnnxBuilder::attr_int(b.node("Gemm", {"x", "W1"}, {"g"}), "transB", 1);
+  b.node("Relu", {"g"}, {"h"});
+  OnnxBuilder::attr_int(b.node("Gemm", {"h", "W2"}, {"y"}, "second"), "transB", 1);
+  TempDir dir;
+  std::string msg = input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); });
+  EXPECT_THAT(msg, HasSubstr("shape mismatch"));
+  EXPECT_THAT(msg, HasSubstr("second"));
+  // A declared output shape that disagrees with the graph.
+  OnnxBuilder c({-1, 2}, {-1, 7});
+  c.init("W1", {3, 2}, {1, 2, 3, 4, 5, 6});
+  OnnxBuilder::attr_int(c.node("Gemm", {"x", "W1"}, {"y"}), "transB", 1);
+  EXPECT_THAT(input_error([&] { read_onnx(c.save(dir.path, "c.onnx")); }), HasSubstr("shape mismatch"));
+}
+
+TEST(OnnxBadInput, NanAndInfiniteWeights) {
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    OnnxBuilder b({-1, 2}, {-1, 1});
+    b.init("W", {1, 2}, {1, bad});
+    OnnxBuilder::attr_int(b.node("Gemm", {"x", "W"}, {"y"}), "transB", 1);
+    TempDir dir;
+    std::string msg = input_error([&] { read_onnx(b.save(dir.path, "nan.onnx")); });
+    EXPECT_THAT(msg, HasSubstr("NaN or infinite"));
+    EXPECT_THAT(msg, HasSubstr("nan.onnx"));
+  }
+}
+
+TEST(OnnxBadInput, UnknownOp) {
+  OnnxBuilder b({-1, 2}, {-1, 2});
+  b.node("Sigmoid", {"x"}, {"y"}, "squash");
+  TempDir dir;
+  std::string msg = input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); });
+  EXPECT_THAT(msg, HasSubstr("Sigmoid"));
+  EXPECT_THAT(msg, HasSubstr("squash"));
+}
+
+TEST(OnnxBadInput, EmptyGraph) {
+  OnnxBuilder b({-1, 2}, {-1, 2});
+  TempDir dir;
+  EXPECT_THAT(input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); }), HasSubstr("empty"));
+}
+
+TEST(OnnxBadInput, ExternalDataOutsideTheFolder) {
+  TempDir dir;
+  fs::create_directories(dir.path / "model");
+  OnnxBuilder b = two_layer(Storage::external);
+  b.external_file = "../weights.bin";
+  b.external_bytes.clear();
+  b.graph->clear_initializer();
+  b.init("W1", {3, 2}, {1, 2, 3, 4, -1, 1}, Storage::external);
+  b.init("b1", {3}, {0.5, -1, 0}, Storage::external);
+  b.init("W2", {1, 3}, {1, -1, 2}, Storage::external);
+  b.init("b2", {1}, {0.25}, Storage::external);
+  fs::path p = b.save(dir.path / "model", "m.onnx");
+  ASSERT_TRUE(fs::exists(dir.path / "weights.bin"));
+  std::string msg = input_error([&] { read_onnx(p); });
+  EXPECT_THAT(msg, HasSubstr("outside the model's folder"));
+  // An absolute path too.
+  b.external_file = (dir.path / "weights.bin").string();
+  b.graph->clear_initializer();
+  b.external_bytes.clear();
+  b.init("W1", {3, 2}, {1, 2, 3, 4, -1, 1}, Storage::external);
+  b.init("b1", {3}, {0.5, -1, 0}, Storage::external);
+  b.init("W2", {1, 3}, {1, -1, 2}, Storage::external);
+  b.init("b2", {1}, {0.25}, Storage::external);
+  b.external_bytes.clear();  // do not rewrite the data file
+  fs::path q = b.save(dir.path / "model", "abs.onnx");
+  EXPECT_THAT(input_error([&] { read_onnx(q); }), HasSubstr("outside the model's folder"));
+}
+
+TEST(OnnxBadInput, FileLargerThanTheLimit) {
+  std::string msg = input_error([] { read_onnx(model("small/test_small.onnx"), {.max_file_bytes = 16}); });
+  EXPECT_THAT(msg, HasSubstr("larger than the limit"));
+}
+
+TEST(OnnxBadInput, UnsupportedOpset) {
+  OnnxBuilder b({-1, 2}, {-1, 2}, 6);
+  b.node("Relu", {"x"}, {"y"});
+  TempDir dir;
+  EXPECT_THAT(input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); }), HasSubstr("opset 6"));
+}
+
+// --- leo against a loop-based evaluation of the graph -------------------------
+
+TEST(OnnxRead, AgreesWithLoopEvaluationOnHandBuiltModels) {
+  TempDir dir;
+  std::mt19937_64 rng(11);
+  OnnxBuilder b = two_layer(Storage::raw);
+  fs::path p = b.save(dir.path, "m.onnx");
+  Network n = read_onnx(p);
+  Eigen::MatrixXd X = test::random_points(Eigen::VectorXd::Constant(2, -3.0), Eigen::VectorXd::Constant(2, 3.0), 50, rng);
+  for (int j = 0; j < X.cols(); ++j) {
+    std::vector<double> x(X.col(j).data(), X.col(j).data() + X.rows());
+    auto ref = test::reference_eval(p, x);
+    Eigen::VectorXd y = n.evaluate(Eigen::VectorXd(X.col(j)));
+    ASSERT_EQ(static_cast<Eigen::Index>(ref.size()), y.size());
+    for (std::size_t k = 0; k < ref.size(); ++k) EXPECT_NEAR(y[static_cast<Eigen::Index>(k)], ref[k], 1e-12);
+  }
+}
+
+}  // namespace
+}  // namespace leo
