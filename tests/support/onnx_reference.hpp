@@ -82,6 +82,9 @@ inline RefTensor ref_tensor(const onnx::TensorProto& t, const std::filesystem::p
         r.v[k] = i;
         break;
       }
+      case onnx::TensorProto::BOOL:
+        r.v[k] = !raw.empty() ? static_cast<double>(raw[k] != 0) : t.int32_data(static_cast<int>(k));
+        break;
       default: throw std::runtime_error("reference: element type");
     }
   }

@@ -404,6 +404,7 @@ Const Reader::load_tensor(const onnx::TensorProto& t, const std::string& what) {
     case onnx::TensorProto::DOUBLE: elem = 8; break;
     case onnx::TensorProto::INT64: elem = 8; c.integer = true; break;
     case onnx::TensorProto::INT32: elem = 4; c.integer = true; break;
+    case onnx::TensorProto::BOOL: elem = 1; c.integer = true; break;
     default: fail(fmt::format("{}: unsupported tensor element type {}", what, t.data_type()));
   }
   std::string external;
@@ -431,6 +432,7 @@ Const Reader::load_tensor(const onnx::TensorProto& t, const std::string& what) {
         case onnx::TensorProto::FLOAT: c.f[k] = std::bit_cast<float>(static_cast<std::uint32_t>(le(k, 4))); break;
         case onnx::TensorProto::DOUBLE: c.f[k] = std::bit_cast<double>(le(k, 8)); break;
         case onnx::TensorProto::INT64: c.i[k] = std::bit_cast<std::int64_t>(le(k, 8)); break;
+        case onnx::TensorProto::BOOL: c.i[k] = p[k] != 0; break;
         default: c.i[k] = std::bit_cast<std::int32_t>(static_cast<std::uint32_t>(le(k, 4))); break;
       }
     }
@@ -441,7 +443,7 @@ Const Reader::load_tensor(const onnx::TensorProto& t, const std::string& what) {
     case onnx::TensorProto::FLOAT: have = t.float_data_size(); c.f.assign(t.float_data().begin(), t.float_data().end()); break;
     case onnx::TensorProto::DOUBLE: have = t.double_data_size(); c.f.assign(t.double_data().begin(), t.double_data().end()); break;
     case onnx::TensorProto::INT64: have = t.int64_data_size(); c.i.assign(t.int64_data().begin(), t.int64_data().end()); break;
-    default: have = t.int32_data_size(); c.i.assign(t.int32_data().begin(), t.int32_data().end()); break;
+    default: have = t.int32_data_size(); c.i.assign(t.int32_data().begin(), t.int32_data().end()); break;  // INT32, BOOL
   }
   if (have != n)
     fail(fmt::format("{}: has {} values, its shape {} needs {}", what, have, dims_str(c.dims), n));
