@@ -189,6 +189,12 @@ TEST(OnnxRead, GemmTransAAlphaBeta) {
   EXPECT_DOUBLE_EQ(y[0], 10.0);
   EXPECT_DOUBLE_EQ(y[1], 8.0);
   EXPECT_EQ(n.source_parameters, 6 + 2);
+  // Written back: the fixed [3,1] input is not a batch; the shapes stay as read.
+  write_onnx(n, dir.path / "w.onnx");
+  Network w = read_onnx(dir.path / "w.onnx");
+  EXPECT_EQ(w.input.shape, (std::vector<std::int64_t>{3, 1}));
+  EXPECT_EQ(w.output.shape, (std::vector<std::int64_t>{1, 2}));
+  EXPECT_TRUE(w.evaluate(Eigen::VectorXd(Eigen::Vector3d(1, 2, 3))) == y);
 }
 
 TEST(OnnxRead, GemmWithTheInputAsRightFactor) {

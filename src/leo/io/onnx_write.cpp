@@ -90,15 +90,18 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
     if (features(s, batch) != n)
       throw InputError(fmt::format("{}: the network's {} shape does not match its {} {}s", file.string(), what, n, what));
   };
-  // A batch axis on both sides (rank >= 2), or on neither (the shapes as read, batch fixed).
-  const bool batch = in_shape.size() >= 2 && out_shape.size() >= 2;
-  if (!batch) {
-    // Rank-1 shapes, or a batched input with a rank-1 output: the batch is 1.
-    for (auto* s : {&in_shape, &out_shape})
-      if (!s->empty() && (*s)[0] < 0 && s->size() >= 2) (*s)[0] = 1;
-  }
   if (in_shape.empty() || out_shape.empty())
     throw InputError(fmt::format("{}: scalar network inputs or outputs are not supported", file.string()));
+  // A batch axis on both sides: rank >= 2 and a first dimension that is
+  // dynamic or 1 and not part of the features. Otherwise the shapes are kept
+  // as read (a dynamic first dimension becomes 1) and the batch is fixed.
+  auto batch_axis = [&](const Dims& s, std::int64_t n) {
+    return s.size() >= 2 && (s[0] == -1 || s[0] == 1) && features(s, true) == n;
+  };
+  const bool batch = batch_axis(in_shape, n_in) && batch_axis(out_shape, n_out);
+  if (!batch)
+    for (auto* s : {&in_shape, &out_shape})
+      if (s->size() >= 2 && (*s)[0] < 0) (*s)[0] = 1;
   check_dims(in_shape, batch, n_in, "input");
   check_dims(out_shape, batch, n_out, "output");
 
@@ -137,7 +140,7 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
 
   // Into a [batch, n] matrix.
   std::string x = in_name;
-  const bool in_is_matrix = batch && in_shape.size() == 2;
+  const bool in_is_matrix = in_shape.size() == 2 && (batch || in_shape[0] == 1);
   if (!in_is_matrix) {
     std::string flat = fresh("input_flat");
     if (batch) {
@@ -153,7 +156,7 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
     }
     x = flat;
   }
-  const bool out_is_matrix = batch && out_shape.size() == 2;
+  const bool out_is_matrix = out_shape.size() == 2 && (batch || out_shape[0] == 1);
   for (std::size_t l = 0; l < net.layers.size(); ++l) {
     const auto& layer = net.layers[l];
     std::string w = fresh(fmt::format("layer{}.weight", l)), b = fresh(fmt::format("layer{}.bias", l));
