@@ -1,0 +1,22 @@
+// libFuzzer target: the ONNX reader on arbitrary bytes; a model that reads is
+// written back and read again, and must give the same outputs.
+#include "fuzz_support.hpp"
+#include "leo/io/onnx.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  auto path = leo::fuzz::write_scratch(data, size, ".onnx");
+  leo::fuzz::expect_clean([&] {
+    leo::Network net = leo::read_onnx(path);
+    net.validate("fuzz.onnx");
+    auto copy = leo::fuzz::scratch_file("-copy.onnx");
+    leo::OnnxWriteOptions options;
+    options.type = leo::ElementType::float64;
+    leo::write_onnx(net, copy, options);
+    leo::Network back = leo::read_onnx(copy);
+    if (back.layers.size() != net.layers.size()) __builtin_trap();
+    for (std::size_t l = 0; l < net.layers.size(); ++l)
+      if (back.layers[l].weights != net.layers[l].weights || back.layers[l].bias != net.layers[l].bias)
+        __builtin_trap();
+  });
+  return 0;
+}
