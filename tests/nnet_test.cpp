@@ -1,5 +1,6 @@
 // The .nnet reader and writer: a hand-written file with normalisation checked
 // against hand-computed outputs, exact round trips, and every kind of bad file.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "leo/io/nnet.hpp"
+#include "leo/io/onnx.hpp"
 #include "leo/util/error.hpp"
 #include "support.hpp"
 
@@ -233,4 +235,44 @@ TEST(Nnet, BoxFromMetadataIsCheckedAgainstTheNetwork) {
   // The writer then falls back to unbounded, and the reader stores nothing.
   Network back = parse_nnet(to_text(net), "w.nnet");
   EXPECT_TRUE(back.metadata.empty());
+}
+
+// ONNX -> .nnet -> ONNX on the 45 ACAS Xu networks: the weights and outputs
+// are identical to those of ONNX -> ONNX.
+TEST(Nnet, AcasXuOnnxToNnetToOnnx) {
+  fs::path folder = test::models_dir() / "acasxu";
+  if (!fs::exists(folder / "ACASXU_run2a_1_1_batch_2000.onnx")) GTEST_SKIP() << "no models in " << folder;
+  fs::path dir = test::temp_dir("nnet-acas");
+  std::mt19937_64 rng(2024);
+  int models = 0;
+  for (int a = 1; a <= 5; ++a) {
+    for (int b = 1; b <= 9; ++b) {
+      fs::path onnx = folder / fmt::format("ACASXU_run2a_{}_{}_batch_2000.onnx", a, b);
+      SCOPED_TRACE(onnx.string());
+      Network original = read_onnx(onnx);
+      write_nnet(original, dir / "m.nnet", {ElementType::float32, {onnx}});
+      Network from_nnet = read_nnet(dir / "m.nnet");
+      EXPECT_EQ(from_nnet.input.name, original.input.name);
+      EXPECT_EQ(from_nnet.input.shape, original.input.shape);
+      EXPECT_EQ(from_nnet.output.name, original.output.name);
+      EXPECT_EQ(from_nnet.input.type, ElementType::float32);
+      write_onnx(from_nnet, dir / "via_nnet.onnx");
+      write_onnx(original, dir / "direct.onnx");
+      Network via = read_onnx(dir / "via_nnet.onnx"), direct = read_onnx(dir / "direct.onnx");
+      expect_identical(via, direct);
+      // Layers the ONNX reader did not change (all but the first, where the
+      // input Sub is folded) keep the file's float32 weights bit for bit.
+      for (std::size_t l = 1; l < original.depth(); ++l) {
+        EXPECT_EQ(via.layers[l].weights, original.layers[l].weights);
+        EXPECT_EQ(via.layers[l].bias, original.layers[l].bias);
+      }
+      Eigen::MatrixXd X =
+          test::random_points(Eigen::VectorXd::Constant(5, -0.6), Eigen::VectorXd::Constant(5, 0.6), 200, rng);
+      EXPECT_EQ(via.evaluate(X), direct.evaluate(X));
+      EXPECT_LE((via.evaluate(X) - original.evaluate(X)).cwiseAbs().maxCoeff(), 1e-5);
+      ++models;
+    }
+  }
+  EXPECT_EQ(models, 45);
+  fs::remove_all(dir);
 }

@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// As for ONNX files: refuse 2 GiB or more before reading.
+constexpr std::uintmax_t kMaxNnetBytes = (std::uintmax_t{1} << 31) - 1;
+
 struct Line {
   std::size_t number;  // 1-based
   std::string_view text;
@@ -328,6 +331,10 @@ Network read_nnet(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) throw InputError(fmt::format("{}: no such file", file.string()));
   if (fs::is_directory(file, ec)) throw InputError(fmt::format("{}: is a folder, not a model file", file.string()));
+  const auto size = fs::file_size(file, ec);
+  if (!ec && size > kMaxNnetBytes)
+    throw InputError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", file.string(), size,
+                                 kMaxNnetBytes));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open for reading", file.string()));
   std::ostringstream text;
@@ -365,8 +372,6 @@ void write_nnet(const Network& net, std::ostream& out, ElementType type) {
   }
   out << "// Neural network in .nnet format, written by leo " << LEO_VERSION << "\n";
   out << "// Weights act on raw inputs: means 0 and ranges 1 (no normalisation).\n";
-  if (!net.producer.empty() && net.producer.find('\n') == std::string::npos)
-    out << "// Source producer: " << net.producer << "\n";
   if (writable_name(net.input.name) && net.input.features() == net.inputs())
     out << "// leo input: " << format_tensor_comment(net.input, type) << "\n";
   if (writable_name(net.output.name) && net.output.features() == net.outputs())

@@ -1,0 +1,104 @@
+// `leo info MODEL [--json]`: what a model is made of.
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <nlohmann/json.hpp>
+
+#include "leo/cli/command.hpp"
+#include "leo/io/model_file.hpp"
+#include "leo/io/nnet.hpp"
+
+namespace leo::cli {
+namespace {
+
+const char* type_name(ElementType t) { return t == ElementType::float64 ? "float64" : "float32"; }
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::vector<std::string> dims;
+  for (auto d : shape) dims.push_back(d < 0 ? "N" : std::to_string(d));
+  return fmt::format("[{}]", fmt::join(dims, ","));
+}
+
+nlohmann::json describe(const Network& net, const std::filesystem::path& file) {
+  nlohmann::json j;
+  j["file"] = file.string();
+  j["format"] = format_name(model_format(file));
+  j["producer"] = net.producer;
+  j["opset"] = net.opset;
+  j["input_name"] = net.input.name;
+  j["input_shape"] = net.input.shape;
+  j["input_type"] = type_name(net.input.type);
+  j["inputs"] = net.inputs();
+  j["output_name"] = net.output.name;
+  j["output_shape"] = net.output.shape;
+  j["output_type"] = type_name(net.output.type);
+  j["outputs"] = net.outputs();
+  j["layers"] = net.depth();
+  j["hidden_layers"] = net.hidden_layers();
+  j["widths"] = net.widths();
+  j["hidden_units"] = net.hidden_units();
+  nlohmann::json shapes = nlohmann::json::array();
+  for (const auto& layer : net.layers) shapes.push_back({layer.outputs(), layer.inputs()});
+  j["layer_shapes"] = shapes;
+  j["parameters"] = net.source_parameters >= 0 ? net.source_parameters : net.parameters();
+  j["affine_parameters"] = net.parameters();
+  j["multiply_adds"] = net.multiply_adds();
+  if (auto box = nnet_input_box(net)) {
+    j["input_box"] = {{"lower", std::vector<double>(box->lower.data(), box->lower.data() + box->lower.size())},
+                      {"upper", std::vector<double>(box->upper.data(), box->upper.data() + box->upper.size())}};
+  }
+  j["metadata"] = net.metadata;
+  return j;
+}
+
+void print_text(const Network& net, const std::filesystem::path& file) {
+  fmt::print("model:          {} ({})\n", file.string(), format_name(model_format(file)));
+  fmt::print("producer:       {}\n", net.producer.empty() ? "(none)" : net.producer);
+  if (net.opset > 0) fmt::print("opset:          {}\n", net.opset);
+  fmt::print("input:          {} {} {} ({} features)\n", net.input.name, shape_text(net.input.shape),
+             type_name(net.input.type), net.inputs());
+  fmt::print("output:         {} {} {} ({} values)\n", net.output.name, shape_text(net.output.shape),
+             type_name(net.output.type), net.outputs());
+  fmt::print("layers:         {} affine, {} hidden ReLU\n", net.depth(), net.hidden_layers());
+  std::vector<std::string> sizes{std::to_string(net.inputs())};
+  for (const auto& layer : net.layers) sizes.push_back(std::to_string(layer.outputs()));
+  fmt::print("widths:         {}\n", fmt::join(sizes, " -> "));
+  fmt::print("hidden units:   {}\n", net.hidden_units());
+  if (net.source_parameters >= 0 && net.source_parameters != net.parameters())
+    fmt::print("parameters:     {} as stored ({} in the affine layers leo built)\n", net.source_parameters,
+               net.parameters());
+  else
+    fmt::print("parameters:     {}\n", net.parameters());
+  fmt::print("multiply-adds:  {} per input\n", net.multiply_adds());
+  if (auto box = nnet_input_box(net)) {
+    fmt::print("input box:      [{}] .. [{}] (from the .nnet file)\n", fmt::join(box->lower, ", "),
+               fmt::join(box->upper, ", "));
+  }
+}
+
+Run setup_info(CLI::App& app) {
+  auto model = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  app.add_option("MODEL", *model, "Model file (.onnx, or .nnet)")->required();
+  app.add_flag("--json", *json, "Print one JSON object instead of text");
+  app.footer(
+      "Prints the layers, widths, parameter count, input/output shapes, producer and opset. "
+      "With --json: file, format, producer, opset, input_name, input_shape, input_type, inputs, output_name, "
+      "output_shape, output_type, outputs, layers (affine layers), hidden_layers, widths, hidden_units, "
+      "layer_shapes, parameters (weights and biases as stored in the file), affine_parameters, multiply_adds, "
+      "input_box (.nnet bounds, if any), metadata. A shape dimension of -1 is dynamic (the batch).");
+  return [model, json]() {
+    std::filesystem::path file = *model;
+    Network net = read_model(file);
+    if (*json)
+      fmt::print("{}\n", describe(net, file).dump(2));
+    else
+      print_text(net, file);
+    return 0;
+  };
+}
+
+Registration reg{{"info", "Describe a model: layers, widths, parameters, shapes", 10, setup_info}};
+
+}  // namespace
+}  // namespace leo::cli

@@ -1,0 +1,33 @@
+#pragma once
+// Reading and writing a model by file name: ".nnet" (any case) is the .nnet
+// text format (io/nnet.hpp), anything else is ONNX (io/onnx.hpp).
+#include <filesystem>
+#include <vector>
+
+#include "leo/network/network.hpp"
+
+namespace leo {
+
+enum class ModelFormat { onnx, nnet };
+
+// The format a file name stands for: nnet for a ".nnet" extension, else onnx.
+ModelFormat model_format(const std::filesystem::path& file);
+const char* format_name(ModelFormat format);
+
+// Reads a model. Throws InputError "FILE: no such file" for a missing file,
+// and the reader's error (naming the file and place) for a bad one.
+Network read_model(const std::filesystem::path& file);
+
+struct ModelWriteOptions {
+  // Element type of the written weights (ONNX tensors; for .nnet, float32
+  // rounds every value to float before writing it in decimal).
+  ElementType type = ElementType::float32;
+  // Files never to overwrite (the models and data read).
+  std::vector<std::filesystem::path> inputs;
+};
+
+// Writes a model atomically (util/atomic_file.hpp): on failure the
+// destination is untouched and no partial file is left.
+void write_model(const Network& net, const std::filesystem::path& file, const ModelWriteOptions& options = {});
+
+}  // namespace leo
