@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "leo/util/error.hpp"
@@ -37,6 +38,85 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
+
+
+// Streams the numbers of {"data": [...]} into a vector without building a
+// DOM (the 10 files hold 7.8 million numbers). Other keys are skipped.
+class DigitsReader : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit DigitsReader(std::vector<double>& values) : values_(values) {}
+  std::string error;
+  bool saw_data = false;
+
+  bool null() override { return scalar(); }
+  bool boolean(bool) override { return scalar(); }
+  bool number_integer(number_integer_t v) override { return number(static_cast<double>(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(static_cast<double>(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return number(v); }
+  bool string(string_t&) override { return scalar(); }
+  bool binary(binary_t&) override { return scalar(); }
+  bool start_object(std::size_t) override {
+    if (depth_ > 0 && !container()) return false;
+    ++depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    next_is_data_ = depth_ == 1 && k == "data";
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ == 0) return fail("expected an object with an array \"data\"");
+    if (depth_ == 1 && next_is_data_) {
+      in_data_ = saw_data = true;
+      next_is_data_ = false;
+    } else if (!container()) {
+      return false;
+    }
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    if (depth_ == 1) in_data_ = false;
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception&) override {
+    if (error.empty()) error = fmt::format("not valid JSON (byte {})", position);
+    return false;
+  }
+
+ private:
+  bool fail(const std::string& message) {
+    if (error.empty()) error = message;
+    return false;
+  }
+  // A value that is not a number, or an object/array, at the current place.
+  bool container() {
+    if (in_data_ && depth_ == 2) return fail(fmt::format("\"data\"[{}] is not a number", values_.size()));
+    if (depth_ == 1 && next_is_data_) return fail("expected an object with an array \"data\"");
+    return true;
+  }
+  bool scalar() {
+    if (depth_ == 0) return fail("expected an object with an array \"data\"");
+    return container();
+  }
+  bool number(double v) {
+    if (in_data_ && depth_ == 2) {
+      if (!(v >= 0.0 && v <= 1.0)) return fail(fmt::format("\"data\"[{}] = {} is not in [0,1]", values_.size(), v));
+      values_.push_back(v);
+      return true;
+    }
+    return scalar();
+  }
+  std::vector<double>& values_;
+  int depth_ = 0;
+  bool in_data_ = false;
+  bool next_is_data_ = false;
+};
 
 }  // namespace
 
@@ -97,28 +177,17 @@ Dataset read_mnist_json(const fs::path& dir) {
     const fs::path file = dir / fmt::format("{}.json", digit);
     std::ifstream in(file, std::ios::binary);
     if (!in) throw InputError(fmt::format("{}: cannot open (missing MNIST digits; run scripts/setup)", file.string()));
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw InputError(fmt::format("{}: not valid JSON (byte {})", file.string(), e.byte));
-    }
-    if (!doc.is_object() || !doc.contains("data") || !doc["data"].is_array())
-      throw InputError(fmt::format("{}: expected an object with an array \"data\"", file.string()));
-    const auto& data = doc["data"];
-    if (data.empty() || data.size() % kPixels != 0)
-      throw InputError(fmt::format("{}: \"data\" has {} values, not a positive multiple of {}", file.string(),
-                                   data.size(), kPixels));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto& values = parts[static_cast<std::size_t>(digit)];
-    values.reserve(data.size());
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      if (!data[i].is_number())
-        throw InputError(fmt::format("{}: \"data\"[{}] is not a number", file.string(), i));
-      double v = data[i].get<double>();
-      if (!(v >= 0.0 && v <= 1.0))
-        throw InputError(fmt::format("{}: \"data\"[{}] = {} is not in [0,1]", file.string(), i, v));
-      values.push_back(v);
-    }
+    values.reserve(text.size() / 3);
+    DigitsReader reader(values);
+    const bool ok = nlohmann::json::sax_parse(text, &reader);
+    if (!reader.error.empty()) throw InputError(fmt::format("{}: {}", file.string(), reader.error));
+    if (!ok) throw InputError(fmt::format("{}: not valid JSON", file.string()));
+    if (!reader.saw_data) throw InputError(fmt::format("{}: expected an object with an array \"data\"", file.string()));
+    if (values.empty() || values.size() % kPixels != 0)
+      throw InputError(fmt::format("{}: \"data\" has {} values, not a positive multiple of {}", file.string(),
+                                   values.size(), kPixels));
     total += values.size() / kPixels;
   }
   Dataset d;

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +23,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// User + system CPU time of the process, all threads.
+double cpu_time() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 Parameters<float> to_float(const Network& net) {
   Parameters<float> p;
@@ -172,6 +181,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
   std::int64_t step = 0;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const auto t0 = Clock::now();
+    const double cpu0 = cpu_time();
     shuffle_indices(order, rng);
     double loss_sum = 0.0, ce_sum = 0.0;
     std::int64_t correct = 0, seen = 0, batches = 0;
@@ -239,6 +249,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
       m.test_accuracy = 100.0 * static_cast<double>(correct_float(params, Xtest, test->labels)) /
                         static_cast<double>(Xtest.cols());
     m.seconds = since(t0);
+    m.cpu_seconds = cpu_time() - cpu0;
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
   }

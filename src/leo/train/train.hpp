@@ -48,6 +48,7 @@ struct EpochMetrics {
   double train_accuracy = 0.0; // % of the epoch's samples classified right when their batch was seen
   double test_accuracy = -1.0; // % on the test set after the epoch (-1: no test set)
   double seconds = 0.0;        // wall time of the epoch (training + test evaluation)
+  double cpu_seconds = 0.0;    // CPU time of the process (all threads) during the epoch
 };
 
 struct TrainResult {

