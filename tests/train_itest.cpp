@@ -48,6 +48,19 @@ TEST(TrainCli, CsvToOnnxWithLog) {
   EXPECT_EQ(log["settings"]["l1"], 1e-4);
   EXPECT_EQ(log["settings"]["hidden"], nlohmann::json({8, 8}));
   EXPECT_EQ(log["test_accuracy"], 100.0);
+  // leo eval --data reports the same accuracy.
+  auto eval = test::run_leo(fmt::format("eval '{0}/m.onnx' --data '{0}/d.csv' --json", dir.string()));
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto ej = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(ej["accuracy"], 100.0);
+  EXPECT_EQ(ej["samples"], 60);
+  auto plain = test::run_leo(fmt::format("eval '{0}/m.onnx' --data '{0}/d.csv'", dir.string()));
+  EXPECT_NE(plain.out.find("accuracy 100.00% (60 of 60)"), std::string::npos) << plain.out;
+  auto both = test::run_leo(fmt::format("eval '{0}/m.onnx' --data '{0}/d.csv' --input '{0}/d.csv'", dir.string()));
+  EXPECT_EQ(both.exit_code, 2);
+  auto wrong = test::run_leo(fmt::format("eval '{0}/m.onnx' --data mnist", dir.string()));
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("784 features per sample but the network takes 3"), std::string::npos) << wrong.err;
   // Same seed, same model.
   auto again = test::run_leo(fmt::format("-q train --data '{0}/d.csv' --hidden 8,8 --epochs 40 --batch 8 --lr 0.05 "
                                          "--l1 1e-4 --seed 3 --threads 1 -o '{0}/m2.onnx'",

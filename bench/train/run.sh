@@ -9,7 +9,8 @@
 #   bench/train/run.sh summary     bench/results/train.md from the JSON results
 #
 # Settings (environment): LEO (program, default build/leo), THREADS (2),
-# EPOCHS_MNIST (30), EPOCHS_FASHION (10), STEPS (56000, stability),
+# EPOCHS_MNIST (30), EPOCHS_FASHION (10), STEPS (56000, stability), DATASETS
+# ("mnist fashion-mnist"),
 # OUT (bench/results/train), MODELS (scratch folder for the .onnx files).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,7 +31,7 @@ lscpu | head -20 > "$OUT/lscpu.txt"
 load() { echo "{\"run\": \"$1\", \"when\": \"$(date -u +%FT%TZ)\", \"uptime\": \"$(uptime | sed 's/.*load/load/')\"}" >> "$OUT/load.jsonl"; }
 
 compare() {
-  for data in mnist fashion-mnist; do
+  for data in ${DATASETS:-mnist fashion-mnist}; do
     epochs=$EPOCHS_MNIST
     [ "$data" = fashion-mnist ] && epochs=$EPOCHS_FASHION
     for hidden in 100,100 400,400; do

@@ -1,4 +1,6 @@
 // `leo eval MODEL --input FILE [--output FILE] [--json]`: run a model on CSV rows.
+// `leo eval MODEL --data D [--json]`: accuracy on a labelled data set (the test
+// part of D when it has one, as `leo train` splits it).
 //
 // Inputs come from --input (a CSV file, one sample per row). Another source of
 // inputs (e.g. `--data mnist|fashion-mnist|PATH` with labels, reporting
@@ -12,7 +14,9 @@
 
 #include "leo/cli/command.hpp"
 #include "leo/data/csv.hpp"
+#include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
+#include "leo/train/train.hpp"
 #include "leo/util/atomic_file.hpp"
 #include "leo/util/error.hpp"
 
@@ -23,8 +27,37 @@ struct EvalOptions {
   std::string model;
   std::string input;
   std::string output;
+  std::string data;
+  std::uint64_t split_seed = 0;
   bool json = false;
 };
+
+int run_accuracy(const EvalOptions& o) {
+  if (!o.input.empty()) throw InputError("eval: give either --input or --data, not both");
+  if (!o.output.empty()) check_output_path(o.output, {o.model});
+  Network net = read_model(o.model);
+  DataOptions data_options;
+  data_options.split_seed = o.split_seed;
+  DataSplit split = load_data(o.data, data_options);
+  const Dataset& data = split.test ? *split.test : split.train;
+  const AccuracyResult r = accuracy(net, data);
+  const auto write = [&](std::ostream& out) {
+    if (o.json) {
+      nlohmann::json j = {{"model", o.model},     {"data", o.data},       {"set", data.name},
+                          {"accuracy", r.percent()}, {"correct", r.correct}, {"samples", r.samples}};
+      out << j.dump() << "\n";
+    } else {
+      out << fmt::format("accuracy {:.2f}% ({} of {}) on {}\n", r.percent(), r.correct, r.samples, data.name);
+    }
+  };
+  if (o.output.empty()) {
+    write(std::cout);
+    std::cout.flush();
+  } else {
+    write_file_atomically(o.output, write, {o.model});
+  }
+  return 0;
+}
 
 // Outputs (samples x outputs) of `net` on `rows` (samples x inputs), in
 // batches so that a large file does not need one huge activation matrix.
@@ -59,12 +92,19 @@ Run setup_eval(CLI::App& app) {
   app.add_option("MODEL", o->model, "Model file (.onnx, or .nnet)")->required();
   app.add_option("--input", o->input, "CSV file, one sample per row (an optional non-numeric header line is skipped)");
   app.add_option("--output", o->output, "Write the outputs to this file instead of stdout");
-  app.add_flag("--json", o->json, R"(Print {"model", "input", "rows", "outputs_per_row", "outputs": [[...], ...]})");
+  app.add_option("--data", o->data,
+                 "Report the accuracy on labelled data instead: mnist, fashion-mnist or a path, as for `leo train` "
+                 "(its test part when it has one)");
+  app.add_option("--split-seed", o->split_seed, "Seed of the mnist train/test split (as given to leo train)");
+  app.add_flag("--json", o->json,
+               R"(Print {"model", "input", "rows", "outputs_per_row", "outputs": [[...], ...]}; with --data: )"
+               R"({"model", "data", "set", "accuracy" (%), "correct", "samples"})");
   app.footer(
       "Prints one CSV row of outputs per input row (shortest decimals that read back exactly). "
       "Exit code 2 when a row does not have as many columns as the model has inputs.");
   return [o]() {
-    if (o->input.empty()) throw InputError("eval: no inputs given (use --input FILE)");
+    if (!o->data.empty()) return run_accuracy(*o);
+    if (o->input.empty()) throw InputError("eval: no inputs given (use --input FILE or --data D)");
     if (!o->output.empty()) check_output_path(o->output, {o->model, o->input});
     Network net = read_model(o->model);
     CsvData data = read_csv(o->input);
