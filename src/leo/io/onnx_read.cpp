@@ -1065,6 +1065,7 @@ Network Reader::run() {
     if (s[0] <= 0) fail(fmt::format("input '{}' has a dynamic or empty dimension 0 (shape {})", in.name(), dims_str(s)));
     sample = s;
   }
+  check_const_size(sample);
   acts_[in.name()] = fresh_act(sample);
 
   for (node_index_ = 0; node_index_ < g.node_size(); ++node_index_) {
@@ -1147,7 +1148,11 @@ Network read_onnx(const fs::path& file, const OnnxReadOptions& options) {
   if (!model.has_graph() || model.ir_version() <= 0)
     throw InputError(fmt::format("{}: not an ONNX model (no {})", file.string(),
                                  model.has_graph() ? "IR version" : "graph"));
-  return Reader(file, model).run();
+  try {
+    return Reader(file, model).run();
+  } catch (const std::bad_alloc&) {
+    throw InputError(fmt::format("{}: the model is too large to read (out of memory)", file.string()));
+  }
 }
 
 }  // namespace leo
