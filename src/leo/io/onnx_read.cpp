@@ -463,6 +463,12 @@ Dims Reader::resolve_reshape(const Dims& in, Dims t, bool allowzero) const {
     else if (x < 0 && x != kBatch) fail(fmt::format("bad target shape {}", dims_str(t)));
   }
   if (minus > 1) fail("Reshape target has more than one -1");
+  std::int64_t p = 1;
+  for (auto x : t)
+    if (x > 0) {
+      if (p > kMaxElements / x) fail(fmt::format("target shape {} is too large", dims_str(t)));
+      p *= x;
+    }
   return t;
 }
 
@@ -574,13 +580,15 @@ Const Reader::const_elementwise(const std::string& op, const Const& a, const Con
     for (std::size_t k = 0; k < n; ++k) {
       const std::int64_t x = a.i[ia[k]], y = b.i[ib[k]];
       if (x == kBatch || y == kBatch) fail("arithmetic on the symbolic batch size is not supported");
-      if (op == "Add") r.i[k] = x + y;
-      else if (op == "Sub") r.i[k] = x - y;
-      else if (op == "Mul") r.i[k] = x * y;
+      bool overflow = false;
+      if (op == "Add") overflow = __builtin_add_overflow(x, y, &r.i[k]);
+      else if (op == "Sub") overflow = __builtin_sub_overflow(x, y, &r.i[k]);
+      else if (op == "Mul") overflow = __builtin_mul_overflow(x, y, &r.i[k]);
       else {
         if (y == 0) fail("integer division by zero");
-        r.i[k] = x / y;
+        r.i[k] = x / y;  // x != INT64_MIN (that is the symbolic batch size)
       }
+      if (overflow || r.i[k] == kBatch) fail("integer overflow");
     }
   } else {
     r.f.resize(n);
@@ -601,7 +609,10 @@ void Reader::op_elementwise(const std::string& op) {
     if (is_const(0)) {
       Const k = cst(0);
       for (auto& v : k.f) v = -v;
-      for (auto& v : k.i) v = -v;
+      for (auto& v : k.i) {
+        if (v == kBatch) fail("arithmetic on the symbolic batch size is not supported");
+        v = -v;
+      }
       set_output(k);
       return;
     }
