@@ -332,3 +332,36 @@ TEST(LpBounds, SoundAndNeverLooserThanAlpha) {
   }
   EXPECT_GT(tighter, 3);
 }
+
+TEST(LpBounds, SignOnlyModeIsSound) {
+  std::mt19937_64 rng(2024);
+  for (int trial = 0; trial < 15; ++trial) {
+    Network net = small_network(rng, 0.3);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds b = interval_bounds(net, box);
+    crown_bounds(net, box, b);
+    NetworkBounds before = b;
+    lp_bounds(net, box, b, all_units(net));  // default: stop_at_sign
+    EXPECT_TRUE(within(b, before));
+    Eigen::MatrixXd X = probe_points(box, 5000, rng);
+    EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
+  }
+}
+
+TEST(Deadline, ExpiredDeadlineLeavesBoundsAsTheyAre) {
+  std::mt19937_64 rng(5);
+  Network net = test::random_network({4, 8, 8, 2}, rng);
+  Box box = Box::uniform(4, -1, 1);
+  const NetworkBounds ibp = interval_bounds(net, box);
+  Deadline expired(1e-9);
+  while (!expired.expired()) {
+  }
+  NetworkBounds b = ibp;
+  crown_bounds(net, box, b, expired);
+  alpha_bounds(net, box, b, all_units(net), {}, expired);
+  lp_bounds(net, box, b, all_units(net), {}, expired);
+  for (std::size_t l = 0; l < b.size(); ++l) {
+    EXPECT_EQ(b[l].lower, ibp[l].lower);
+    EXPECT_EQ(b[l].upper, ibp[l].upper);
+  }
+}

@@ -1,9 +1,11 @@
 #include "leo/bounds/lp.hpp"
 
+#include <coin/ClpEventHandler.hpp>
 #include <coin/ClpSimplex.hpp>
 #include <coin/CoinPackedMatrix.hpp>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
@@ -27,6 +29,24 @@ double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds&
 }
 
 namespace {
+
+// Stops primal simplex as soon as a primal feasible point reaches an objective
+// (Clp's, minimised) below `limit`: the LP can then no longer prove the sign
+// the caller asked about. Only a heuristic; soundness never depends on it.
+class ObjectiveLimit : public ClpEventHandler {
+ public:
+  double limit = -COIN_DBL_MAX;
+  bool hit = false;
+  int event(Event which) override {
+    if (which != endOfIteration || limit == -COIN_DBL_MAX || model_->algorithm() <= 0) return -1;
+    if (model_->numberPrimalInfeasibilities() == 0 && model_->objectiveValue() < limit) {
+      hit = true;
+      return 0;
+    }
+    return -1;
+  }
+  ClpEventHandler* clone() const override { return new ObjectiveLimit(*this); }
+};
 
 // The triangle-relaxation LP of the layers before k.
 class RelaxationLp {
@@ -103,10 +123,14 @@ class RelaxationLp {
     model_.loadProblem(M, col_lo.data(), col_hi.data(), obj.data(), row_lo.data(), row_hi.data());
     model_.setOptimizationDirection(1.0);
     model_.scaling(3);
+    model_.passInEventHandler(&limit_);  // Clp keeps a clone
+    model_.eventHandler()->setSimplex(&model_);
   }
 
-  // max a.g_k; fills sol.
-  LpSolution maximise(const Eigen::VectorXd& a, double seconds) {
+  // max a.g_k; fills sol. With stop_above finite, gives up as soon as a point
+  // of the relaxation with a.g_k > stop_above is found (sol.optimal false).
+  LpSolution maximise(const Eigen::VectorXd& a, double seconds,
+                      double stop_above = std::numeric_limits<double>::infinity()) {
     LpSolution sol;
     const AffineLayer& layer = net_.layers[k_];
     Eigen::RowVectorXd c = a.transpose() * layer.weights;  // objective on x_k (not rigorous: only guides Clp)
@@ -118,8 +142,19 @@ class RelaxationLp {
     }
     for (int j = 0; j < ncols; ++j) model_.setObjectiveCoefficient(j, obj[static_cast<std::size_t>(j)]);
     model_.setMaximumSeconds(seconds > 0 ? seconds : -1.0);
+    auto* handler = dynamic_cast<ObjectiveLimit*>(model_.eventHandler());
+    if (handler) {
+      handler->hit = false;
+      // a.g = -objective + a.b > stop_above  <=>  objective < a.b - stop_above
+      handler->limit = std::isfinite(stop_above) ? a.dot(layer.bias) - stop_above : -COIN_DBL_MAX;
+    }
     model_.primal();
-    if (model_.status() != 0) {
+    if (handler && handler->hit) {
+      sol.optimal = false;
+      sol.stopped = true;
+      return sol;
+    }
+    if (model_.status() != 0 && model_.status() != 5) {
       model_.dual();  // a second chance from the current basis
     }
     sol.optimal = model_.status() == 0;
@@ -140,6 +175,7 @@ class RelaxationLp {
   const Network& net_;
   std::size_t k_;
   ClpSimplex model_;
+  ObjectiveLimit limit_;
   std::vector<std::vector<int>> eq_rows_;
   std::vector<int> objective_cols_;
 };
@@ -183,8 +219,11 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
         a[i] = side == 0 ? 1.0 : -1.0;
         double seconds = deadline.remaining();
         if (options.seconds_per_lp > 0) seconds = std::min(seconds, options.seconds_per_lp);
-        LpSolution sol = lp.maximise(a, std::isfinite(seconds) ? seconds : 0.0);
+        const bool sign = hidden && options.stop_at_sign;
+        LpSolution sol = lp.maximise(a, std::isfinite(seconds) ? seconds : 0.0,
+                                     sign ? 0.0 : std::numeric_limits<double>::infinity());
         ++solved;
+        if (sol.stopped) continue;  // the LP cannot settle this side
         const double bound = dual_upper_bound(net, box, bounds, k, a, sol.nu);
         if (side == 0 && bound < b.upper[i]) b.upper[i] = bound, changed = true;
         if (side == 1 && -bound > b.lower[i]) b.lower[i] = -bound, changed = true;

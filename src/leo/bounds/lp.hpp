@@ -28,9 +28,11 @@
 namespace leo {
 
 struct LpOptions {
-  // For hidden units: once one side is proven (upper <= 0 or lower >= 0) the
-  // other side is not solved (the unit is stable; its bound does not matter
-  // for later relaxations).
+  // For hidden units, only the sign matters: each side's LP is abandoned as
+  // soon as the relaxation shows a point on the wrong side of 0 (the unit's
+  // bound is then not tightened), and once one side is proven (upper <= 0 or
+  // lower >= 0) the other is not solved. Off: every flagged unit gets its
+  // exact LP bounds (tighter relaxations for later layers, much slower).
   bool stop_at_sign = true;
   // Clp time limit per LP, seconds (0: none; the deadline always applies).
   double seconds_per_lp = 0.0;
@@ -53,6 +55,7 @@ double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds&
 // layers < k. Returns false when Clp did not reach optimality.
 struct LpSolution {
   bool optimal = false;
+  bool stopped = false;             // given up early (the side cannot be settled); nu is empty
   double objective = 0.0;           // Clp's primal objective value (max a.g_k), not rigorous
   std::vector<Eigen::VectorXd> nu;  // multipliers from the duals, one per layer j < k
   double bound = 0.0;               // dual_upper_bound(nu): rigorous
