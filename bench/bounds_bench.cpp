@@ -1,15 +1,24 @@
 // Timing of the bound propagation stages (bounds/): IBP, CROWN, alpha-CROWN
-// and LP, on a random 784-256-256-10 network over [0,1]^784. Counters:
-// stable = hidden units proven stable after the stage; unstable = the rest.
+// and LP (each stage starts from the previous one's bounds), on
+//   mnist:   mnistfc 256x2 over [0,1]^784 (a random 784-256-256-10 net when
+//            ../shared/models is missing),
+//   acasxu:  ACAS Xu 1_1 on prop_1's input box.
+// Counters: stable = hidden units proven stable after the stage; unstable =
+// the rest. Results: bench/results/bounds.md.
 // Run: build/bench/bounds_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <regex>
 
 #include "leo/bounds/alpha.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
+#include "leo/io/onnx.hpp"
 
 using namespace leo;
 
@@ -34,10 +43,41 @@ Network random_net(const std::vector<int>& sizes, unsigned seed) {
   return Network(std::move(layers));
 }
 
-const Case& random_784() {
-  static const Case c{random_net({784, 256, 256, 10}, 1), Box::uniform(784, 0.0, 1.0)};
+// ../shared/models beside the checkout, or $LEO_MODELS_DIR.
+const std::filesystem::path models = std::getenv("LEO_MODELS_DIR") ? std::getenv("LEO_MODELS_DIR") : LEO_SHARED_MODELS_DIR;
+
+const Case& mnist() {
+  static const Case c = [] {
+    const auto file = models / "mnistfc" / "mnist-net_256x2.onnx";
+    Network net = std::filesystem::exists(file) ? read_onnx(file) : random_net({784, 256, 256, 10}, 1);
+    return Case{net, Box::uniform(784, 0.0, 1.0)};
+  }();
   return c;
 }
+
+// The X_i bounds of a VNN-LIB file (only `(assert (<= X_i v))` / `(>= ...)` lines).
+Box vnnlib_box(const std::filesystem::path& file, Eigen::Index n) {
+  Box box = Box::uniform(n, -1e30, 1e30);
+  std::ifstream in(file);
+  std::string line;
+  const std::regex re(R"(\(assert \((<=|>=) X_(\d+) ([-+0-9.eE]+)\)\))");
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, re)) (m[1] == "<=" ? box.upper : box.lower)[std::stoi(m[2])] = std::stod(m[3]);
+  return box;
+}
+
+const Case& acasxu() {
+  static const Case c = [] {
+    const auto file = models / "acasxu" / "ACASXU_run2a_1_1_batch_2000.onnx";
+    if (!std::filesystem::exists(file)) return Case{random_net({5, 50, 50, 50, 50, 50, 50, 5}, 2), Box::uniform(5, -0.5, 0.5)};
+    Network net = read_onnx(file);
+    return Case{net, vnnlib_box(models / "acasxu" / "prop_1.vnnlib", net.inputs())};
+  }();
+  return c;
+}
+
+const Case& pick(benchmark::State& state) { return state.range(0) == 0 ? mnist() : acasxu(); }
 
 void count(benchmark::State& state, const NetworkBounds& b) {
   auto c = count_stable(b);
@@ -58,15 +98,15 @@ std::vector<std::vector<bool>> undecided(const Network& net, const NetworkBounds
 }
 
 void BM_Ibp(benchmark::State& state) {
-  const Case& c = random_784();
+  const Case& c = pick(state);
   NetworkBounds b;
   for (auto _ : state) b = interval_bounds(c.net, c.box);
   count(state, b);
 }
-BENCHMARK(BM_Ibp)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Ibp)->ArgName("acasxu")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_Crown(benchmark::State& state) {
-  const Case& c = random_784();
+  const Case& c = pick(state);
   const NetworkBounds ibp = interval_bounds(c.net, c.box);
   NetworkBounds b;
   for (auto _ : state) {
@@ -75,37 +115,37 @@ void BM_Crown(benchmark::State& state) {
   }
   count(state, b);
 }
-BENCHMARK(BM_Crown)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Crown)->ArgName("acasxu")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_Alpha(benchmark::State& state) {
-  const Case& c = random_784();
+  const Case& c = pick(state);
   NetworkBounds crown = interval_bounds(c.net, c.box);
   crown_bounds(c.net, c.box, crown);
   const auto targets = undecided(c.net, crown, 1 << 30);
   NetworkBounds b;
   for (auto _ : state) {
     b = crown;
-    alpha_bounds(c.net, c.box, b, targets, AlphaOptions{.iterations = static_cast<int>(state.range(0))});
+    alpha_bounds(c.net, c.box, b, targets, AlphaOptions{.iterations = 20});
   }
   count(state, b);
 }
-BENCHMARK(BM_Alpha)->Arg(20)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Alpha)->ArgName("acasxu")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(1);
 
-// LP on the first state.range(0) undecided units per layer (full LP on every unit takes minutes).
+// LP (sign-only mode, the default) on every unit alpha left undecided and on the outputs.
 void BM_Lp(benchmark::State& state) {
-  const Case& c = random_784();
-  NetworkBounds crown = interval_bounds(c.net, c.box);
-  crown_bounds(c.net, c.box, crown);
-  const auto targets = undecided(c.net, crown, state.range(0));
+  const Case& c = pick(state);
+  NetworkBounds alpha = interval_bounds(c.net, c.box);
+  crown_bounds(c.net, c.box, alpha);
+  alpha_bounds(c.net, c.box, alpha, undecided(c.net, alpha, 1 << 30));
+  const auto targets = undecided(c.net, alpha, 1 << 30);
   NetworkBounds b;
   for (auto _ : state) {
-    b = crown;
-    lp_bounds(c.net, c.box, b, targets, LpOptions{.stop_at_sign = false});
+    b = alpha;
+    lp_bounds(c.net, c.box, b, targets);
   }
   count(state, b);
-  state.counters["lp_units"] = static_cast<double>(state.range(0));
 }
-BENCHMARK(BM_Lp)->Arg(8)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Lp)->ArgName("acasxu")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 
