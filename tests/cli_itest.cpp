@@ -327,6 +327,11 @@ TEST_F(Cli, ConvertToAnUnwritablePlace) {
   expect_bad_input(run_leo("convert " + q(acas(1, 1)) + " " + q(dir)), "is a folder");
   fs::remove(dir / "plain-file");
   EXPECT_EQ(listing(dir), before);
+  // A folder nobody may create files in (even root): /proc.
+  if (fs::is_directory("/proc"))
+    for (const char* out : {"/proc/leo-test-out.onnx", "/proc/leo-test-out.nnet"})
+      expect_bad_input(run_leo("convert " + q(acas(1, 1)) + " " + out),
+                       std::string(out) + ": cannot write in folder /proc");
   auto half = run_leo("convert --dtype half " + q(acas(1, 1)) + " " + q(dir / "x.onnx"));
   EXPECT_EQ(half.exit_code, 2);
   EXPECT_NE(half.err.find("--dtype"), std::string::npos) << half.err;
