@@ -29,8 +29,10 @@ print("OMP_WAIT_POLICY=PASSIVE for both. leo trains in float32 like PyTorch. Tim
 print("test-set evaluation, median over the epochs; leo then torch run back to back per row, so both saw")
 print("about the same load (load average before each run is listed: the 2-core machine was shared with")
 print("other engineers compiling, so absolute times are inflated and noisy).\n")
-print("| data | net | epochs | leo test acc % | torch test acc % | diff (pts) | leo s/epoch | torch s/epoch | torch/leo | load before leo | load before torch |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("CPU s/epoch = user + system CPU time of the process (all threads) per epoch: less sensitive to the")
+print("load than wall time (a process that is not scheduled uses no CPU time).\n")
+print("| data | net | epochs | leo test acc % | torch test acc % | diff (pts) | leo s/epoch | torch s/epoch | torch/leo | leo CPU s/epoch | torch CPU s/epoch | torch/leo CPU | load before leo | load before torch |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for leo_path in sorted(glob.glob(os.path.join(out, "leo-*.json"))):
     name = os.path.basename(leo_path)[4:-5]
     torch_path = os.path.join(out, f"torch-{name}.json")
@@ -41,8 +43,10 @@ for leo_path in sorted(glob.glob(os.path.join(out, "leo-*.json"))):
     la, ta = leo["epochs"][-1]["test_accuracy"], torch["epochs"][-1]["test_accuracy"]
     ls = statistics.median(e["seconds"] for e in leo["epochs"])
     ts = statistics.median(e["seconds"] for e in torch["epochs"])
+    lc = statistics.median(e.get("cpu_seconds", float("nan")) for e in leo["epochs"])
+    tc = statistics.median(e.get("cpu_seconds", float("nan")) for e in torch["epochs"])
     print(f"| {data} | 784-{net.replace('x', '-')}-10 | {len(leo['epochs'])} | {la:.2f} | {ta:.2f} | {la - ta:+.2f} | "
-          f"{ls:.3f} | {ts:.3f} | {ts / ls:.2f} | {loads.get('leo-' + name, '?')} | {loads.get('torch-' + name, '?')} |")
+          f"{ls:.3f} | {ts:.3f} | {ts / ls:.2f} | {lc:.3f} | {tc:.3f} | {tc / lc:.2f} | {loads.get('leo-' + name, '?')} | {loads.get('torch-' + name, '?')} |")
 
 stab = sorted(glob.glob(os.path.join(out, "stability-*.json")))
 if stab:
