@@ -1,0 +1,21 @@
+#pragma once
+// Probe points of a domain read from a data file (`--data`).
+#include <filesystem>
+
+#include "leo/domain/box.hpp"
+
+namespace leo {
+
+// Reads the points of a CSV file (one sample per row, every column a feature)
+// or an IDX file (one sample per item, flattened; pixel bytes scaled to [0,1]
+// as the data/ reader does), and returns them as columns (features x N).
+// Throws InputError when the file cannot be read, the feature count differs
+// from the box's, or a point lies outside the box (naming the first such point
+// and feature).
+Eigen::MatrixXd read_probe_points(const std::filesystem::path& path, const Box& box);
+
+// Checks that every column of `points` lies in the box; throws InputError
+// prefixed with `context` otherwise.
+void check_points_in_box(const Eigen::MatrixXd& points, const Box& box, const std::string& context);
+
+}  // namespace leo

@@ -1,0 +1,113 @@
+#include "leo/stability/attack.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "leo/stability/witnesses.hpp"
+
+namespace leo {
+namespace {
+
+struct Target {
+  std::size_t layer;
+  Eigen::Index unit;
+  double sign;  // +1: drive g above zero, -1: below
+};
+
+}  // namespace
+
+int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rng, const AttackOptions& options,
+                 const Deadline& deadline) {
+  const Box& box = analysis.domain.box;
+  const Eigen::Index n = box.size();
+  const Eigen::VectorXd width = box.upper - box.lower;
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+
+  std::vector<Target> targets;
+  for (std::size_t h = 0; h < analysis.layers.size(); ++h)
+    for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(analysis.layers[h].size()); ++i)
+      for (double sign : {1.0, -1.0})
+        if (needs_witness(analysis, h, i, sign > 0)) targets.push_back({h, i, sign});
+  const int starts = std::max(1, options.starts);
+  const std::int64_t columns = static_cast<std::int64_t>(targets.size()) * starts;
+  const int batch = std::max(1, options.batch);
+  const int steps = std::max(1, options.steps);
+
+  int decided = 0;
+  for (std::int64_t first = 0; first < columns; first += batch) {
+    if (deadline.expired()) break;
+    const std::int64_t B = std::min<std::int64_t>(batch, columns - first);
+    std::vector<const Target*> col_target(static_cast<std::size_t>(B));
+    std::vector<bool> live(static_cast<std::size_t>(B), true);
+    Eigen::MatrixXd X(n, B);
+    std::size_t top = 0;
+    bool any_live = false;
+    for (std::int64_t c = 0; c < B; ++c) {
+      std::int64_t k = first + c;
+      const Target& t = targets[static_cast<std::size_t>(k / starts)];
+      col_target[static_cast<std::size_t>(c)] = &t;
+      live[static_cast<std::size_t>(c)] = needs_witness(analysis, t.layer, t.unit, t.sign > 0);
+      any_live = any_live || live[static_cast<std::size_t>(c)];
+      top = std::max(top, t.layer);
+      if (k % starts == 0) {
+        X.col(c) = box.center();
+      } else {
+        for (Eigen::Index i = 0; i < n; ++i) X(i, c) = std::min(box.upper[i], box.lower[i] + width[i] * uniform(rng));
+      }
+    }
+    if (!any_live) continue;
+
+    std::vector<Eigen::MatrixXd> pre(top + 1);
+    for (int step = 0; step < steps; ++step) {
+      if (deadline.expired()) break;
+      // Forward through the layers up to the highest target layer.
+      for (std::size_t h = 0; h <= top; ++h) {
+        const AffineLayer& layer = network.layers[h];
+        if (h == 0)
+          pre[h].noalias() = layer.weights * X;
+        else
+          pre[h].noalias() = layer.weights * pre[h - 1].cwiseMax(0.0);
+        pre[h].colwise() += layer.bias;
+      }
+      decided += harvest_witnesses(network, X, pre, analysis, Stage::attack);
+      any_live = false;
+      for (std::int64_t c = 0; c < B; ++c) {
+        auto cc = static_cast<std::size_t>(c);
+        if (live[cc]) {
+          const Target& t = *col_target[cc];
+          live[cc] = needs_witness(analysis, t.layer, t.unit, t.sign > 0);
+        }
+        any_live = any_live || live[cc];
+      }
+      if (!any_live || step + 1 == steps) break;
+
+      // Backward: the gradient of sign * g_target w.r.t. the input, per column.
+      Eigen::MatrixXd delta = Eigen::MatrixXd::Zero(network.layers[top].outputs(), B);
+      for (std::size_t h = top + 1; h-- > 0;) {
+        if (h < top) {
+          Eigen::MatrixXd back = network.layers[h + 1].weights.transpose() * delta;
+          delta = back.cwiseProduct((pre[h].array() > 0.0).cast<double>().matrix());
+        }
+        for (std::int64_t c = 0; c < B; ++c) {
+          auto cc = static_cast<std::size_t>(c);
+          if (live[cc] && col_target[cc]->layer == h) delta(col_target[cc]->unit, c) += col_target[cc]->sign;
+        }
+      }
+      Eigen::MatrixXd grad = network.layers[0].weights.transpose() * delta;
+      double frac = steps > 1 ? static_cast<double>(step) / (steps - 1) : 0.0;
+      double size = options.first_step * std::pow(options.last_step / options.first_step, frac);
+      for (std::int64_t c = 0; c < B; ++c) {
+        if (!live[static_cast<std::size_t>(c)]) continue;
+        for (Eigen::Index i = 0; i < n; ++i) {
+          double gi = grad(i, c);
+          if (gi == 0.0) continue;
+          double v = X(i, c) + (gi > 0 ? size : -size) * width[i];
+          X(i, c) = std::clamp(v, box.lower[i], box.upper[i]);
+        }
+      }
+    }
+  }
+  return decided;
+}
+
+}  // namespace leo

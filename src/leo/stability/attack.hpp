@@ -1,0 +1,27 @@
+#pragma once
+// Stage 2 of the cascade: for every undecided unit that still lacks a
+// positive (negative) witness, projected sign-gradient ascent (descent) on its
+// pre-activation g from several starts, clipped to the box. All targets of a
+// chunk run together as the columns of one batched forward/backward pass;
+// every iterate is scanned for signs any undecided unit lacks (witnesses.hpp).
+#include <random>
+
+#include "leo/network/network.hpp"
+#include "leo/stability/verdict.hpp"
+#include "leo/util/deadline.hpp"
+
+namespace leo {
+
+struct AttackOptions {
+  int starts = 3;          // per target: the box centre, then uniform random points
+  int steps = 30;          // iterations per start
+  double first_step = 0.25;  // step, as a fraction of each feature's width, decaying geometrically
+  double last_step = 0.005;
+  int batch = 1024;        // columns per batched pass
+};
+
+// Returns the number of units decided unstable.
+int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rng, const AttackOptions& options = {},
+                 const Deadline& deadline = {});
+
+}  // namespace leo

@@ -1,0 +1,256 @@
+#include "leo/stability/cascade.hpp"
+
+#include <fmt/core.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "leo/stability/witnesses.hpp"
+#include "leo/util/deadline.hpp"
+#include "leo/util/error.hpp"
+#include "leo/util/progress.hpp"
+
+#if __has_include("leo/bounds/interval.hpp")
+#include "leo/bounds/interval.hpp"
+#define LEO_HAVE_IBP 1
+#else
+#define LEO_HAVE_IBP 0
+#endif
+#if __has_include("leo/bounds/crown.hpp")
+#include "leo/bounds/crown.hpp"
+#define LEO_HAVE_CROWN 1
+#else
+#define LEO_HAVE_CROWN 0
+#endif
+#if __has_include("leo/bounds/alpha.hpp")
+#include "leo/bounds/alpha.hpp"
+#define LEO_HAVE_ALPHA 1
+#else
+#define LEO_HAVE_ALPHA 0
+#endif
+#if __has_include("leo/bounds/lp.hpp")
+#include "leo/bounds/lp.hpp"
+#define LEO_HAVE_LP 1
+#else
+#define LEO_HAVE_LP 0
+#endif
+#if __has_include("leo/milp/exact.hpp")
+#include "leo/milp/exact.hpp"
+#define LEO_HAVE_EXACT 1
+#else
+#define LEO_HAVE_EXACT 0
+#endif
+
+namespace leo {
+
+std::set<Stage> parse_stages(const std::string& list) {
+  static const Stage all[] = {Stage::samples, Stage::attack, Stage::ibp, Stage::crown,
+                              Stage::alpha,   Stage::lp,     Stage::milp};
+  std::set<Stage> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item.erase(std::remove_if(item.begin(), item.end(), [](unsigned char c) { return std::isspace(c); }),
+               item.end());
+    if (item.empty()) continue;
+    if (item == "all") {
+      out.insert(std::begin(all), std::end(all));
+      continue;
+    }
+    if (item == "none") continue;
+    auto it = std::find_if(std::begin(all), std::end(all), [&](Stage s) { return item == to_string(s); });
+    if (it == std::end(all))
+      throw InputError(fmt::format("--stages: unknown stage '{}' (known: samples, attack, ibp, crown, alpha, lp, milp)",
+                                   item));
+    out.insert(*it);
+  }
+  return out;
+}
+
+ExactMethod parse_exact(const std::string& name) {
+  if (name == "network") return ExactMethod::network;
+  if (name == "per-unit") return ExactMethod::per_unit;
+  if (name == "none") return ExactMethod::none;
+  throw InputError(fmt::format("--exact: unknown method '{}' (known: network, per-unit, none)", name));
+}
+
+const char* to_string(ExactMethod method) {
+  switch (method) {
+    case ExactMethod::network: return "network";
+    case ExactMethod::per_unit: return "per-unit";
+    case ExactMethod::none: return "none";
+  }
+  return "?";
+}
+
+void apply_baseline(AnalyzeOptions& options, const std::string& name) {
+  if (name == "leo2020") {
+    options.stages = {Stage::ibp, Stage::milp};
+    options.exact = ExactMethod::per_unit;
+  } else if (name == "isa2021") {
+    options.stages = {Stage::samples, Stage::ibp, Stage::milp};
+    options.exact = ExactMethod::network;
+  } else {
+    throw InputError(fmt::format("--baseline: unknown baseline '{}' (known: leo2020, isa2021)", name));
+  }
+}
+
+bool stage_available(Stage stage) {
+  switch (stage) {
+    case Stage::samples:
+    case Stage::attack: return true;
+    case Stage::ibp: return LEO_HAVE_IBP;
+    case Stage::crown: return LEO_HAVE_CROWN && LEO_HAVE_IBP;
+    case Stage::alpha: return LEO_HAVE_ALPHA && LEO_HAVE_IBP;
+    case Stage::lp: return LEO_HAVE_LP && LEO_HAVE_IBP;
+    case Stage::milp: return LEO_HAVE_EXACT && LEO_HAVE_IBP;
+    case Stage::none: return false;
+  }
+  return false;
+}
+
+int apply_bounds(Analysis& analysis, const NetworkBounds& bounds, Stage stage) {
+  int decided = 0;
+  for (std::size_t h = 0; h < analysis.layers.size() && h < bounds.size(); ++h) {
+    auto& layer = analysis.layers[h];
+    const Bounds& b = bounds[h];
+    for (std::size_t i = 0; i < layer.size(); ++i) {
+      UnitVerdict& v = layer[i];
+      auto k = static_cast<Eigen::Index>(i);
+      if (k < b.lower.size()) v.lower = std::max(v.lower, b.lower[k]);
+      if (k < b.upper.size()) v.upper = std::min(v.upper, b.upper[k]);
+      if (v.status != Status::undecided) continue;
+      if (v.upper <= 0) {
+        if (v.seen_positive) {
+          Progress::global().report(to_string(stage),
+                                    "warning: layer {} unit {}: bound {} <= 0 contradicts a positive witness; "
+                                    "left undecided",
+                                    h, i, v.upper);
+          continue;
+        }
+        v.status = Status::inactive;
+        v.stage = stage;
+        ++decided;
+      } else if (v.lower >= 0) {
+        if (v.seen_negative) {
+          Progress::global().report(to_string(stage),
+                                    "warning: layer {} unit {}: bound {} >= 0 contradicts a negative witness; "
+                                    "left undecided",
+                                    h, i, v.lower);
+          continue;
+        }
+        v.status = Status::active;
+        v.stage = stage;
+        ++decided;
+      }
+    }
+  }
+  return decided;
+}
+
+namespace {
+
+[[maybe_unused]] std::vector<std::vector<bool>> undecided_targets(const Network& network, const Analysis& a) {
+  std::vector<std::vector<bool>> targets;
+  for (std::size_t l = 0; l < network.layers.size(); ++l) {
+    std::vector<bool> t(static_cast<std::size_t>(network.layers[l].outputs()), false);
+    if (l < a.layers.size())
+      for (std::size_t i = 0; i < t.size(); ++i) t[i] = a.layers[l][i].status == Status::undecided;
+    targets.push_back(std::move(t));
+  }
+  return targets;
+}
+
+}  // namespace
+
+Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOptions& options) {
+  Stopwatch total;
+  Deadline deadline(options.time_limit);
+  domain.box.validate(network.inputs(), "domain");
+  if (options.threads > 0) omp_set_num_threads(options.threads);
+  Analysis a = make_analysis(network, domain);
+  std::mt19937_64 rng(options.seed);
+  Progress& progress = Progress::global();
+  std::optional<NetworkBounds> bounds;
+
+  auto wants = [&](Stage s) { return options.stages.count(s) > 0; };
+  auto run = [&](Stage stage, auto&& body) {
+    if (!wants(stage)) return;
+    if (!stage_available(stage)) {
+      progress.report(to_string(stage), "not available in this build; skipped");
+      return;
+    }
+    if (stage == Stage::milp && options.exact == ExactMethod::none) return;
+    int left = undecided_units(a);
+    if (left == 0) return;
+    if (deadline.expired()) {
+      a.timed_out = true;
+      progress.report(to_string(stage), "time limit reached; skipped ({} units undecided)", left);
+      return;
+    }
+    progress.report(to_string(stage), "{} units undecided, {:.1f}s elapsed", left, total.seconds());
+    Stopwatch watch;
+    int decided = body();
+    a.stage_times.push_back({stage, watch.seconds(), decided});
+    progress.report(to_string(stage), "decided {} units in {:.2f}s, {} left", decided, watch.seconds(),
+                    undecided_units(a));
+  };
+
+  // Interval bounds are the base of every later bound stage (and of the
+  // MILP's big-M), computed once even when the ibp stage is off.
+  [[maybe_unused]] auto ensure_bounds = [&] {
+#if LEO_HAVE_IBP
+    if (!bounds) bounds = interval_bounds(network, domain.box);
+#endif
+  };
+
+  run(Stage::samples, [&] { return sample_stage(network, a, rng, options.samples, deadline); });
+  run(Stage::attack, [&] { return attack_stage(network, a, rng, options.attack, deadline); });
+#if LEO_HAVE_IBP
+  run(Stage::ibp, [&] {
+    ensure_bounds();
+    return apply_bounds(a, *bounds, Stage::ibp);
+  });
+#endif
+#if LEO_HAVE_CROWN
+  run(Stage::crown, [&] {
+    ensure_bounds();
+    crown_bounds(network, domain.box, *bounds, deadline);
+    return apply_bounds(a, *bounds, Stage::crown);
+  });
+#endif
+#if LEO_HAVE_ALPHA
+  run(Stage::alpha, [&] {
+    ensure_bounds();
+    alpha_bounds(network, domain.box, *bounds, undecided_targets(network, a), AlphaOptions{}, deadline);
+    return apply_bounds(a, *bounds, Stage::alpha);
+  });
+#endif
+#if LEO_HAVE_LP
+  run(Stage::lp, [&] {
+    ensure_bounds();
+    lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline);
+    return apply_bounds(a, *bounds, Stage::lp);
+  });
+#endif
+#if LEO_HAVE_EXACT && LEO_HAVE_IBP
+  run(Stage::milp, [&] {
+    ensure_bounds();
+    int before = undecided_units(a);
+    ExactOptions exact_options;
+    if (options.exact == ExactMethod::per_unit)
+      exact_per_unit(network, domain.box, *bounds, a, exact_options);
+    else
+      exact_network(network, domain.box, *bounds, a, exact_options);
+    return before - undecided_units(a);
+  });
+#endif
+  if (undecided_units(a) > 0 && deadline.expired()) a.timed_out = true;
+  a.time_seconds = total.seconds();
+  return a;
+}
+
+}  // namespace leo

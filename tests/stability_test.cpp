@@ -1,0 +1,278 @@
+// The stability stages on small networks: samples and attack find witnesses,
+// bound stages prove planted stable units, verdicts agree with a dense grid,
+// a time limit leaves units undecided but never wrong.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "leo/stability/analysis_json.hpp"
+#include "leo/stability/analysis_table.hpp"
+#include "leo/stability/attack.hpp"
+#include "leo/stability/cascade.hpp"
+#include "leo/stability/samples.hpp"
+#include "leo/stability/witnesses.hpp"
+#include "leo/util/error.hpp"
+#include "stability_check.hpp"
+#include "support.hpp"
+
+namespace leo {
+namespace {
+
+Domain box_domain(Eigen::Index n, double lo, double hi) {
+  Domain d;
+  d.box = Box::uniform(n, lo, hi);
+  d.probes.resize(n, 0);
+  d.description = "test box";
+  return d;
+}
+
+// A dense grid over a box of 1 or 2 features.
+Eigen::MatrixXd grid(const Box& box, int per_axis) {
+  const Eigen::Index n = box.size();
+  Eigen::Index count = n == 1 ? per_axis : static_cast<Eigen::Index>(per_axis) * per_axis;
+  Eigen::MatrixXd X(n, count);
+  for (Eigen::Index k = 0; k < count; ++k)
+    for (Eigen::Index i = 0; i < n; ++i) {
+      Eigen::Index step = i == 0 ? k % per_axis : k / per_axis;
+      X(i, k) = box.lower[i] + (box.upper[i] - box.lower[i]) * static_cast<double>(step) / (per_axis - 1);
+    }
+  return X;
+}
+
+TEST(Samples, SeeBothSignsOfASimpleUnit) {
+  // g = x on [-1, 1]: unstable; g = x + 2: never negative; one input.
+  Network net({AffineLayer{Eigen::MatrixXd::Ones(2, 1), Eigen::Vector2d(0, 2)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 2), Eigen::VectorXd::Zero(1)}});
+  Analysis a = make_analysis(net, box_domain(1, -1, 1));
+  std::mt19937_64 rng(1);
+  EXPECT_EQ(sample_stage(net, a, rng), 1);
+  EXPECT_EQ(a.layers[0][0].status, Status::unstable);
+  EXPECT_EQ(a.layers[0][0].stage, Stage::samples);
+  EXPECT_EQ(a.layers[0][1].status, Status::undecided);
+  EXPECT_TRUE(a.layers[0][1].seen_positive);
+  EXPECT_FALSE(a.layers[0][1].seen_negative);
+  test::expect_valid_witnesses(net, a);
+}
+
+TEST(Samples, ProbePointsAreUsed) {
+  // g = x - 0.9999 on [0, 1] is positive only very near 1: the probe 1.0 shows it
+  // even with no random point and no corner.
+  Network net({AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Constant(1, -0.9999)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+  Domain d = box_domain(1, 0, 1);
+  d.probes = Eigen::MatrixXd::Constant(1, 1, 1.0);
+  Analysis a = make_analysis(net, d);
+  std::mt19937_64 rng(1);
+  SampleOptions o;
+  o.max_all_corners_log2 = 0;
+  o.random_corners = 0;
+  o.random_points = 0;
+  sample_stage(net, a, rng, o);
+  EXPECT_EQ(a.layers[0][0].status, Status::unstable);  // centre: negative, probe: positive
+  test::expect_valid_witnesses(net, a);
+}
+
+TEST(Attack, FindsANarrowPositiveRegion) {
+  // Layer 2 unit g = relu(x1) + relu(x2) - 1.9 over [0,1]^2 x [-1,1]^8: positive only
+  // near the corner x1 = x2 = 1; random points rarely get there, the gradient does.
+  const int n = 10;
+  Eigen::MatrixXd W1 = Eigen::MatrixXd::Zero(2, n);
+  W1(0, 0) = 1;
+  W1(1, 1) = 1;
+  Eigen::MatrixXd W2(1, 2);
+  W2 << 1, 1;
+  Network net({AffineLayer{W1, Eigen::Vector2d(0, 0)}, AffineLayer{W2, Eigen::VectorXd::Constant(1, -1.9)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+  Domain d = box_domain(n, -1, 1);
+  d.box.lower[0] = d.box.lower[1] = 0;
+  Analysis a = make_analysis(net, d);
+  // Only the centre (negative): the attack must find the positive side.
+  a.layers[0][0].status = a.layers[0][1].status = Status::unstable;
+  a.layers[1][0].seen_negative = true;
+  std::mt19937_64 rng(3);
+  AttackOptions o;
+  o.starts = 1;  // from the centre only
+  EXPECT_EQ(attack_stage(net, a, rng, o), 1);
+  EXPECT_EQ(a.layers[1][0].status, Status::unstable);
+  EXPECT_EQ(a.layers[1][0].stage, Stage::attack);
+  ASSERT_EQ(a.witnesses.size(), 1u);
+  EXPECT_GT(net.pre_activations(Eigen::MatrixXd(a.witnesses[0].input))[1](0, 0), 0.0);
+}
+
+TEST(Cascade, ParsesOptions) {
+  EXPECT_EQ(parse_stages("samples, ibp").size(), 2u);
+  EXPECT_EQ(parse_stages("all").size(), 7u);
+  EXPECT_TRUE(parse_stages("none").empty());
+  EXPECT_THROW(parse_stages("samples,foo"), InputError);
+  EXPECT_EQ(parse_exact("per-unit"), ExactMethod::per_unit);
+  EXPECT_THROW(parse_exact("all"), InputError);
+  AnalyzeOptions o;
+  apply_baseline(o, "leo2020");
+  EXPECT_EQ(o.exact, ExactMethod::per_unit);
+  EXPECT_FALSE(o.stages.count(Stage::samples));
+  apply_baseline(o, "isa2021");
+  EXPECT_EQ(o.exact, ExactMethod::network);
+  EXPECT_TRUE(o.stages.count(Stage::samples));
+  EXPECT_THROW(apply_baseline(o, "x"), InputError);
+}
+
+TEST(Cascade, RefusesABadDomain) {
+  std::mt19937_64 rng(1);
+  Network net = test::random_network({3, 4, 2}, rng);
+  EXPECT_THROW(analyze(net, box_domain(2, 0, 1)), InputError);
+  EXPECT_THROW(analyze(net, box_domain(3, 1, 0)), InputError);
+}
+
+TEST(Cascade, ApplyBoundsConvention) {
+  std::mt19937_64 rng(1);
+  Network net = test::random_network({2, 4, 1}, rng);
+  Analysis a = make_analysis(net, box_domain(2, 0, 1));
+  NetworkBounds b(2);
+  b[0].lower = Eigen::Vector4d(0, -1, -1, 0);
+  b[0].upper = Eigen::Vector4d(1, 0, 1, 0);
+  b[1].lower = Eigen::VectorXd::Zero(1);
+  b[1].upper = Eigen::VectorXd::Zero(1);
+  a.layers[0][2].seen_positive = true;
+  EXPECT_EQ(apply_bounds(a, b, Stage::ibp), 3);
+  EXPECT_EQ(a.layers[0][0].status, Status::active);    // lower >= 0
+  EXPECT_EQ(a.layers[0][1].status, Status::inactive);  // upper <= 0
+  EXPECT_EQ(a.layers[0][2].status, Status::undecided);
+  EXPECT_EQ(a.layers[0][3].status, Status::inactive);  // g == 0 everywhere: inactive
+  EXPECT_EQ(a.layers[0][0].stage, Stage::ibp);
+  // A bound contradicting a witness is not used.
+  b[0].upper[2] = -1;
+  EXPECT_EQ(apply_bounds(a, b, Stage::crown), 0);
+  EXPECT_EQ(a.layers[0][2].status, Status::undecided);
+}
+
+TEST(Cascade, SmallInputNetsAgainstADenseGrid) {
+  std::mt19937_64 rng(42);
+  for (int trial = 0; trial < 20; ++trial) {
+    int n = 1 + trial % 2;
+    Network net = test::random_network({n, 6, 5, 1}, rng, 0.6);
+    Domain d = box_domain(n, -1, 1);
+    AnalyzeOptions o;
+    o.seed = static_cast<std::uint64_t>(trial);
+    Analysis a = analyze(net, d, o);
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    test::expect_valid_witnesses(net, a);
+    Eigen::MatrixXd X = grid(d.box, n == 1 ? 20001 : 301);
+    test::expect_not_contradicted(net, a, X);
+    // A unit the grid shows both ways can never be called stable; when every
+    // stage is available nothing is left undecided.
+    auto pre = net.pre_activations(X);
+    for (std::size_t h = 0; h < a.layers.size(); ++h)
+      for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
+        auto row = pre[h].row(static_cast<Eigen::Index>(i));
+        if (row.maxCoeff() > 0 && row.minCoeff() < 0) {
+          EXPECT_FALSE(a.stable(h, static_cast<int>(i)));
+        }
+        if (stage_available(Stage::milp)) {
+          EXPECT_NE(a.layers[h][i].status, Status::undecided);
+        }
+      }
+  }
+}
+
+TEST(Cascade, PlantedUnitsAreProvenByTheFirstAbleStage) {
+  // Layer 0: unit 0 very negative bias, small weights -> inactive by interval
+  // bounds; unit 1 very positive -> active by interval bounds; the rest random.
+  std::mt19937_64 rng(7);
+  Network net = test::random_network({6, 8, 8, 2}, rng, 0.1);
+  net.layers[0].weights.row(0) *= 0.01;
+  net.layers[0].bias[0] = -5;
+  net.layers[0].weights.row(1) *= 0.01;
+  net.layers[0].bias[1] = 5;
+  net.layers[1].weights.row(3) *= 0.01;
+  net.layers[1].bias[3] = -5;
+  Domain d = box_domain(6, -1, 1);
+  Analysis a = analyze(net, d);
+  if (!stage_available(Stage::ibp)) GTEST_SKIP() << "interval bounds not in this build";
+  EXPECT_EQ(a.layers[0][0].status, Status::inactive);
+  EXPECT_EQ(a.layers[0][0].stage, Stage::ibp);
+  EXPECT_EQ(a.layers[0][1].status, Status::active);
+  EXPECT_EQ(a.layers[0][1].stage, Stage::ibp);
+  EXPECT_EQ(a.layers[1][3].status, Status::inactive);
+  EXPECT_EQ(a.layers[1][3].stage, Stage::ibp);
+  // Samples are no proof: with only samples, they stay undecided.
+  AnalyzeOptions o;
+  o.stages = {Stage::samples, Stage::attack};
+  Analysis s = analyze(net, d, o);
+  EXPECT_EQ(s.layers[0][0].status, Status::undecided);
+  EXPECT_EQ(s.layers[0][1].status, Status::undecided);
+  test::expect_valid_witnesses(net, s);
+}
+
+TEST(Cascade, CrownProvesWhatIntervalsCannot) {
+  // g2 = relu(x) - relu(x) ... : layer 1 unit = x0 - x0 - 0.1 style cancellation,
+  // which interval arithmetic cannot see but a symbolic bound can.
+  Eigen::MatrixXd W1(2, 1);
+  W1 << 1, 1;
+  Eigen::MatrixXd W2(1, 2);
+  W2 << 1, -1;
+  Network net({AffineLayer{W1, Eigen::Vector2d(2, 2)}, AffineLayer{W2, Eigen::VectorXd::Constant(1, -0.1)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+  // On [-1, 1] both layer-0 units are active (x + 2 >= 1), so g = -0.1 exactly.
+  Analysis a = analyze(net, box_domain(1, -1, 1));
+  if (!stage_available(Stage::crown)) GTEST_SKIP() << "CROWN not in this build";
+  EXPECT_EQ(a.layers[0][0].stage, Stage::ibp);
+  EXPECT_EQ(a.layers[1][0].status, Status::inactive);
+  EXPECT_EQ(a.layers[1][0].stage, Stage::crown);
+}
+
+TEST(Cascade, TimeLimitLeavesUnitsUndecidedNeverWrong) {
+  std::mt19937_64 rng(11);
+  Network net = test::random_network({8, 30, 30, 30, 2}, rng, 0.3);
+  Domain d = box_domain(8, -1, 1);
+  AnalyzeOptions o;
+  o.time_limit = 1e-6;
+  Analysis a = analyze(net, d, o);
+  EXPECT_TRUE(a.timed_out);
+  EXPECT_GT(undecided_units(a), 0);
+  test::expect_valid_witnesses(net, a);
+  test::expect_not_contradicted(net, a, 20000, rng);
+}
+
+TEST(Cascade, SameSeedSameVerdicts) {
+  std::mt19937_64 rng(5);
+  Network net = test::random_network({5, 10, 10, 2}, rng, 0.3);
+  Domain d = box_domain(5, -1, 1);
+  AnalyzeOptions o;
+  o.exact = ExactMethod::none;
+  Analysis a = analyze(net, d, o), b = analyze(net, d, o);
+  for (std::size_t h = 0; h < a.layers.size(); ++h)
+    for (std::size_t i = 0; i < a.layers[h].size(); ++i) EXPECT_EQ(a.layers[h][i].status, b.layers[h][i].status);
+}
+
+TEST(AnalysisJson, FieldsAndCounts) {
+  std::mt19937_64 rng(3);
+  Network net = test::random_network({3, 5, 4, 2}, rng, 0.5);
+  Analysis a = analyze(net, box_domain(3, -1, 1));
+  nlohmann::json j = to_json(a);
+  ASSERT_TRUE(j.contains("domain"));
+  ASSERT_TRUE(j.contains("time_seconds"));
+  ASSERT_EQ(j["layers"].size(), 2u);
+  for (std::size_t h = 0; h < 2; ++h) {
+    const auto& l = j["layers"][h];
+    EXPECT_EQ(l["units"].get<int>(), l["stably_active"].get<int>() + l["stably_inactive"].get<int>() +
+                                         l["unstable"].get<int>() + l["undecided"].get<int>());
+    EXPECT_EQ(l["verdicts"].size(), l["units"].get<std::size_t>());
+    for (const auto& v : l["verdicts"]) {
+      std::string s = v["status"];
+      EXPECT_TRUE(s == "active" || s == "inactive" || s == "unstable" || s == "undecided");
+      EXPECT_TRUE(v.contains("stage") && v.contains("lower") && v.contains("upper"));
+    }
+  }
+  for (const auto& w : j["witnesses"]) {
+    EXPECT_EQ(w["input"].size(), 3u);
+    for (const auto& u : w["units"]) {
+      std::string s = u["sign"];
+      EXPECT_TRUE(s == "positive" || s == "negative");
+    }
+  }
+  std::string table = format_table(a);
+  EXPECT_NE(table.find("unstable"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace leo
