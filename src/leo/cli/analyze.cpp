@@ -6,10 +6,12 @@
 // stderr.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
+#include "leo/io/nnet.hpp"
 #include "leo/stability/analysis_json.hpp"
 #include "leo/stability/analysis_table.hpp"
 #include "leo/stability/cascade.hpp"
@@ -30,7 +32,7 @@ struct AnalyzeArgs {
   std::string model;
   DomainOptions domain;
   std::string stages = "all";
-  std::string exact = "network";
+  std::string exact = "per-unit";
   std::string baseline;
   double time_limit = 0;
   std::uint64_t seed = 1;
@@ -39,6 +41,7 @@ struct AnalyzeArgs {
 };
 
 Network load_model(const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".nnet") return read_nnet(path);
 #if defined(LEO_HAVE_READ_MODEL)
   return read_model(path);
 #elif defined(LEO_HAVE_READ_ONNX)

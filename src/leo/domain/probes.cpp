@@ -9,12 +9,8 @@
 
 #include "leo/util/error.hpp"
 
-#if __has_include("leo/data/csv.hpp")
 #include "leo/data/csv.hpp"
-#define LEO_HAVE_CSV 1
-#else
-#define LEO_HAVE_CSV 0
-#endif
+#include "leo/data/idx.hpp"
 
 namespace leo {
 
@@ -36,13 +32,14 @@ Eigen::MatrixXd read_probe_points(const std::filesystem::path& path, const Box& 
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   Eigen::MatrixXd points;
   if (ext == ".csv" || ext == ".txt") {
-#if LEO_HAVE_CSV
     points = read_csv_matrix(path).transpose();
-#else
-    throw InputError(fmt::format("{}: reading CSV data is not available in this build", path.string()));
-#endif
   } else {
-    throw InputError(fmt::format("{}: unknown data format (expected .csv or an IDX file)", path.string()));
+    IdxArray idx = read_idx(path);
+    const auto items = static_cast<Eigen::Index>(idx.items());
+    const auto size = static_cast<Eigen::Index>(idx.item_size());
+    // Row-major items -> one column per item.
+    points = Eigen::Map<const Eigen::MatrixXd>(idx.values.data(), size, items);
+    if (idx.type == IdxType::u8) points /= 255.0;  // pixel bytes -> [0, 1]
   }
   check_points_in_box(points, box, path.string());
   return points;

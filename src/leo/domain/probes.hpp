@@ -7,8 +7,9 @@
 namespace leo {
 
 // Reads the points of a CSV file (one sample per row, every column a feature)
-// or an IDX file (one sample per item, flattened; pixel bytes scaled to [0,1]
-// as the data/ reader does), and returns them as columns (features x N).
+// (extension .csv or .txt) or an IDX file (any other name, plain or gzip; one
+// sample per item, flattened; unsigned-byte pixels are divided by 255 to lie
+// in [0,1]), and returns them as columns (features x N).
 // Throws InputError when the file cannot be read, the feature count differs
 // from the box's, or a point lies outside the box (naming the first such point
 // and feature).

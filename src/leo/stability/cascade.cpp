@@ -241,6 +241,8 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
     ensure_bounds();
     int before = undecided_units(a);
     ExactOptions exact_options;
+    exact_options.deadline = deadline;
+    exact_options.threads = std::max(1, options.threads);
     if (options.exact == ExactMethod::per_unit)
       exact_per_unit(network, domain.box, *bounds, a, exact_options);
     else
