@@ -1,5 +1,6 @@
 #include "leo/milp/cbc.hpp"
 
+#include <CbcBranchActual.hpp>
 #include <CbcEventHandler.hpp>
 #include <CbcModel.hpp>
 #include <CoinError.hpp>
@@ -7,6 +8,7 @@
 #include <CoinPackedMatrix.hpp>
 #include <OsiClpSolverInterface.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 
@@ -78,6 +80,8 @@ class IncumbentHandler : public CbcEventHandler {
 
 struct MilpSolver::Impl {
   OsiClpSolverInterface solver;
+  std::vector<int> priority;  // per column
+  bool solved = false;        // an LP relaxation was solved (warm start available)
 };
 
 MilpSolver::MilpSolver(const MilpModel& model) : impl_(std::make_unique<Impl>()) {
@@ -96,6 +100,23 @@ MilpSolver::MilpSolver(const MilpModel& model) : impl_(std::make_unique<Impl>())
                             row_upper.data());
   for (int j = 0; j < n; ++j)
     if (model.integer[j]) impl_->solver.setInteger(j);
+  impl_->priority = model.priority;
+}
+
+std::vector<double> MilpSolver::solve_relaxation(double* objective) {
+  try {
+    if (impl_->solved)
+      impl_->solver.resolve();
+    else
+      impl_->solver.initialSolve();
+    impl_->solved = true;
+    if (!impl_->solver.isProvenOptimal()) return {};
+    const double* x = impl_->solver.getColSolution();
+    if (objective) *objective = impl_->solver.getObjValue();
+    return std::vector<double>(x, x + impl_->solver.getNumCols());
+  } catch (const CoinError&) {
+    return {};
+  }
 }
 
 MilpSolver::~MilpSolver() = default;
@@ -109,6 +130,13 @@ void MilpSolver::set_objective(const std::vector<double>& objective) {
 }
 
 void MilpSolver::set_objective_coefficient(int column, double value) { impl_->solver.setObjCoeff(column, value); }
+
+void MilpSolver::set_integer(int column, bool integer) {
+  if (integer)
+    impl_->solver.setInteger(column);
+  else
+    impl_->solver.setContinuous(column);
+}
 
 void MilpSolver::set_column_bounds(int column, double lower, double upper) {
   impl_->solver.setColBounds(column, lower, upper);
@@ -137,7 +165,14 @@ MilpResult MilpSolver::minimize(const MilpSettings& settings, const IncumbentCal
     if (std::isfinite(settings.cutoff)) model.setCutoff(settings.cutoff);
     model.setUseElapsedTime(true);
     if (std::isfinite(settings.seconds)) model.setMaximumSeconds(settings.seconds);
+    if (settings.max_nodes >= 0) model.setMaximumNodes(static_cast<int>(std::min<long>(settings.max_nodes, 1 << 30)));
     if (settings.threads > 1) model.setNumberThreads(settings.threads);
+    model.findIntegers(false);
+    for (int k = 0; k < model.numberObjects(); ++k) {
+      auto* object = dynamic_cast<CbcSimpleInteger*>(model.modifiableObject(k));
+      if (object != nullptr && object->columnNumber() < static_cast<int>(impl_->priority.size()))
+        object->setPriority(impl_->priority[object->columnNumber()]);
+    }
     IncumbentHandler handler(&shared);
     model.passInEventHandler(&handler);
     model.branchAndBound();
@@ -155,6 +190,9 @@ MilpResult MilpSolver::minimize(const MilpSettings& settings, const IncumbentCal
       result.bound = best != nullptr ? std::min(model.getBestPossibleObjValue(), result.objective) : settings.cutoff;
     } else if (model.status() == 1 && (model.isSecondsLimitReached() || model.secondaryStatus() == 4)) {
       result.status = MilpResult::Status::time_limit;
+      result.bound = model.getBestPossibleObjValue();
+    } else if (model.status() == 1 && (model.isNodeLimitReached() || model.secondaryStatus() == 3)) {
+      result.status = MilpResult::Status::node_limit;
       result.bound = model.getBestPossibleObjValue();
     } else {
       result.status = MilpResult::Status::failed;

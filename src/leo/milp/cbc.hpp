@@ -23,6 +23,7 @@ struct MilpSettings {
   // A binary within this of 0 or 1 counts as integral. Tight, so that the
   // relaxation a solver really solves stays close to the MILP (milp/exact.hpp).
   double integer_tolerance = 1e-9;
+  long max_nodes = -1;  // branch-and-bound nodes; -1: no limit
   bool verbose = false;  // CBC's log on stdout
 };
 
@@ -32,6 +33,7 @@ struct MilpResult {
     infeasible,  // search complete, no solution with objective < cutoff exists
     stopped,     // the incumbent callback asked to stop
     time_limit,  // out of time
+    node_limit,  // settings.max_nodes reached
     failed,      // numerical trouble or another CBC failure: nothing proven
   };
   Status status = Status::failed;
@@ -67,6 +69,12 @@ class MilpSolver {
   void set_objective(const std::vector<double>& objective);
   void set_objective_coefficient(int column, double value);
   void set_column_bounds(int column, double lower, double upper);
+  // Makes an integer column continuous (false) or integer again (true).
+  void set_integer(int column, bool integer);
+
+  // Solves the LP relaxation (warm-started from the previous one) and returns
+  // its column values; empty when it is not solved to optimality.
+  std::vector<double> solve_relaxation(double* objective = nullptr);
 
   // Minimises the objective. The callback also sees the final best solution if
   // CBC did not report it as an event.

@@ -288,6 +288,34 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
     }
     return open;
   };
+  // One side of one candidate by a per-unit solve on this MILP (objective g,
+  // cutoff at the margin). Binaries of the unit's layer and later ones are made
+  // continuous meanwhile: g depends on earlier layers only, and any assignment
+  // of those extends to the later layers, so the answer is the same with far
+  // less branching. Returns false when out of time.
+  auto settle_candidate = [&](Candidate& c, bool positive) {
+    int& column = positive ? c.p : c.q;
+    if (column < 0) return true;
+    UnitVerdict& v = analysis.layers[c.layer][c.unit];
+    if (v.status == Status::undecided && !(positive ? v.seen_positive : v.seen_negative)) {
+      for (std::size_t l = c.layer; l < hidden; ++l)
+        for (int z : layers[l].z)
+          if (z >= 0) solver.set_integer(z, false);
+      double margin = exact_margin(options, tight[c.layer].lower[c.unit], tight[c.layer].upper[c.unit]);
+      Outcome o = settle(solver, layers[c.layer].g[c.unit], positive, margin, c.layer, c.unit, harvester, analysis,
+                         options);
+      for (std::size_t l = c.layer; l < hidden; ++l)
+        for (int z : layers[l].z)
+          if (z >= 0) solver.set_integer(z, true);
+      if (o == Outcome::out_of_time) return false;
+      if (o == Outcome::proven && v.status == Status::undecided) {
+        if (positive && !v.seen_positive) mark_inactive(v);
+        if (!positive && !v.seen_negative) mark_active(v);
+      }
+    }
+    if (column >= 0) retire(column), column = -1;
+    return true;
+  };
 
   int round = 0;
   while (true) {
@@ -297,13 +325,19 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
       analysis.timed_out = true;
       return;
     }
-    Progress::global().report("milp", "network: round {}, {} candidates left, {} binaries", round, open,
+    solver.set_objective(objective);
+    long before = harvester.facts();
+    // Cheap first: the LP relaxation's point, re-evaluated, often shows a few
+    // candidates; only when it shows none is the MILP needed.
+    double lp_objective = 0;
+    std::vector<double> lp = solver.solve_relaxation(&lp_objective);
+    if (!lp.empty() && lp_objective < -0.5 && harvester.harvest(lp) > 0) continue;
+    Progress::global().report("milp", "network: MILP {}, {} candidates left, {} binaries", round, open,
                               model.integers());
     ++round;
-    solver.set_objective(objective);
     MilpSettings settings = settings_for(options);
     settings.cutoff = -0.5;
-    long before = harvester.facts();
+    settings.max_nodes = options.network_stall_nodes;
     auto try_point = [&](const std::vector<double>& solution) { return harvester.harvest(solution) > 0; };
     MilpResult r = solver.minimize(settings, try_point, try_point);
     Progress::global().report("milp", "network: solve {:.2f}s, {} nodes, {} incumbents, {} LP points, {} new facts",
@@ -322,6 +356,17 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
         }
         return;
       }
+      case MilpResult::Status::node_limit: {
+        // The sum objective's LP relaxation is weak; the per-unit one is tight.
+        Progress::global().report("milp", "network: stalled, {} candidates left to per-unit solves", open);
+        for (Candidate& c : candidates)
+          for (bool positive : {true, false})
+            if (!settle_candidate(c, positive)) {
+              analysis.timed_out = true;
+              return;
+            }
+        break;
+      }
       case MilpResult::Status::optimal:
       case MilpResult::Status::stopped: {
         // The optimum claims units its re-evaluated point does not show: their
@@ -333,24 +378,11 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
           if (c.q >= 0 && !r.solution.empty() && r.solution[c.q] > 0.5) stuck.push_back({&c, false});
         }
         if (stuck.empty()) return;  // cannot happen with a solution >= 0.5; claim nothing
-        for (auto& [c, positive] : stuck) {
-          UnitVerdict& v = analysis.layers[c->layer][c->unit];
-          if (v.status == Status::undecided && !(positive ? v.seen_positive : v.seen_negative)) {
-            double margin = exact_margin(options, tight[c->layer].lower[c->unit], tight[c->layer].upper[c->unit]);
-            Outcome o = settle(solver, layers[c->layer].g[c->unit], positive, margin, c->layer, c->unit, harvester,
-                               analysis, options);
-            if (o == Outcome::out_of_time) {
-              analysis.timed_out = true;
-              return;
-            }
-            if (o == Outcome::proven && v.status == Status::undecided) {
-              if (positive && !v.seen_positive) mark_inactive(v);
-              if (!positive && !v.seen_negative) mark_active(v);
-            }
+        for (auto& [c, positive] : stuck)
+          if (!settle_candidate(*c, positive)) {
+            analysis.timed_out = true;
+            return;
           }
-          int& column = positive ? c->p : c->q;
-          if (column >= 0) retire(column), column = -1;
-        }
         break;
       }
       case MilpResult::Status::time_limit:

@@ -44,6 +44,11 @@ struct ExactOptions {
   double margin_relative = 1e-6;   // relative part, times max(|L|, |U|) of the unit's bounds
   double integer_tolerance = 1e-9; // CBC's integrality tolerance
   int threads = 1;                 // CBC threads per MILP
+  // exact_network: a MILP round that explores this many nodes without showing
+  // a new fact hands the remaining candidates to per-unit solves on the same
+  // MILP (the sum objective's LP relaxation is weak: CBC's search stalls where
+  // the per-unit objective with its cutoff is tight). -1: never.
+  long network_stall_nodes = 200;
   Deadline deadline;               // wall clock; default: none
   bool verbose = false;            // CBC's log on stdout
 };
@@ -63,7 +68,9 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
 // that no solution reaches 0.5, the remaining P are stably inactive and Q stably
 // active. A unit an optimal solution claims but whose re-evaluated witness does
 // not show (its extreme is within the margin of 0) is settled by a per-unit
-// solve on the same MILP, or left undecided.
+// solve on the same MILP, or left undecided. Before each MILP round the LP
+// relaxation's point is tried as a witness (cheap), and a round that stalls
+// (options.network_stall_nodes) hands the rest to per-unit solves.
 void exact_network(const Network& net, const Box& box, const NetworkBounds& bounds, Analysis& analysis,
                    const ExactOptions& options);
 

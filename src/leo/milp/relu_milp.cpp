@@ -11,11 +11,12 @@
 
 namespace leo {
 
-int MilpModel::add_column(double lower, double upper, double obj, bool is_integer) {
+int MilpModel::add_column(double lower, double upper, double obj, bool is_integer, int prio) {
   col_lower.push_back(lower);
   col_upper.push_back(upper);
   objective.push_back(obj);
   integer.push_back(is_integer ? 1 : 0);
+  priority.push_back(prio);
   return columns() - 1;
 }
 
@@ -106,7 +107,7 @@ std::vector<LayerEncoding> encode_relu_network(MilpModel& model, const Network& 
                       fmt::format("encode_relu_network: layer {} unit {} needs finite bounds for big-M", l, i));
         double m = options.relax_absolute + options.relax_relative * std::max(-lo, hi);
         int x = model.add_column(0.0, hi + m);
-        int z = model.add_column(0.0, 1.0, 0.0, true);
+        int z = model.add_column(0.0, 1.0, 0.0, true, static_cast<int>(l) + 1);
         model.add_row({x, g}, {1.0, -1.0}, 0.0, MilpModel::infinity);           // x >= g
         model.add_row({x, g, z}, {1.0, -1.0, -lo}, -MilpModel::infinity, m - lo);  // x <= g + m - L(1-z)
         model.add_row({x, z}, {1.0, -hi}, -MilpModel::infinity, m);              // x <= U z + m

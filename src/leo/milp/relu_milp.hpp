@@ -38,7 +38,8 @@ class MilpModel {
  public:
   static constexpr double infinity = std::numeric_limits<double>::infinity();
 
-  int add_column(double lower, double upper, double objective = 0.0, bool integer = false);
+  // `priority` matters for integer columns only: CBC branches on lower values first.
+  int add_column(double lower, double upper, double objective = 0.0, bool integer = false, int priority = 1000);
   // Adds the row lower <= sum values[k] * v[columns[k]] <= upper. Duplicate
   // columns are summed; zero coefficients are dropped.
   int add_row(const std::vector<int>& columns, const std::vector<double>& values, double lower, double upper);
@@ -49,6 +50,7 @@ class MilpModel {
 
   std::vector<double> col_lower, col_upper, objective;
   std::vector<char> integer;
+  std::vector<int> priority;  // branching priority (integer columns; lower first)
   // Rows in compressed sparse row form.
   std::vector<int> row_starts{0};
   std::vector<int> row_columns;
@@ -74,7 +76,8 @@ struct ReluEncodingOptions {
 // One continuous column per input feature, bounded by the box.
 std::vector<int> add_input_columns(MilpModel& model, const Box& box);
 
-// Encodes layers [0, upto) of `net` over the given input columns; layers that
+// Encodes layers [0, upto) of `net`; binaries of layer l get branching priority
+// l + 1 (earlier layers first: fixing them tightens everything after) over the given input columns; layers that
 // are hidden get the ReLU encoding, the output layer (if upto == net.depth())
 // only its g columns. `bounds` holds one Bounds per layer (at least `upto`),
 // finite wherever a unit needs a binary. Returns one LayerEncoding per layer.
