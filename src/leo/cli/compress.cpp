@@ -5,8 +5,6 @@
 // result against the original (verify/verify.hpp: probes, random points,
 // gradient search) and only then writes OUT atomically. A failed check writes
 // nothing and exits 3.
-// Built once stability/ and cli/domain_options exist (they are developed in parallel).
-#if __has_include("leo/stability/cascade.hpp") && __has_include("leo/cli/domain_options.hpp")
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -217,4 +215,3 @@ Registration reg{{"compress", "Write a smaller network that computes the same fu
 
 }  // namespace
 }  // namespace leo::cli
-#endif

@@ -2,8 +2,6 @@
 // How far apart are two networks on the domain (verify/verify.hpp)? Exit 0
 // when every deviation found is within the tolerance (with --exact: proven
 // within it for every output), 1 when not, 2 on bad input.
-// Built once cli/domain_options exists (developed in parallel).
-#if __has_include("leo/cli/domain_options.hpp")
 #include <fmt/core.h>
 
 #include <cmath>
@@ -103,4 +101,3 @@ Registration reg{{"verify", "Check that two networks compute the same function o
 
 }  // namespace
 }  // namespace leo::cli
-#endif
