@@ -365,3 +365,21 @@ TEST(Deadline, ExpiredDeadlineLeavesBoundsAsTheyAre) {
     EXPECT_EQ(b[l].upper, ibp[l].upper);
   }
 }
+
+TEST(Overflow, HugeWeightsGiveInfiniteNotWrongBounds) {
+  // Products overflow to infinity: every stage must give +-inf (or a valid finite bound), never NaN.
+  AffineLayer l1{Eigen::MatrixXd{{1e300, -1e300}, {1e300, 1e300}}, Eigen::VectorXd{{0, 0}}};
+  AffineLayer l2{Eigen::MatrixXd{{1e300, -1e300}}, Eigen::VectorXd{{0}}};
+  Network net({l1, l2});
+  Box box = Box::uniform(2, -1e10, 1e10);
+  NetworkBounds b = interval_bounds(net, box);
+  crown_bounds(net, box, b);
+  alpha_bounds(net, box, b, all_units(net));
+  for (const auto& layer : b) {
+    EXPECT_FALSE(layer.lower.hasNaN());
+    EXPECT_FALSE(layer.upper.hasNaN());
+    EXPECT_TRUE((layer.lower.array() <= layer.upper.array()).all());
+  }
+  EXPECT_EQ(b[1].upper[0], std::numeric_limits<double>::infinity());
+  EXPECT_EQ(b[1].lower[0], -std::numeric_limits<double>::infinity());
+}

@@ -1,5 +1,7 @@
 #include "leo/bounds/backsub.hpp"
 
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "leo/bounds/rounding.hpp"
@@ -17,12 +19,18 @@ double mul_up(double a, double b) {
   return rounding::sanitize_upper(up(a * b));
 }
 
+// max that keeps a NaN (std::max may drop it, which would lose an unknown term).
+double max_nan(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  return std::max(a, b);
+}
+
 // max over g in [l, u] of (rho relu(g) - nu g), rho <= rho_hi, as an upper bound.
 double relu_term(double rho_hi, double nu, double l, double u) {
   double d = up(rho_hi - nu);  // >= rho - nu
   auto at = [&](double g) { return g >= 0 ? mul_up(d, g) : mul_up(-nu, g); };
-  double m = std::max(at(l), at(u));
-  if (l < 0 && u > 0) m = std::max(m, 0.0);
+  double m = max_nan(at(l), at(u));
+  if (l < 0 && u > 0) m = max_nan(m, 0.0);
   return m;
 }
 
@@ -49,8 +57,8 @@ Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBou
       for (Eigen::Index row = 0; row < r; ++row)
         for (Eigen::Index i = 0; i < rho.cols(); ++i) {
           double lo = down(rho(row, i) - err(row, i)), hi = up(rho(row, i) + err(row, i));
-          double t = std::max(std::max(mul_up(hi, box.upper[i]), mul_up(lo, box.upper[i])),
-                              std::max(mul_up(hi, box.lower[i]), mul_up(lo, box.lower[i])));
+          double t = max_nan(max_nan(mul_up(hi, box.upper[i]), mul_up(lo, box.upper[i])),
+                             max_nan(mul_up(hi, box.lower[i]), mul_up(lo, box.lower[i])));
           sums[row].add(t);
         }
       break;

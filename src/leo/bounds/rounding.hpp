@@ -66,6 +66,7 @@ class UpperSum {
     ++n_;
   }
   void add_product(double a, double b) { add(a * b); }
+  // NaN terms (an overflow somewhere) make the sum +inf: never a finite wrong bound.
   double value() const {
     double s = add_up(sum_, error(n_, magnitude_));
     return sanitize_upper(s);
