@@ -25,7 +25,8 @@ void add_domain_options(CLI::App& app, DomainOptions& options) {
   box->excludes(file)->excludes(vnn);
   file->excludes(vnn);
   app.add_option("--data", options.data,
-                 "Probe points (CSV, one sample per row, or IDX), checked to lie in the box and evaluated first")
+                 "Probe points (CSV, one sample per row, IDX, or mnist / fashion-mnist: every image of that data "
+                 "set), checked to lie in the box and evaluated first")
       ->type_name("FILE")
       ->group("Input domain");
 }

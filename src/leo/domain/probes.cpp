@@ -10,6 +10,7 @@
 #include "leo/util/error.hpp"
 
 #include "leo/data/csv.hpp"
+#include "leo/data/dataset.hpp"
 #include "leo/data/idx.hpp"
 
 namespace leo {
@@ -27,7 +28,26 @@ void check_points_in_box(const Eigen::MatrixXd& points, const Box& box, const st
     }
 }
 
+namespace {
+
+// Every image (train and test) of a named data set, as columns.
+Eigen::MatrixXd data_set_points(const std::string& name) {
+  DataSplit split = load_data(name);
+  const Eigen::Index test = split.test ? split.test->samples() : 0;
+  Eigen::MatrixXd points(split.train.inputs(), split.train.samples() + test);
+  points.leftCols(split.train.samples()) = split.train.features;
+  if (split.test) points.rightCols(test) = split.test->features;
+  return points;
+}
+
+}  // namespace
+
 Eigen::MatrixXd read_probe_points(const std::filesystem::path& path, const Box& box) {
+  if ((path == "mnist" || path == "fashion-mnist") && !std::filesystem::exists(path)) {
+    Eigen::MatrixXd points = data_set_points(path.string());
+    check_points_in_box(points, box, path.string());
+    return points;
+  }
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   Eigen::MatrixXd points;

@@ -9,7 +9,9 @@ namespace leo {
 // Reads the points of a CSV file (one sample per row, every column a feature)
 // (extension .csv or .txt) or an IDX file (any other name, plain or gzip; one
 // sample per item, flattened; unsigned-byte pixels are divided by 255 to lie
-// in [0,1]), and returns them as columns (features x N).
+// in [0,1]), and returns them as columns (features x N). The names `mnist` and
+// `fashion-mnist` (when no such file exists) stand for every image, train and
+// test, of that data set as `leo train --data` loads it.
 // Throws InputError when the file cannot be read, the feature count differs
 // from the box's, or a point lies outside the box (naming the first such point
 // and feature).
