@@ -6,11 +6,15 @@
 #                                  784-400-400-10 on MNIST and Fashion-MNIST; leo then
 #                                  torch, back to back for each configuration
 #   bench/train/run.sh stability   2x100 on MNIST with l1 in {0,1e-4,2e-4,5e-4}
+#   bench/train/run.sh quiet       compare, short (MNIST 5 epochs, Fashion 2), into
+#                                  bench/results/train-quiet: run it on an idle machine
+#   bench/train/run.sh analyze     leo analyze on the models of `stability` (samples
+#                                  alone, then the full cascade), probes = the digits
 #   bench/train/run.sh summary     bench/results/train.md from the JSON results
 #
 # Settings (environment): LEO (program, default build/leo), THREADS (2),
 # EPOCHS_MNIST (30), EPOCHS_FASHION (10), STEPS (56000, stability), DATASETS
-# ("mnist fashion-mnist"),
+# ("mnist fashion-mnist"), HIDDEN ("100,100 400,400"), TIME_LIMIT (600, analyze),
 # OUT (bench/results/train), MODELS (scratch folder for the .onnx files).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +38,7 @@ compare() {
   for data in ${DATASETS:-mnist fashion-mnist}; do
     epochs=$EPOCHS_MNIST
     [ "$data" = fashion-mnist ] && epochs=$EPOCHS_FASHION
-    for hidden in 100,100 400,400; do
+    for hidden in ${HIDDEN:-100,100 400,400}; do
       name="$data-${hidden/,/x}"
       load "leo-$name"
       "$LEO" train --data "$data" --hidden "$hidden" --epochs "$epochs" --threads "$THREADS" --seed 1 \
@@ -56,10 +60,22 @@ stability() {
   done
 }
 
+analyze() {
+  for l1 in 0 1e-4 2e-4 5e-4; do
+    name="mnist-100x100-l1-$l1"
+    "$LEO" -q analyze "$MODELS/$name.onnx" --data mnist --stages samples --seed 1 --json \
+      > "$OUT/analyze-samples-$name.json"
+    "$LEO" -q analyze "$MODELS/$name.onnx" --data mnist --seed 1 --time-limit "${TIME_LIMIT:-600}" --json \
+      > "$OUT/analyze-$name.json"
+  done
+}
+
 case "${1:-all}" in
   compare) compare ;;
   stability) stability ;;
+  quiet) EPOCHS_MNIST=5 EPOCHS_FASHION=2 OUT=bench/results/train-quiet compare ;;
+  analyze) analyze ;;
   summary) "$PY" bench/train/summary.py "$OUT" > bench/results/train.md ;;
-  all) compare; stability; "$PY" bench/train/summary.py "$OUT" > bench/results/train.md ;;
+  all) compare; stability; analyze; "$PY" bench/train/summary.py "$OUT" > bench/results/train.md ;;
   *) echo "usage: $0 compare|stability|summary|all" >&2; exit 2 ;;
 esac

@@ -7,6 +7,8 @@ import statistics
 import sys
 
 out = sys.argv[1] if len(sys.argv) > 1 else "bench/results/train"
+# Short runs on an idle machine, for wall-clock time per epoch (run.sh quiet).
+quiet = sys.argv[2] if len(sys.argv) > 2 else "bench/results/train-quiet"
 
 
 def load(path):
@@ -14,12 +16,31 @@ def load(path):
         return json.load(f)
 
 
-loads = {}
-if os.path.exists(os.path.join(out, "load.jsonl")):
-    with open(os.path.join(out, "load.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            loads[r["run"]] = r["uptime"]
+def compare_table(folder):
+    loads = {}
+    if os.path.exists(os.path.join(folder, "load.jsonl")):
+        with open(os.path.join(folder, "load.jsonl")) as f:
+            for line in f:
+                r = json.loads(line)
+                loads[r["run"]] = r["uptime"]
+    print("| data | net | epochs | leo test acc % | torch test acc % | diff (pts) | leo s/epoch | torch s/epoch | torch/leo | leo CPU s/epoch | torch CPU s/epoch | torch/leo CPU | load before leo | load before torch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for leo_path in sorted(glob.glob(os.path.join(folder, "leo-*.json"))):
+        name = os.path.basename(leo_path)[4:-5]
+        torch_path = os.path.join(folder, f"torch-{name}.json")
+        if not os.path.exists(torch_path):
+            continue
+        leo, torch = load(leo_path), load(torch_path)
+        data, net = name.rsplit("-", 1)
+        la, ta = leo["epochs"][-1]["test_accuracy"], torch["epochs"][-1]["test_accuracy"]
+        ls = statistics.median(e["seconds"] for e in leo["epochs"])
+        ts = statistics.median(e["seconds"] for e in torch["epochs"])
+        lc = statistics.median(e.get("cpu_seconds", float("nan")) for e in leo["epochs"])
+        tc = statistics.median(e.get("cpu_seconds", float("nan")) for e in torch["epochs"])
+        print(f"| {data} | 784-{net.replace('x', '-')}-10 | {len(leo['epochs'])} | {la:.2f} | {ta:.2f} | {la - ta:+.2f} | "
+              f"{ls:.3f} | {ts:.3f} | {ts / ls:.2f} | {lc:.3f} | {tc:.3f} | {tc / lc:.2f} | {loads.get('leo-' + name, '?')} | {loads.get('torch-' + name, '?')} |")
+
+
 
 print("# leo train vs PyTorch\n")
 print("Produced by `bench/train/run.sh` (see its header); machine: `lscpu.txt` in bench/results/train/.")
@@ -31,40 +52,53 @@ print("about the same load (load average before each run is listed: the 2-core m
 print("other engineers compiling, so absolute times are inflated and noisy).\n")
 print("CPU s/epoch = user + system CPU time of the process (all threads) per epoch: less sensitive to the")
 print("load than wall time (a process that is not scheduled uses no CPU time).\n")
-print("| data | net | epochs | leo test acc % | torch test acc % | diff (pts) | leo s/epoch | torch s/epoch | torch/leo | leo CPU s/epoch | torch CPU s/epoch | torch/leo CPU | load before leo | load before torch |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for leo_path in sorted(glob.glob(os.path.join(out, "leo-*.json"))):
-    name = os.path.basename(leo_path)[4:-5]
-    torch_path = os.path.join(out, f"torch-{name}.json")
-    if not os.path.exists(torch_path):
-        continue
-    leo, torch = load(leo_path), load(torch_path)
-    data, net = name.rsplit("-", 1)
-    la, ta = leo["epochs"][-1]["test_accuracy"], torch["epochs"][-1]["test_accuracy"]
-    ls = statistics.median(e["seconds"] for e in leo["epochs"])
-    ts = statistics.median(e["seconds"] for e in torch["epochs"])
-    lc = statistics.median(e.get("cpu_seconds", float("nan")) for e in leo["epochs"])
-    tc = statistics.median(e.get("cpu_seconds", float("nan")) for e in torch["epochs"])
-    print(f"| {data} | 784-{net.replace('x', '-')}-10 | {len(leo['epochs'])} | {la:.2f} | {ta:.2f} | {la - ta:+.2f} | "
-          f"{ls:.3f} | {ts:.3f} | {ts / ls:.2f} | {lc:.3f} | {tc:.3f} | {tc / lc:.2f} | {loads.get('leo-' + name, '?')} | {loads.get('torch-' + name, '?')} |")
+compare_table(out)
+
+if glob.glob(os.path.join(quiet, "leo-*.json")):
+    print("\n## Wall-clock time on an idle machine\n")
+    print("The same comparison, short runs (`bench/train/run.sh quiet`: MNIST 5 epochs, Fashion-MNIST 2),")
+    print("with nothing else running on the machine (load averages listed), so wall time is meaningful.")
+    print("Accuracies are after those few epochs only.\n")
+    compare_table(quiet)
 
 stab = sorted(glob.glob(os.path.join(out, "stability-*.json")))
 if stab:
     print("\n# Stability after training (2x100 on MNIST, l1 sweep)\n")
     print("Share of the 200 hidden units that the sample stage cannot falsify (never seen both > 0 and < 0)")
     print("over the probes of bench/train/stability.py: the 10,000 digits, box corners 0/1, centre, 20,000")
-    print("uniform random points and 5,000 random box vertices, float64 forward pass in numpy (`leo analyze")
-    print("--stages samples` was not in main when this ran). Trained with `leo train --steps` (the papers'")
+    print("uniform random points and 5,000 random box vertices, float64 forward pass in numpy. Trained with `leo train --steps` (the papers'")
     print("~56,000 SGD steps), seed 1.\n")
-    print("| l1 | steps | test acc % | not falsified | share % | layer 1 (never active / never inactive) | layer 2 (never active / never inactive) |")
-    print("|---|---|---|---|---|---|---|")
+    print("Columns from `leo analyze` (`bench/train/run.sh analyze`, probes `--data mnist` = the 10,000 digits,")
+    print("plus leo's own 4,096 random points, corners and centre): *samples* = units its sample stage alone")
+    print("cannot falsify (`--stages samples`), *proven stable* = units the full cascade proves stable")
+    print("(active / inactive), *unstable* = units with witnesses of both signs, and its time.\n")
+    print("| l1 | steps | test acc % | not falsified | share % | layer 1 (never active / never inactive) | layer 2 (never active / never inactive) | leo samples: not falsified | leo: proven stable (active / inactive) | leo: unstable | leo: undecided | leo seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for path in stab:
         s = load(path)
         name = os.path.basename(path)[len("stability-"):-5]
         tr = load(os.path.join(out, f"train-{name}.json"))
-        rows.append((tr["settings"]["l1"], tr, s))
-    for l1, tr, s in sorted(rows, key=lambda r: r[0]):
+        rows.append((tr["settings"]["l1"], name, tr, s))
+
+    def analysis(path):
+        if not os.path.exists(path):
+            return None
+        a = load(path)
+        count = lambda key: sum(layer[key] for layer in a["layers"])
+        return {k: count(k) for k in ("stably_active", "stably_inactive", "unstable", "undecided")} | {
+            "seconds": a["time_seconds"]}
+
+    for l1, name, tr, s in sorted(rows, key=lambda r: r[0]):
         layers = " | ".join(f"{p['not_falsified']} ({p['never_active']} / {p['never_inactive']})" for p in s["layers"])
+        smp = analysis(os.path.join(out, f"analyze-samples-{name}.json"))
+        full = analysis(os.path.join(out, f"analyze-{name}.json"))
+        smp_text = f"{smp['undecided']} / {s['units']}" if smp else "-"
+        if full:
+            stable = full["stably_active"] + full["stably_inactive"]
+            full_text = (f"{stable} ({full['stably_active']} / {full['stably_inactive']}) | {full['unstable']} | "
+                         f"{full['undecided']} | {full['seconds']:.2f}")
+        else:
+            full_text = "- | - | - | -"
         print(f"| {l1:g} | {tr['settings']['steps']} | {tr['test_accuracy']:.2f} | {s['not_falsified']} / {s['units']} | "
-              f"{100 * s['share']:.1f} | {layers} |")
+              f"{100 * s['share']:.1f} | {layers} | {smp_text} | {full_text} |")
