@@ -1,0 +1,88 @@
+// bench/paper/run end to end on its tiny `smoke` grid (two MNIST 784-10-10-10 nets, a few
+// hundred SGD steps): train, eval, compress, eval again, the three analysis methods, then the
+// per-network JSON, the Markdown table and the gnuplot SVGs. A second run resumes (skips all).
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "support.hpp"
+
+namespace leo {
+namespace {
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int run_driver(const fs::path& dir, const std::string& log) {
+  const std::string command =
+      fmt::format("python3 '{}/bench/paper/run' smoke --leo '{}' --out '{}/results' --models '{}/models' >'{}/{}' 2>&1",
+                  LEO_SOURCE_DIR, test::leo_binary().string(), dir.string(), dir.string(), dir.string(), log);
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
+  const fs::path dir = test::temp_dir("paper");
+  ASSERT_EQ(run_driver(dir, "first.log"), 0) << slurp(dir / "first.log");
+  const fs::path results = dir / "results";
+
+  int networks = 0;
+  for (const auto& entry : fs::directory_iterator(results)) {
+    if (entry.path().extension() != ".json") continue;
+    ++networks;
+    SCOPED_TRACE(entry.path().string());
+    const auto r = nlohmann::json::parse(slurp(entry.path()));
+    // Lossless: the compressed network classifies the test set exactly as the original.
+    EXPECT_EQ(r["accuracy_before"].get<double>(), r["accuracy_after"].get<double>());
+    EXPECT_EQ(r["test_samples"], 2000);
+    EXPECT_EQ(r["units_before"], nlohmann::json({10, 10}));
+    int removed = 0, before = 0, after = 0;
+    for (const auto& v : r["removed_per_layer"]) removed += v.get<int>();
+    for (const auto& v : r["units_before"]) before += v.get<int>();
+    for (const auto& v : r["units_after"]) after += v.get<int>();
+    EXPECT_EQ(removed, before - after);
+    EXPECT_NEAR(r["units_removed_percent"].get<double>(), 100.0 * removed / before, 1e-9);
+    EXPECT_LE(r["max_abs_deviation"].get<double>(), 1e-4);
+    for (const char* method : {"leo2020", "isa2021", "cascade"}) {
+      ASSERT_TRUE(r["methods"].contains(method)) << method;
+      EXPECT_GE(r["methods"][method]["time_seconds"].get<double>(), 0.0);
+      EXPECT_EQ(r["methods"][method]["layers"].size(), 2u);
+    }
+    // Methods that finished in their time limit agree on the verdicts.
+    if (r.contains("methods_agree")) {
+      EXPECT_TRUE(r["methods_agree"].get<bool>());
+    }
+  }
+  EXPECT_EQ(networks, 2);
+
+  const std::string table = slurp(results / "results.md");
+  EXPECT_NE(table.find("| mnist | 2×10 | 0.002 | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| mnist | 2×10 | 0 | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("leo2020 / cascade"), std::string::npos) << table;
+  for (const char* svg : {"accuracy-vs-removed-mnist.svg", "decision-time.svg"}) {
+    const std::string text = slurp(results / svg);
+    EXPECT_NE(text.find("<svg"), std::string::npos) << svg;
+    EXPECT_NE(table.find(svg), std::string::npos) << svg;
+  }
+
+  // Resumable: a second run finds every result and trains nothing.
+  ASSERT_EQ(run_driver(dir, "second.log"), 0) << slurp(dir / "second.log");
+  const std::string second = slurp(dir / "second.log");
+  EXPECT_NE(second.find("mnist-10x10-l1_0.002-s1: skipped"), std::string::npos) << second;
+  EXPECT_NE(second.find("mnist-10x10-l1_0-s1: skipped"), std::string::npos) << second;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace leo
