@@ -102,3 +102,8 @@ if stab:
             full_text = "- | - | - | -"
         print(f"| {l1:g} | {tr['settings']['steps']} | {tr['test_accuracy']:.2f} | {s['not_falsified']} / {s['units']} | "
               f"{100 * s['share']:.1f} | {layers} | {smp_text} | {full_text} |")
+
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+if os.path.exists(notes):
+    with open(notes) as f:
+        print(f.read(), end="")
