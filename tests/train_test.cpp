@@ -238,6 +238,26 @@ TEST(Train, SameSeedSameWeights) {
   EXPECT_NE(a.layers[0].weights, c.layers[0].weights);
 }
 
+TEST(Train, SameSeedSameWeightsWithTwoThreads) {
+  // Deterministic for a seed and a thread count, with BLAS and OpenMP threads
+  // at work (batches large enough for the BLAS to split them).
+  Dataset data = clusters(200, 17);
+  TrainOptions opt;
+  opt.hidden = {64, 64};
+  opt.epochs = 3;
+  opt.batch_size = 128;
+  opt.seed = 7;
+  opt.threads = 2;
+  opt.regularisation.l1 = 1e-4;
+  const Network a = train_network(data, &data, opt).network;
+  const Network b = train_network(data, &data, opt).network;
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  for (std::size_t l = 0; l < a.layers.size(); ++l) {
+    EXPECT_EQ(a.layers[l].weights, b.layers[l].weights);
+    EXPECT_EQ(a.layers[l].bias, b.layers[l].bias);
+  }
+}
+
 TEST(Train, StepsInsteadOfEpochs) {
   Dataset data = clusters(40, 16);  // 160 samples: 10 batches of 16 per epoch
   TrainOptions opt;
