@@ -113,6 +113,31 @@ TEST(Verify, ProvesSmallPerturbationsWithinTolerance) {
   for (const auto& o : r.outputs) EXPECT_TRUE(o.complete);
 }
 
+TEST(Verify, ExactClaimsKeepTheirMargin) {
+  // f_A - f_B = -delta everywhere. Within the tolerance T but closer to it
+  // than the margin m: CBC's "no difference above T" is not trusted, the bound
+  // reported is delta + m > T. Farther than m below T: proven.
+  std::mt19937_64 rng(4);
+  Network a = test::random_network({2, 6, 6, 1}, rng);
+  Box box = Box::uniform(2, -1, 1);
+  VerifyOptions options;
+  options.exact = true;
+  options.tolerance = 1e-4;
+  options.margin = 1e-5;
+  options.margin_relative = 0;
+  for (double delta : {9.5e-5, 7e-5}) {
+    Network b = a;
+    b.layers.back().bias[0] += delta;
+    VerifyResult r = verify_equivalence(a, b, box, Eigen::MatrixXd(2, 0), options);
+    EXPECT_NEAR(r.max_abs_deviation, delta, 1e-12);
+    EXPECT_TRUE(r.within_tolerance());
+    ASSERT_EQ(r.outputs.size(), 1u);
+    EXPECT_TRUE(r.outputs[0].complete);
+    EXPECT_NEAR(r.proven_bound, std::max(delta, options.tolerance - options.margin) + options.margin, 1e-9) << delta;
+    EXPECT_EQ(r.proven_equivalent(), delta < options.tolerance - options.margin) << delta;
+  }
+}
+
 TEST(Verify, RefusesMismatchedNetworks) {
   std::mt19937_64 rng(4);
   Network a = test::random_network({3, 4, 2}, rng), b = test::random_network({3, 4, 3}, rng),

@@ -186,6 +186,15 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
                                    bounds_b.back().upper[k] - bounds_a.back().lower[k]);
     double proven = 0;
     bool complete = true;
+    // CBC's answer is trusted only with a margin (as the exact stability stage,
+    // milp/exact.hpp): it searches for a difference above T - margin, and
+    // every bound it proves is widened by the margin.
+    const double scale = std::max({std::abs(bounds_a.back().lower[k]), std::abs(bounds_a.back().upper[k]),
+                                   std::abs(bounds_b.back().lower[k]), std::abs(bounds_b.back().upper[k])});
+    const double margin = options.margin + options.margin_relative * scale;
+    const double target = std::max(0.0, T - margin);
+    // A proven "difference <= v" becomes <= v + margin (exactly T when v is the target).
+    auto widened = [&](double v) { return target > 0 && v <= target ? T : v + margin; };
     if (interval_gap <= T) {
       proven = interval_gap;
     } else {
@@ -197,7 +206,7 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
         solver.set_objective(objective);
         MilpSettings settings;
         settings.threads = options.threads;
-        settings.cutoff = -T;
+        settings.cutoff = -target;
         settings.seconds = options.deadline.remaining();
         if (options.deadline.expired()) {
           complete = false;
@@ -223,10 +232,10 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
         MilpResult m = solver.minimize(settings, on_incumbent);
         double side = std::numeric_limits<double>::infinity();
         switch (m.status) {
-          case MilpResult::Status::infeasible: side = T; break;
-          case MilpResult::Status::optimal: side = std::max(T, -m.bound); break;
+          case MilpResult::Status::infeasible: side = widened(target); break;
+          case MilpResult::Status::optimal: side = widened(std::max(target, -m.bound)); break;
           case MilpResult::Status::time_limit:
-            side = std::isfinite(m.bound) ? std::max(T, -m.bound) : side;
+            side = std::isfinite(m.bound) ? widened(std::max(target, -m.bound)) : side;
             complete = false;
             break;
           default: complete = false; break;

@@ -13,12 +13,14 @@
 //
 // Exact (optional): both networks are encoded as big-M MILPs over the SAME
 // input columns (milp/relu_milp.hpp, big-M from sound CROWN bounds); for every
-// output k CBC is asked for a point with f_A,k - f_B,k > T and one with
-// f_B,k - f_A,k > T (cutoff T = the tolerance, so that it stops at the first
-// such point and prunes every node whose relaxation proves the difference
-// <= T). When both searches end without one, max_x |f_A,k - f_B,k| <= T is
-// proven for output k, up to CBC's tolerances (feasibility 1e-7, integrality
-// 1e-9 x big-M). Each incumbent is re-evaluated in double; only that value is
+// output k CBC is asked for a point with f_A,k - f_B,k > T - m and one with
+// f_B,k - f_A,k > T - m (cutoff T - m, so that it stops at the first such
+// point and prunes every node whose relaxation proves the difference
+// <= T - m), where m = margin + margin_relative * max |output bounds| is the
+// margin that absorbs CBC's tolerances (feasibility 1e-7, integrality 1e-9 x
+// big-M), as in the exact stability stage. When both searches end without
+// one, max_x |f_A,k - f_B,k| <= T is proven for output k; every bound CBC
+// proves is reported widened by m. Each incumbent is re-evaluated in double; only that value is
 // reported as found. A time limit leaves outputs unproven, never wrongly proven.
 #include <nlohmann/json.hpp>
 #include <string>
@@ -44,6 +46,8 @@ struct VerifyOptions {
   bool exact = false;
   Deadline deadline;         // for the exact stage (the search is short)
   int threads = 1;           // CBC threads
+  double margin = 1e-6;           // exact: absolute part of the margin on CBC's bounds
+  double margin_relative = 1e-6;  // exact: relative part, times max |output bounds|
   unsigned seed = 1;
 };
 
