@@ -1,12 +1,15 @@
 // Soundness and known answers for the bound propagation stages (bounds/).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
 
 #include "leo/bounds/alpha.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
+#include "leo/bounds/rounding.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -382,4 +385,25 @@ TEST(Overflow, HugeWeightsGiveInfiniteNotWrongBounds) {
   }
   EXPECT_EQ(b[1].upper[0], std::numeric_limits<double>::infinity());
   EXPECT_EQ(b[1].lower[0], -std::numeric_limits<double>::infinity());
+}
+
+TEST(Rounding, StepsMatchNextafter) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double values[] = {0.0, -0.0, 1.0, -1.0, 0.1, -0.1, 1e300, -1e300, std::numeric_limits<double>::max(),
+                           -std::numeric_limits<double>::max(), std::numeric_limits<double>::min(),
+                           -std::numeric_limits<double>::min(), std::numeric_limits<double>::denorm_min(),
+                           -std::numeric_limits<double>::denorm_min(), 3e-310, -3e-310, inf, -inf};
+  for (double x : values) {
+    EXPECT_EQ(rounding::up(x), std::nextafter(x, inf)) << x;
+    EXPECT_EQ(rounding::down(x), std::nextafter(x, -inf)) << x;
+  }
+  EXPECT_TRUE(std::isnan(rounding::up(std::nan(""))));
+  EXPECT_TRUE(std::isnan(rounding::down(std::nan(""))));
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> e(-300, 300);
+  for (int k = 0; k < 10000; ++k) {
+    double x = std::pow(10.0, e(rng)) * (k % 2 ? 1 : -1);
+    ASSERT_EQ(rounding::up(x), std::nextafter(x, inf)) << x;
+    ASSERT_EQ(rounding::down(x), std::nextafter(x, -inf)) << x;
+  }
 }

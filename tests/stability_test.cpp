@@ -101,7 +101,8 @@ TEST(Attack, FindsANarrowPositiveRegion) {
 
 TEST(Cascade, ParsesOptions) {
   EXPECT_EQ(parse_stages("samples, ibp").size(), 2u);
-  EXPECT_EQ(parse_stages("all").size(), 7u);
+  EXPECT_EQ(parse_stages("all").size(), 8u);
+  EXPECT_TRUE(parse_stages("bab").count(Stage::bab));
   EXPECT_TRUE(parse_stages("none").empty());
   EXPECT_THROW(parse_stages("samples,foo"), InputError);
   EXPECT_EQ(parse_exact("per-unit"), ExactMethod::per_unit);
@@ -272,6 +273,95 @@ TEST(AnalysisJson, FieldsAndCounts) {
   }
   std::string table = format_table(a);
   EXPECT_NE(table.find("unstable"), std::string::npos);
+}
+
+// Input splitting (bab.hpp): units that no bound on the whole box proves.
+// x in [-1, 1]; layer 1: a = x, b = -x, e = x + 1 (always >= 0); layer 2:
+//   h0 =  2 relu(a) - relu(e) + 1.01 =  |x| + 0.01        (active, min 0.01)
+//   h1 = -2 relu(a) + relu(e) - 1.01 = -|x| - 0.01        (inactive, max -0.01)
+//   h2 = -2 relu(a) + relu(e) - 0.999 = -|x| + 0.001      (unstable: > 0 only for |x| < 0.001)
+// Interval bounds prove none of them.
+TEST(Bab, ProvesPlantedUnitsIntervalsCannot) {
+  Eigen::MatrixXd W1(3, 1);
+  W1 << 1, -1, 1;
+  Eigen::MatrixXd W2(3, 3);
+  W2 << 2, 0, -1, -2, 0, 1, -2, 0, 1;
+  Network net({AffineLayer{W1, Eigen::Vector3d(0, 0, 1)}, AffineLayer{W2, Eigen::Vector3d(1.01, -1.01, -0.999)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 3), Eigen::VectorXd::Zero(1)}});
+  AnalyzeOptions o;
+  o.stages = {Stage::ibp};
+  Analysis before = analyze(net, box_domain(1, -1, 1), o);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(before.layers[1][i].status, Status::undecided) << i;
+  o.stages = {Stage::ibp, Stage::bab};
+  Analysis a = analyze(net, box_domain(1, -1, 1), o);
+  EXPECT_EQ(a.layers[1][0].status, Status::active);
+  EXPECT_EQ(a.layers[1][0].stage, Stage::bab);
+  EXPECT_GE(a.layers[1][0].lower, 0.0);
+  EXPECT_EQ(a.layers[1][1].status, Status::inactive);
+  EXPECT_EQ(a.layers[1][1].stage, Stage::bab);
+  EXPECT_LE(a.layers[1][1].upper, 0.0);
+  EXPECT_EQ(a.layers[1][2].status, Status::unstable);
+  EXPECT_EQ(a.layers[1][2].stage, Stage::bab);
+  test::expect_valid_witnesses(net, a);
+}
+
+TEST(Bab, NodeBudgetLeavesUnitsUndecidedNeverWrong) {
+  Eigen::MatrixXd W1(3, 1);
+  W1 << 1, -1, 1;
+  Eigen::MatrixXd W2(2, 3);
+  W2 << 2, 0, -1, -2, 0, 1;
+  Network net({AffineLayer{W1, Eigen::Vector3d(0, 0, 1)}, AffineLayer{W2, Eigen::Vector2d(1.01, -1.01)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 2), Eigen::VectorXd::Zero(1)}});
+  AnalyzeOptions o;
+  o.stages = {Stage::ibp, Stage::bab};
+  o.bab.max_nodes = 1;
+  Analysis a = analyze(net, box_domain(1, -1, 1), o);
+  EXPECT_EQ(a.layers[1][0].status, Status::undecided);
+  EXPECT_EQ(a.layers[1][1].status, Status::undecided);
+  // Too many inputs: skipped.
+  o.bab.max_nodes = 1000;
+  o.bab.max_inputs = 0;
+  a = analyze(net, box_domain(1, -1, 1), o);
+  EXPECT_EQ(a.layers[1][0].status, Status::undecided);
+}
+
+// Brute force: on random nets with 1 or 2 inputs, intervals then input
+// splitting alone decide every unit (the tree is explored to the end), the
+// verdicts match a dense grid (a unit the grid sees both ways is unstable; a
+// stable one is never contradicted) and the exact per-unit MILP.
+TEST(Bab, MatchesGridAndMilpOnOneAndTwoInputNets) {
+  std::mt19937_64 rng(11);
+  int by_bab = 0;
+  for (int k = 0; k < 12; ++k) {
+    const int n = 1 + k % 2;
+    Network net = test::random_network({n, 8, 8, 6, 1}, rng, 0.6);
+    Domain d = box_domain(n, -1, 1);
+    SCOPED_TRACE("net " + std::to_string(k));
+    AnalyzeOptions o;
+    o.stages = {Stage::ibp, Stage::bab};
+    Analysis a = analyze(net, d, o);
+    EXPECT_EQ(undecided_units(a), 0);
+    test::expect_valid_witnesses(net, a);
+    Eigen::MatrixXd X = grid(d.box, n == 1 ? 20001 : 301);
+    test::expect_not_contradicted(net, a, X);
+    auto pre = net.pre_activations(X);
+    AnalyzeOptions exact;
+    exact.stages = {Stage::ibp, Stage::milp};
+    Analysis m = analyze(net, d, exact);
+    for (std::size_t h = 0; h < a.layers.size(); ++h)
+      for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
+        const auto row = pre[h].row(static_cast<Eigen::Index>(i));
+        if (row.maxCoeff() > 0 && row.minCoeff() < 0) {
+          EXPECT_EQ(a.layers[h][i].status, Status::unstable);
+        }
+        if (m.layers[h][i].status != Status::undecided) {
+          EXPECT_STREQ(to_string(a.layers[h][i].status), to_string(m.layers[h][i].status))
+              << "layer " << h << " unit " << i;
+        }
+        by_bab += a.layers[h][i].stage == Stage::bab;
+      }
+  }
+  EXPECT_GT(by_bab, 20);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "leo/bounds/crown.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "leo/bounds/backsub.hpp"
@@ -28,11 +29,13 @@ void crown_bounds(const Network& net, const Box& box, NetworkBounds& bounds, con
   Stopwatch watch;
   Eigen::Index tightened = 0;
   const Eigen::Index per_batch = std::max<Eigen::Index>(1, options.batch_rows / 2);
-  for (std::size_t k = 0; k < net.layers.size(); ++k) {
+  const std::size_t layers = options.last_layer < net.layers.size() ? options.last_layer + 1 : net.layers.size();
+  for (std::size_t k = 0; k < layers; ++k) {
     std::vector<Eigen::Index> units = units_to_bound(net, bounds, k, options.only_unstable);
     for (std::size_t start = 0; start < units.size(); start += static_cast<std::size_t>(per_batch)) {
       if (deadline.expired()) {
-        Progress::global().report("crown", "deadline reached at layer {}; {} units tightened ({:.2f}s)", k, tightened,
+        if (options.report)
+          Progress::global().report("crown", "deadline reached at layer {}; {} units tightened ({:.2f}s)", k, tightened,
                                   watch.seconds());
         return;
       }
@@ -54,6 +57,7 @@ void crown_bounds(const Network& net, const Box& box, NetworkBounds& bounds, con
       }
     }
   }
+  if (!options.report) return;
   auto c = count_stable(bounds);
   Progress::global().report("crown", "{} units tightened; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",
                             tightened, c.active, c.inactive, c.unstable, watch.seconds());

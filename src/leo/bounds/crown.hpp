@@ -25,6 +25,11 @@ struct CrownOptions {
   bool only_unstable = true;
   // Objective rows per batch (2 per unit: upper and lower).
   Eigen::Index batch_rows = 1024;
+  // Bound layers 0..last_layer only (later layers are left as they are).
+  std::size_t last_layer = static_cast<std::size_t>(-1);
+  // Progress line on stderr when done (off for the many small calls of the
+  // input-splitting stage).
+  bool report = true;
 };
 
 // `bounds` must hold one Bounds per layer (e.g. from interval_bounds); an

@@ -21,7 +21,9 @@
 // bound of the exact a + b with nextafter towards +inf (-inf): round to nearest
 // errs by at most half an ulp, nextafter moves a whole ulp.
 #include <Eigen/Dense>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 namespace leo::rounding {
@@ -41,9 +43,16 @@ Eigen::ArrayXXd error(Eigen::Index n, const Eigen::ArrayBase<Derived>& magnitude
   return magnitude * factor(n) + 4.0 * static_cast<double>(n + 1) * eta;
 }
 
-// One step up / down: an upper (lower) bound of any exact real that rounded to x.
-inline double up(double x) { return std::nextafter(x, inf); }
-inline double down(double x) { return std::nextafter(x, -inf); }
+// One step up / down: an upper (lower) bound of any exact real that rounded to
+// x. Same results as std::nextafter(x, +-inf) (tested), by stepping the bit
+// pattern: libm's nextafter was a fifth of the time of the bound stages.
+inline double up(double x) {
+  if (!(x < inf)) return x;  // +inf, NaN
+  if (x == 0.0) return eta;  // +0 and -0
+  auto bits = std::bit_cast<std::uint64_t>(x);
+  return std::bit_cast<double>(x > 0 ? bits + 1 : bits - 1);
+}
+inline double down(double x) { return -up(-x); }
 // Upper / lower bounds of exact a + b, a * b.
 inline double add_up(double a, double b) { return up(a + b); }
 inline double add_down(double a, double b) { return down(a + b); }

@@ -11,19 +11,13 @@
 
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
+#include "leo/io/model_file.hpp"
 #include "leo/io/nnet.hpp"
 #include "leo/stability/analysis_json.hpp"
 #include "leo/stability/analysis_table.hpp"
 #include "leo/stability/cascade.hpp"
 #include "leo/util/error.hpp"
 
-#if __has_include("leo/io/model_file.hpp")
-#include "leo/io/model_file.hpp"
-#define LEO_HAVE_READ_MODEL 1
-#elif __has_include("leo/io/onnx.hpp")
-#include "leo/io/onnx.hpp"
-#define LEO_HAVE_READ_ONNX 1
-#endif
 
 namespace leo::cli {
 namespace {
@@ -42,13 +36,7 @@ struct AnalyzeArgs {
 
 Network load_model(const std::string& path) {
   if (std::filesystem::path(path).extension() == ".nnet") return read_nnet(path);
-#if defined(LEO_HAVE_READ_MODEL)
   return read_model(path);
-#elif defined(LEO_HAVE_READ_ONNX)
-  return read_onnx(path);
-#else
-  throw InputError(fmt::format("{}: reading models is not available in this build", path));
-#endif
 }
 
 Run setup_analyze(CLI::App& app) {
@@ -56,7 +44,7 @@ Run setup_analyze(CLI::App& app) {
   app.add_option("MODEL", args->model, "The model (ONNX or .nnet)")->required();
   add_domain_options(app, args->domain);
   app.add_option("--stages", args->stages,
-                 "Stages to run, comma-separated: samples,attack,ibp,crown,alpha,lp,milp (or all)")
+                 "Stages to run, comma-separated: samples,attack,ibp,crown,alpha,lp,bab,milp (or all)")
       ->capture_default_str();
   app.add_option("--exact", args->exact, "Exact stage: network (one MILP, ISA 2021), per-unit (LEO 2020) or none")
       ->capture_default_str();

@@ -8,47 +8,22 @@
 #include <random>
 #include <sstream>
 
+#include "leo/bounds/alpha.hpp"
+#include "leo/bounds/crown.hpp"
+#include "leo/bounds/interval.hpp"
+#include "leo/bounds/lp.hpp"
+#include "leo/milp/exact.hpp"
+#include "leo/stability/bab.hpp"
 #include "leo/stability/witnesses.hpp"
 #include "leo/util/deadline.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
 
-#if __has_include("leo/bounds/interval.hpp")
-#include "leo/bounds/interval.hpp"
-#define LEO_HAVE_IBP 1
-#else
-#define LEO_HAVE_IBP 0
-#endif
-#if __has_include("leo/bounds/crown.hpp")
-#include "leo/bounds/crown.hpp"
-#define LEO_HAVE_CROWN 1
-#else
-#define LEO_HAVE_CROWN 0
-#endif
-#if __has_include("leo/bounds/alpha.hpp")
-#include "leo/bounds/alpha.hpp"
-#define LEO_HAVE_ALPHA 1
-#else
-#define LEO_HAVE_ALPHA 0
-#endif
-#if __has_include("leo/bounds/lp.hpp")
-#include "leo/bounds/lp.hpp"
-#define LEO_HAVE_LP 1
-#else
-#define LEO_HAVE_LP 0
-#endif
-#if __has_include("leo/milp/exact.hpp")
-#include "leo/milp/exact.hpp"
-#define LEO_HAVE_EXACT 1
-#else
-#define LEO_HAVE_EXACT 0
-#endif
-
 namespace leo {
 
 std::set<Stage> parse_stages(const std::string& list) {
   static const Stage all[] = {Stage::samples, Stage::attack, Stage::ibp, Stage::crown,
-                              Stage::alpha,   Stage::lp,     Stage::milp};
+                              Stage::alpha,   Stage::lp,     Stage::bab, Stage::milp};
   std::set<Stage> out;
   std::stringstream in(list);
   std::string item;
@@ -63,7 +38,7 @@ std::set<Stage> parse_stages(const std::string& list) {
     if (item == "none") continue;
     auto it = std::find_if(std::begin(all), std::end(all), [&](Stage s) { return item == to_string(s); });
     if (it == std::end(all))
-      throw InputError(fmt::format("--stages: unknown stage '{}' (known: samples, attack, ibp, crown, alpha, lp, milp)",
+      throw InputError(fmt::format("--stages: unknown stage '{}' (known: samples, attack, ibp, crown, alpha, lp, bab, milp)",
                                    item));
     out.insert(*it);
   }
@@ -98,19 +73,7 @@ void apply_baseline(AnalyzeOptions& options, const std::string& name) {
   }
 }
 
-bool stage_available(Stage stage) {
-  switch (stage) {
-    case Stage::samples:
-    case Stage::attack: return true;
-    case Stage::ibp: return LEO_HAVE_IBP;
-    case Stage::crown: return LEO_HAVE_CROWN && LEO_HAVE_IBP;
-    case Stage::alpha: return LEO_HAVE_ALPHA && LEO_HAVE_IBP;
-    case Stage::lp: return LEO_HAVE_LP && LEO_HAVE_IBP;
-    case Stage::milp: return LEO_HAVE_EXACT && LEO_HAVE_IBP;
-    case Stage::none: return false;
-  }
-  return false;
-}
+bool stage_available(Stage stage) { return stage != Stage::none; }
 
 int apply_bounds(Analysis& analysis, const NetworkBounds& bounds, Stage stage) {
   int decided = 0;
@@ -153,7 +116,7 @@ int apply_bounds(Analysis& analysis, const NetworkBounds& bounds, Stage stage) {
 
 namespace {
 
-[[maybe_unused]] std::vector<std::vector<bool>> undecided_targets(const Network& network, const Analysis& a) {
+std::vector<std::vector<bool>> undecided_targets(const Network& network, const Analysis& a) {
   std::vector<std::vector<bool>> targets;
   for (std::size_t l = 0; l < network.layers.size(); ++l) {
     std::vector<bool> t(static_cast<std::size_t>(network.layers[l].outputs()), false);
@@ -201,42 +164,40 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
 
   // Interval bounds are the base of every later bound stage (and of the
   // MILP's big-M), computed once even when the ibp stage is off.
-  [[maybe_unused]] auto ensure_bounds = [&] {
-#if LEO_HAVE_IBP
+  auto ensure_bounds = [&] {
     if (!bounds) bounds = interval_bounds(network, domain.box);
-#endif
   };
 
   run(Stage::samples, [&] { return sample_stage(network, a, rng, options.samples, deadline); });
   run(Stage::attack, [&] { return attack_stage(network, a, rng, options.attack, deadline); });
-#if LEO_HAVE_IBP
   run(Stage::ibp, [&] {
     ensure_bounds();
     return apply_bounds(a, *bounds, Stage::ibp);
   });
-#endif
-#if LEO_HAVE_CROWN
   run(Stage::crown, [&] {
     ensure_bounds();
     crown_bounds(network, domain.box, *bounds, deadline);
     return apply_bounds(a, *bounds, Stage::crown);
   });
-#endif
-#if LEO_HAVE_ALPHA
   run(Stage::alpha, [&] {
     ensure_bounds();
     alpha_bounds(network, domain.box, *bounds, undecided_targets(network, a), AlphaOptions{}, deadline);
     return apply_bounds(a, *bounds, Stage::alpha);
   });
-#endif
-#if LEO_HAVE_LP
+  run(Stage::bab, [&] {
+    ensure_bounds();
+    BabOptions bab = options.bab;
+    if (!deadline.unlimited() && options.bab_share > 0) {
+      double share = options.bab_share * deadline.remaining();
+      bab.seconds = bab.seconds > 0 ? std::min(bab.seconds, share) : share;
+    }
+    return bab_stage(network, *bounds, a, bab, deadline);
+  });
   run(Stage::lp, [&] {
     ensure_bounds();
     lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline);
     return apply_bounds(a, *bounds, Stage::lp);
   });
-#endif
-#if LEO_HAVE_EXACT && LEO_HAVE_IBP
   run(Stage::milp, [&] {
     ensure_bounds();
     int before = undecided_units(a);
@@ -249,7 +210,6 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       exact_network(network, domain.box, *bounds, a, exact_options);
     return before - undecided_units(a);
   });
-#endif
   if (undecided_units(a) > 0 && deadline.expired()) a.timed_out = true;
   a.time_seconds = total.seconds();
   return a;

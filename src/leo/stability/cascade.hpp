@@ -1,6 +1,7 @@
 #pragma once
 // The stability cascade (DESIGN.md §2): samples, attack, interval bounds,
-// CROWN, alpha-CROWN, LP tightening, exact MILP. Each stage only decides units
+// CROWN, alpha-CROWN, LP tightening, branch and bound on the input box (bab,
+// bab.hpp; for few inputs), exact MILP. Each stage only decides units
 // that are still undecided, and only with evidence:
 // - unstable: a positive and a negative witness (witnesses.hpp);
 // - stable: a sound bound on g over the box. Convention for g reaching exactly
@@ -19,6 +20,7 @@
 #include "leo/bounds/bounds.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/attack.hpp"
+#include "leo/stability/bab.hpp"
 #include "leo/stability/samples.hpp"
 #include "leo/stability/verdict.hpp"
 
@@ -28,13 +30,17 @@ enum class ExactMethod { network, per_unit, none };
 
 struct AnalyzeOptions {
   std::set<Stage> stages = {Stage::samples, Stage::attack, Stage::ibp, Stage::crown,
-                            Stage::alpha,   Stage::lp,     Stage::milp};
+                            Stage::alpha,   Stage::lp,     Stage::bab, Stage::milp};
   ExactMethod exact = ExactMethod::per_unit;  // measured faster than one network MILP here (bench/)
   double time_limit = 0;    // seconds of wall-clock time; <= 0: none
   std::uint64_t seed = 1;
   int threads = 0;          // 0: leave the OpenMP default
   SampleOptions samples;
   AttackOptions attack;
+  BabOptions bab;
+  // With a time limit, the bab stage gets at most this share of the time left
+  // when it starts (the MILP gets the rest).
+  double bab_share = 0.5;
 };
 
 // "samples,attack,ibp" -> stages; "all" -> every stage. Throws InputError.
@@ -47,8 +53,7 @@ const char* to_string(ExactMethod method);
 // network MILP. Throws InputError on another name.
 void apply_baseline(AnalyzeOptions& options, const std::string& name);
 
-// Whether this build of leo has the code for a stage (bound and exact stages
-// come from bounds/ and milp/).
+// Whether this build of leo has the code for a stage (every stage but none).
 bool stage_available(Stage stage);
 
 // Runs the cascade on the box (and probe points) of `domain`.

@@ -21,6 +21,7 @@ const char* to_string(Stage stage) {
     case Stage::crown: return "crown";
     case Stage::alpha: return "alpha";
     case Stage::lp: return "lp";
+    case Stage::bab: return "bab";
     case Stage::milp: return "milp";
   }
   return "?";

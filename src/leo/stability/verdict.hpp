@@ -10,7 +10,7 @@
 namespace leo {
 
 enum class Status { active, inactive, unstable, undecided };
-enum class Stage { none, samples, attack, ibp, crown, alpha, lp, milp };
+enum class Stage { none, samples, attack, ibp, crown, alpha, lp, bab, milp };
 
 const char* to_string(Status status);
 const char* to_string(Stage stage);
