@@ -1,47 +1,77 @@
 #!/usr/bin/env bash
-# Time per stage and units decided per stage of `leo analyze`, the full cascade
-# against the two paper baselines, on ACAS Xu 1_1 / prop_1 and mnistfc 256x2 on
-# [0,1]^784. Writes one JSON per run into bench/analyze/results/ and a summary
-# (results/summary.txt) with the machine's description.
-#   bench/analyze/run.sh [TIME_LIMIT_SECONDS]   (default 600 per run)
+# The full cascade of `leo analyze` against the two paper baselines
+# (--baseline leo2020: interval big-M + per-unit MILPs; --baseline isa2021:
+# samples + network MILP), one thread each, run back to back, on:
+#   - ACAS Xu 1_1 on the prop_1 box,
+#   - mnistfc 256x2 on [0,1]^784,
+#   - an MNIST 2x100 net trained by leo with l1 = 5e-4 (trained first if
+#     missing: ~2 min on a quiet machine).
+# Each run gets a wall-clock limit (default 600 s; a time-out counts as the
+# limit, as in the 2021 paper). Writes one JSON per run, its wall/user/sys
+# seconds (/usr/bin/time) and the load average before and after, into
+# bench/analyze/results/, then summary.txt (machine, loads, times, verdict
+# counts, and whether the verdicts equal the cascade's).
+#   bench/analyze/run.sh [TIME_LIMIT_SECONDS] [NAMES...]   (names: acas mnistfc mnistl1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 limit=${1:-600}
+shift || true
+nets=("$@")
+[ ${#nets[@]} -eq 0 ] && nets=(acas mnistfc mnistl1)
 leo=build/leo
 models=${LEO_MODELS_DIR:-../shared/models}
 out=bench/analyze/results
 mkdir -p "$out"
+l1net=${LEO_L1_NET:-/tmp/leo-bench-mnist-l1.onnx}
 
 run() {  # name, then leo analyze arguments
   local name=$1; shift
   echo "== $name" >&2
-  "$leo" -q analyze "$@" --json --time-limit "$limit" --seed 1 > "$out/$name.json"
+  cut -d' ' -f1-3 /proc/loadavg > "$out/$name.load"
+  /usr/bin/time -f "%e %U %S" -o "$out/$name.time" \
+    "$leo" -q analyze "$@" --json --time-limit "$limit" --seed 1 --threads 1 > "$out/$name.json"
+  cut -d' ' -f1-3 /proc/loadavg >> "$out/$name.load"
 }
 
-acas="$models/acasxu/ACASXU_run2a_1_1_batch_2000.onnx --vnnlib $models/acasxu/prop_1.vnnlib"
-mnist="$models/mnistfc/mnist-net_256x2.onnx"
-run acas_1_1_prop_1.cascade $acas
-run acas_1_1_prop_1.cascade_network $acas --exact network
-run acas_1_1_prop_1.leo2020 $acas --baseline leo2020
-run acas_1_1_prop_1.isa2021 $acas --baseline isa2021
-run mnistfc_256x2.cascade $mnist
-run mnistfc_256x2.isa2021 $mnist --baseline isa2021
+for net in "${nets[@]}"; do
+  case $net in
+    acas) args=("$models/acasxu/ACASXU_run2a_1_1_batch_2000.onnx" --vnnlib "$models/acasxu/prop_1.vnnlib") ;;
+    mnistfc) args=("$models/mnistfc/mnist-net_256x2.onnx") ;;
+    mnistl1)
+      [ -f "$l1net" ] || "$leo" -q train --data mnist --hidden 100,100 --l1 5e-4 --steps 56000 --seed 1 -o "$l1net"
+      args=("$l1net") ;;
+    *) echo "unknown net $net" >&2; exit 2 ;;
+  esac
+  run "$net.cascade" "${args[@]}"
+  run "$net.leo2020" "${args[@]}" --baseline leo2020
+  run "$net.isa2021" "${args[@]}" --baseline isa2021
+done
 
-python3 - "$out" > "$out/summary.txt" <<'PY'
+python3 - "$out" "$limit" > "$out/summary.txt" <<'PY'
 import json, sys, glob, os, platform, subprocess
-out = sys.argv[1]
+out, limit = sys.argv[1], float(sys.argv[2])
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}")
-for f in sorted(glob.glob(os.path.join(out, "*.json"))):
-    j = json.load(open(f))
-    units = sum(l["units"] for l in j["layers"])
-    act = sum(l["stably_active"] for l in j["layers"])
-    ina = sum(l["stably_inactive"] for l in j["layers"])
-    uns = sum(l["unstable"] for l in j["layers"])
-    und = sum(l["undecided"] for l in j["layers"])
-    print(f"{os.path.basename(f)[:-5]}: {j['time_seconds']:.1f}s{' (time limit)' if j['timed_out'] else ''}; "
-          f"{units} units: {act} active, {ina} inactive, {uns} unstable, {und} undecided")
-    for s in j["stages"]:
-        print(f"    {s['stage']:8s} {s['seconds']:9.2f}s  decided {s['decided']}")
+print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}; limit {limit:.0f} s wall per run")
+def verdicts(j):
+    return [v["status"] for l in j["layers"] for v in l["verdicts"]]
+for net in sorted({os.path.basename(f).split(".")[0] for f in glob.glob(os.path.join(out, "*.json"))}):
+    base = None
+    for method in ("cascade", "leo2020", "isa2021"):
+        f = os.path.join(out, f"{net}.{method}.json")
+        if not os.path.exists(f): continue
+        j = json.load(open(f))
+        wall, user, sys_ = (float(x) for x in open(f[:-5] + ".time").read().split()[-3:])
+        load = " -> ".join(l.split()[0] for l in open(f[:-5] + ".load").read().splitlines())
+        L = j["layers"]
+        c = [sum(l[k] for l in L) for k in ("stably_active", "stably_inactive", "unstable", "undecided")]
+        v = verdicts(j)
+        if method == "cascade": base = v
+        same = "" if base is None or method == "cascade" else (
+            "same verdicts" if v == base else
+            f"differs on {sum(a != b for a, b in zip(v, base))} units (undecided {c[3]})")
+        print(f"{net}.{method}: wall {wall:.2f}s{' (TIME LIMIT)' if j['timed_out'] else ''}, cpu {user + sys_:.2f}s, "
+              f"load {load}; active {c[0]}, inactive {c[1]}, unstable {c[2]}, undecided {c[3]}; {same}")
+        for s in j["stages"]:
+            print(f"    {s['stage']:8s} {s['seconds']:9.3f}s  decided {s['decided']}")
 PY
 cat "$out/summary.txt"
