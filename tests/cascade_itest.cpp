@@ -1,10 +1,13 @@
 // The cascade against the exact formulations on 50 random small networks
 // (4-10 inputs, 2-4 hidden layers of 5-15 units): the full cascade (whose
-// input splitting, bab, decides most hard units), and the cascade without bab
-// with `--exact network` and with `--exact per-unit` (so the hard units go to
-// each MILP formulation) give identical verdicts on every unit, none left
-// undecided; no stable verdict is contradicted by 100,000 random samples;
-// every unstable unit has valid witnesses.
+// input splitting, bab, decides most hard units) and the cascade without bab
+// with `--exact per-unit` (so the hard units go to the MILPs) give identical
+// verdicts on every unit of every net, none left undecided; so does the
+// cascade without bab with `--exact network` on every fifth net (it needs
+// about twice the CPU of per-unit here: ~75 s for all 50 nets, over the CI
+// budget; LEO_CASCADE_ALL_NETWORK=1 runs it on all 50). No stable verdict is
+// contradicted by 100,000 random samples; every unstable unit has valid
+// witnesses.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -41,16 +44,18 @@ TEST(CascadeAgreement, RandomSmallNetworks) {
     AnalyzeOptions full;
     full.seed = static_cast<std::uint64_t>(k);
     if (const char* stages = std::getenv("LEO_CASCADE_STAGES")) full.stages = parse_stages(stages);
-    // A generous time limit only so that a regression fails instead of hanging.
-    full.time_limit = 120;
+    // A generous time limit only so that a regression fails instead of hanging
+    // (wall clock: this machine may be loaded).
+    full.time_limit = 600;
     AnalyzeOptions network_only = full;
     network_only.stages.erase(Stage::bab);
     network_only.exact = ExactMethod::network;
     AnalyzeOptions per_unit = network_only;
     per_unit.exact = ExactMethod::per_unit;
 
+    const bool with_network = k % 5 == 0 || std::getenv("LEO_CASCADE_ALL_NETWORK");
     Analysis a = analyze(net, d, full);
-    Analysis b = analyze(net, d, network_only);
+    Analysis b = with_network ? analyze(net, d, network_only) : a;
     Analysis c = analyze(net, d, per_unit);
     if (std::getenv("LEO_CASCADE_VERBOSE")) {
       std::string sizes_text;

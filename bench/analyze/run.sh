@@ -66,9 +66,13 @@ for net in sorted({os.path.basename(f).split(".")[0] for f in glob.glob(os.path.
         c = [sum(l[k] for l in L) for k in ("stably_active", "stably_inactive", "unstable", "undecided")]
         v = verdicts(j)
         if method == "cascade": base = v
-        same = "" if base is None or method == "cascade" else (
-            "same verdicts" if v == base else
-            f"differs on {sum(a != b for a, b in zip(v, base))} units (undecided {c[3]})")
+        if base is None or method == "cascade":
+            same = ""
+        else:
+            wrong = sum(a != b and "undecided" not in (a, b) for a, b in zip(v, base))
+            same = ("same verdicts" if v == base else
+                    f"same verdicts on every unit both decided ({c[3]} undecided here)" if wrong == 0 else
+                    f"DIFFERENT verdicts on {wrong} units decided by both")
         print(f"{net}.{method}: wall {wall:.2f}s{' (TIME LIMIT)' if j['timed_out'] else ''}, cpu {user + sys_:.2f}s, "
               f"load {load}; active {c[0]}, inactive {c[1]}, unstable {c[2]}, undecided {c[3]}; {same}")
         for s in j["stages"]:
