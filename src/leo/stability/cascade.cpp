@@ -152,6 +152,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
     if (deadline.expired()) {
       a.timed_out = true;
       progress.report(to_string(stage), "time limit reached; skipped ({} units undecided)", left);
+      a.stage_times.push_back({stage, 0.0, 0});  // every requested stage has its line
       return;
     }
     progress.report(to_string(stage), "{} units undecided, {:.1f}s elapsed", left, total.seconds());
