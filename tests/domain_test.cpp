@@ -92,6 +92,40 @@ TEST(Vnnlib, Errors) {
   EXPECT_THROW(read_vnnlib_box("/nonexistent/p.vnnlib"), InputError);
 }
 
+// Fuzzing regressions: nesting deep enough to overflow the stack of a
+// recursive parser is refused with a message.
+TEST(Vnnlib, DeepNestingIsAnErrorNotACrash) {
+  const int depth = 100000;
+  std::string text = "(declare-const X_0 Real)\n(assert " + std::string(depth, '(') + std::string(depth, ')') + ")";
+  try {
+    parse_vnnlib_box(text, "deep.vnnlib");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("deep.vnnlib: lists nested deeper than"), std::string::npos) << e.what();
+  }
+  // Reasonable nesting still reads.
+  std::string nested = "(declare-const X_0 Real)\n(assert " + std::string(100, '(');
+  nested.replace(nested.size() - 100, 100, "");
+  for (int k = 0; k < 100; ++k) nested += "(and ";
+  nested += "(<= X_0 1) (>= X_0 0)" + std::string(100, ')') + ")";
+  Box box = parse_vnnlib_box(nested, "nested.vnnlib");
+  EXPECT_EQ(box.lower[0], 0);
+  EXPECT_EQ(box.upper[0], 1);
+}
+
+TEST(Vnnlib, ManyInputsEachWithItsOwnBounds) {
+  const int n = 3000;
+  std::string text;
+  for (int i = 0; i < n; ++i) text += fmt::format("(declare-const X_{} Real)\n", i);
+  for (int i = 0; i < n; ++i) text += fmt::format("(assert (and (>= X_{0} {0}) (<= X_{0} {1})))\n", i, i + 0.5);
+  Box box = parse_vnnlib_box(text, "wide.vnnlib");
+  ASSERT_EQ(box.size(), n);
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(box.lower[i], i);
+    EXPECT_EQ(box.upper[i], i + 0.5);
+  }
+}
+
 TEST(BoxFile, ReadsLinesAndComments) {
   fs::path dir = test::temp_dir("boxfile");
   fs::path file = dir / "box.txt";

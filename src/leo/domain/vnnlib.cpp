@@ -69,6 +69,10 @@ class Parser {
     if (pos_ >= text_.size()) fail(line_, "unexpected end of file");
     char c = text_[pos_];
     if (c == '(') {
+      // Bounded recursion: deeper nesting would overflow the stack here and in
+      // the recursive walks below (a fuzzing finding).
+      if (depth_ >= kMaxDepth) fail(line_, fmt::format("lists nested deeper than {} levels", kMaxDepth));
+      ++depth_;
       ++pos_;
       s.is_list = true;
       for (;;) {
@@ -80,6 +84,7 @@ class Parser {
         }
         s.list.push_back(parse());
       }
+      --depth_;
       return s;
     }
     if (c == ')') fail(line_, "unexpected ')'");
@@ -93,24 +98,35 @@ class Parser {
 
   const std::string& text_;
   const std::string& name_;
+  static constexpr int kMaxDepth = 256;
   std::size_t pos_ = 0;
   int line_ = 1;
+  int depth_ = 0;
 };
 
-// Per-feature bounds of a conjunction; unset = unbounded.
+// Per-feature bounds of a conjunction; a feature not in the map is unbounded.
+// Sparse, so that a formula node costs what it mentions, not the input count.
 struct PartialBox {
-  std::vector<double> lo, hi;
-  explicit PartialBox(std::size_t n = 0) : lo(n, -inf), hi(n, inf) {}
+  std::map<std::size_t, std::pair<double, double>> bounds;  // feature -> (lo, hi)
+  std::pair<double, double>& at(std::size_t i) { return bounds.try_emplace(i, -inf, inf).first->second; }
   void intersect(const PartialBox& o) {
-    for (std::size_t i = 0; i < lo.size(); ++i) {
-      lo[i] = std::max(lo[i], o.lo[i]);
-      hi[i] = std::min(hi[i], o.hi[i]);
+    for (const auto& [i, b] : o.bounds) {
+      auto& mine = at(i);
+      mine.first = std::max(mine.first, b.first);
+      mine.second = std::min(mine.second, b.second);
     }
   }
+  // Features bounded in only one of the two are unbounded in the hull.
   void hull(const PartialBox& o) {
-    for (std::size_t i = 0; i < lo.size(); ++i) {
-      lo[i] = std::min(lo[i], o.lo[i]);
-      hi[i] = std::max(hi[i], o.hi[i]);
+    for (auto it = bounds.begin(); it != bounds.end();) {
+      auto other = o.bounds.find(it->first);
+      if (other == o.bounds.end()) {
+        it = bounds.erase(it);
+        continue;
+      }
+      it->second.first = std::min(it->second.first, other->second.first);
+      it->second.second = std::max(it->second.second, other->second.second);
+      ++it;
     }
   }
 };
@@ -163,7 +179,7 @@ class BoxBuilder {
   // The box of the inputs allowed by formula `s` (a relaxation: constraints
   // on outputs only are "true").
   PartialBox formula(const Sexp& s) const {
-    PartialBox box(n_);
+    PartialBox box;
     if (!s.is_list || s.list.empty() || s.list[0].is_list) {
       if (!s.is_list && (s.atom == "true" || s.atom == "false")) return box;
       if (mentions_input(s)) parser_.fail(s.line, "unsupported input constraint");
@@ -202,12 +218,13 @@ class BoxBuilder {
         parser_.fail(s.line, fmt::format("'{}' is not a number", other.is_list ? std::string("(...)") : other.atom));
       }
       if (std::isnan(c)) parser_.fail(s.line, fmt::format("bound of X_{} is NaN", i));
+      auto& bound = box.at(i);
       if (op == "=") {
-        box.lo[i] = box.hi[i] = c;
+        bound.first = bound.second = c;
       } else if (upper) {
-        box.hi[i] = c;
+        bound.second = c;
       } else {
-        box.lo[i] = c;
+        bound.first = c;
       }
       return box;
     }
@@ -248,7 +265,7 @@ Box parse_vnnlib_box(const std::string& text, const std::string& name) {
     if (!declared[i]) throw InputError(fmt::format("{}: X_{} is not declared but X_{} is", name, i, n - 1));
 
   BoxBuilder builder(parser, n);
-  PartialBox box(n);
+  PartialBox box;
   for (const Sexp& c : commands) {
     if (c.list[0].atom != "assert") continue;
     if (c.list.size() != 2) parser.fail(c.line, "assert takes one formula");
@@ -256,16 +273,19 @@ Box parse_vnnlib_box(const std::string& text, const std::string& name) {
   }
   Box out(Eigen::VectorXd(static_cast<Eigen::Index>(n)), Eigen::VectorXd(static_cast<Eigen::Index>(n)));
   for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(box.lo[i]) || !std::isfinite(box.hi[i]))
+    auto found = box.bounds.find(i);
+    const double lo = found == box.bounds.end() ? -inf : found->second.first;
+    const double hi = found == box.bounds.end() ? inf : found->second.second;
+    if (!std::isfinite(lo) || !std::isfinite(hi))
       throw InputError(fmt::format("{}: input X_{} has no {} bound", name, i,
-                                   !std::isfinite(box.lo[i]) && !std::isfinite(box.hi[i])
+                                   !std::isfinite(lo) && !std::isfinite(hi)
                                        ? "lower or upper"
-                                       : (!std::isfinite(box.lo[i]) ? "lower" : "upper")));
-    if (box.lo[i] > box.hi[i])
+                                       : (!std::isfinite(lo) ? "lower" : "upper")));
+    if (lo > hi)
       throw InputError(fmt::format("{}: the box is empty: X_{} has lower bound {} > upper bound {}", name, i,
-                                   box.lo[i], box.hi[i]));
-    out.lower[static_cast<Eigen::Index>(i)] = box.lo[i];
-    out.upper[static_cast<Eigen::Index>(i)] = box.hi[i];
+                                   lo, hi));
+    out.lower[static_cast<Eigen::Index>(i)] = lo;
+    out.upper[static_cast<Eigen::Index>(i)] = hi;
   }
   return out;
 }
