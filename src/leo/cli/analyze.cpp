@@ -11,8 +11,7 @@
 
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
-#include "leo/io/model_file.hpp"
-#include "leo/io/nnet.hpp"
+#include "leo/cli/model_io.hpp"
 #include "leo/stability/analysis_json.hpp"
 #include "leo/stability/analysis_table.hpp"
 #include "leo/stability/cascade.hpp"
@@ -34,15 +33,11 @@ struct AnalyzeArgs {
   bool json = false;
 };
 
-Network load_model(const std::string& path) {
-  if (std::filesystem::path(path).extension() == ".nnet") return read_nnet(path);
-  return read_model(path);
-}
-
 Run setup_analyze(CLI::App& app) {
   auto args = std::make_shared<AnalyzeArgs>();
   app.add_option("MODEL", args->model, "The model (ONNX or .nnet)")->required();
   add_domain_options(app, args->domain);
+  add_model_size_option(app);
   app.add_option("--stages", args->stages,
                  "Stages to run, comma-separated: samples,attack,ibp,crown,alpha,lp,bab,milp (or all)")
       ->capture_default_str();
@@ -65,7 +60,7 @@ Run setup_analyze(CLI::App& app) {
     options.time_limit = args->time_limit;
     options.seed = args->seed;
     options.threads = args->threads;
-    Network network = load_model(args->model);
+    Network network = load_model_file(args->model);
     Domain domain = make_domain(args->domain, network);
     Analysis analysis = analyze(network, domain, options);
     if (args->json)

@@ -85,6 +85,7 @@ Run setup_compress(CLI::App& app) {
   app.add_option("-o,--output", args->out, "Where to write the compressed model (.nnet by extension, else ONNX)")
       ->required();
   add_domain_options(app, args->domain);
+  add_model_size_option(app);
   app.add_option("--time-limit", args->time_limit,
                  "Wall-clock seconds for the stability analysis; units not decided by then are kept")
       ->check(CLI::NonNegativeNumber);

@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "leo/cli/command.hpp"
+#include "leo/cli/model_io.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/util/atomic_file.hpp"
 
@@ -23,12 +24,13 @@ Run setup_convert(CLI::App& app) {
                  "Element type of the written weights: float (float32) or double (float64). "
                  "Default: the element type of IN (float64 for a .nnet file not written by leo)")
       ->check(CLI::IsMember({"float", "double", "float32", "float64"}));
+  add_model_size_option(app);
   app.footer(
       ".nnet normalisation (means/ranges) is folded into the first and last layer when read; .nnet files are "
       "written with means 0 and ranges 1. The output file is written atomically: on any error it is not created.");
   return [o]() {
     check_output_path(o->out, {o->in});
-    Network net = read_model(o->in);
+    Network net = load_model_file(o->in);
     ModelWriteOptions options;
     options.inputs = {o->in};
     options.type = net.input.type;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "leo/cli/command.hpp"
+#include "leo/cli/model_io.hpp"
 #include "leo/data/csv.hpp"
 #include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
@@ -35,7 +36,7 @@ struct EvalOptions {
 int run_accuracy(const EvalOptions& o) {
   if (!o.input.empty()) throw InputError("eval: give either --input or --data, not both");
   if (!o.output.empty()) check_output_path(o.output, {o.model});
-  Network net = read_model(o.model);
+  Network net = load_model_file(o.model);
   DataOptions data_options;
   data_options.split_seed = o.split_seed;
   DataSplit split = load_data(o.data, data_options);
@@ -95,6 +96,7 @@ Run setup_eval(CLI::App& app) {
   app.add_option("--data", o->data,
                  "Report the accuracy on labelled data instead: mnist, fashion-mnist or a path, as for `leo train` "
                  "(its test part when it has one)");
+  add_model_size_option(app);
   app.add_option("--split-seed", o->split_seed, "Seed of the mnist train/test split (as given to leo train)");
   app.add_flag("--json", o->json,
                R"(Print {"model", "input", "rows", "outputs_per_row", "outputs": [[...], ...]}; with --data: )"
@@ -106,7 +108,7 @@ Run setup_eval(CLI::App& app) {
     if (!o->data.empty()) return run_accuracy(*o);
     if (o->input.empty()) throw InputError("eval: no inputs given (use --input FILE or --data D)");
     if (!o->output.empty()) check_output_path(o->output, {o->model, o->input});
-    Network net = read_model(o->model);
+    Network net = load_model_file(o->model);
     CsvData data = read_csv(o->input);
     if (data.rows.cols() != net.inputs())
       throw InputError(fmt::format("{}: line {} has {} columns but {} takes {} inputs", o->input, data.lines.front(),

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "leo/cli/command.hpp"
+#include "leo/cli/model_io.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/io/nnet.hpp"
 
@@ -81,6 +82,7 @@ Run setup_info(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   app.add_option("MODEL", *model, "Model file (.onnx, or .nnet)")->required();
   app.add_flag("--json", *json, "Print one JSON object instead of text");
+  add_model_size_option(app);
   app.footer(
       "Prints the layers, widths, parameter count, input/output shapes, producer and opset. "
       "With --json: file, format, producer, opset, input_name, input_shape, input_type, inputs, output_name, "
@@ -89,7 +91,7 @@ Run setup_info(CLI::App& app) {
       "input_box (.nnet bounds, if any), metadata. A shape dimension of -1 is dynamic (the batch).");
   return [model, json]() {
     std::filesystem::path file = *model;
-    Network net = read_model(file);
+    Network net = load_model_file(file);
     if (*json)
       fmt::print("{}\n", describe(net, file).dump(2));
     else

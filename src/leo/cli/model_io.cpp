@@ -1,10 +1,34 @@
 #include "leo/cli/model_io.hpp"
 
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
 #include "leo/io/model_file.hpp"
 
 namespace leo::cli {
+namespace {
+// The --max-model-size of the command being run (one command per process).
+std::string& max_model_size() {
+  static std::string size;
+  return size;
+}
+}  // namespace
 
-Network load_model_file(const std::filesystem::path& path) { return read_model(path); }
+void add_model_size_option(CLI::App& app) {
+  app.add_option("--max-model-size", max_model_size(),
+                 "Refuse models larger than this before reading them: bytes, or with a k/M/G/T suffix (powers of "
+                 "1024); ONNX counts its external data too. Default: $LEO_MAX_MODEL_SIZE, else 2G");
+}
+
+Network load_model_file(const std::filesystem::path& path) {
+  ModelReadOptions options;
+  if (!max_model_size().empty()) {
+    options.max_bytes = parse_byte_size(max_model_size(), "--max-model-size");
+  } else if (const char* env = std::getenv("LEO_MAX_MODEL_SIZE"); env && *env) {
+    options.max_bytes = parse_byte_size(env, "LEO_MAX_MODEL_SIZE");
+  }
+  return read_model(path, options);
+}
 
 void save_model_file(const Network& net, const std::filesystem::path& path, ElementType type,
                      const std::vector<std::filesystem::path>& inputs) {

@@ -1,13 +1,25 @@
 #pragma once
-// Reading and writing models from the compress/verify commands: by file name
-// (.nnet or ONNX), through io/model_file.hpp when this build has it.
+// Reading and writing models from the commands: by file name (.nnet or ONNX,
+// io/model_file.hpp), with the size limit every command that reads a model
+// takes as --max-model-size.
 #include <filesystem>
 #include <vector>
 
 #include "leo/network/network.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace leo::cli {
 
+// Adds `--max-model-size SIZE` to a command that reads models: models larger
+// than SIZE (bytes, or with a k/M/G/T suffix, powers of 1024; for ONNX the
+// .onnx file plus its external data) are refused before they are read. The
+// default is $LEO_MAX_MODEL_SIZE when set, else 2G.
+void add_model_size_option(CLI::App& app);
+
+// Reads a model with that limit.
 Network load_model_file(const std::filesystem::path& path);
 // Atomic; never overwrites one of `inputs`.
 void save_model_file(const Network& net, const std::filesystem::path& path, ElementType type,

@@ -33,6 +33,7 @@ Run setup_verify(CLI::App& app) {
   app.add_option("A", args->a, "First model (ONNX or .nnet)")->required();
   app.add_option("B", args->b, "Second model (ONNX or .nnet)")->required();
   add_domain_options(app, args->domain);
+  add_model_size_option(app);
   app.add_flag("--exact", args->exact,
                "Also prove a bound on max |f_A,k - f_B,k| for every output k with a MILP over both networks (CBC)");
   app.add_option("--tolerance", args->tolerance, "Largest |f_A - f_B| accepted as equal")

@@ -1,7 +1,9 @@
 #pragma once
 // Reading and writing a model by file name: ".nnet" (any case) is the .nnet
 // text format (io/nnet.hpp), anything else is ONNX (io/onnx.hpp).
+#include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "leo/network/network.hpp"
@@ -14,9 +16,21 @@ enum class ModelFormat { onnx, nnet };
 ModelFormat model_format(const std::filesystem::path& file);
 const char* format_name(ModelFormat format);
 
+struct ModelReadOptions {
+  // Models larger than this are refused before they are read into memory
+  // (for ONNX: the .onnx file plus its external data files).
+  std::uintmax_t max_bytes = kDefaultMaxModelBytes;
+  static constexpr std::uintmax_t kDefaultMaxModelBytes = std::uintmax_t{1} << 31;  // 2 GiB
+};
+
 // Reads a model. Throws InputError "FILE: no such file" for a missing file,
 // and the reader's error (naming the file and place) for a bad one.
-Network read_model(const std::filesystem::path& file);
+Network read_model(const std::filesystem::path& file, const ModelReadOptions& options = {});
+
+// A size in bytes from text: a whole number with an optional suffix k, M, G or
+// T (powers of 1024; "KiB", "MB", ... read the same, case-insensitive), e.g.
+// "2G", "512M", "1000". Throws InputError "WHAT: ..." on anything else.
+std::uintmax_t parse_byte_size(const std::string& text, const std::string& what);
 
 struct ModelWriteOptions {
   // Element type of the written weights (ONNX tensors; for .nnet, float32

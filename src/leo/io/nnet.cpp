@@ -18,9 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// As for ONNX files: refuse 2 GiB or more before reading.
-constexpr std::uintmax_t kMaxNnetBytes = (std::uintmax_t{1} << 31) - 1;
-
 struct Line {
   std::size_t number;  // 1-based
   std::string_view text;
@@ -327,14 +324,14 @@ Network parse_nnet(const std::string& text, const std::string& name) {
   return net;
 }
 
-Network read_nnet(const fs::path& file) {
+Network read_nnet(const fs::path& file, std::uintmax_t max_bytes) {
   std::error_code ec;
   if (!fs::exists(file, ec)) throw InputError(fmt::format("{}: no such file", file.string()));
   if (fs::is_directory(file, ec)) throw InputError(fmt::format("{}: is a folder, not a model file", file.string()));
   const auto size = fs::file_size(file, ec);
-  if (!ec && size > kMaxNnetBytes)
+  if (!ec && size > max_bytes)
     throw InputError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", file.string(), size,
-                                 kMaxNnetBytes));
+                                 max_bytes));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open for reading", file.string()));
   std::ostringstream text;

@@ -50,7 +50,8 @@ namespace leo {
 
 // Reads an .nnet file. Throws InputError "FILE: line N: what is wrong" on a
 // malformed file, NaN/infinite weights, zero or non-finite ranges.
-Network read_nnet(const std::filesystem::path& file);
+// Files larger than `max_bytes` (default 2 GiB) are refused before reading.
+Network read_nnet(const std::filesystem::path& file, std::uintmax_t max_bytes = std::uintmax_t{1} << 31);
 // Same, from text already in memory; `name` is used in error messages.
 Network parse_nnet(const std::string& text, const std::string& name);
 

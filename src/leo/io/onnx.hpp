@@ -25,9 +25,10 @@
 namespace leo {
 
 struct OnnxReadOptions {
-  // Files larger than this are refused before reading (protobuf cannot parse
-  // messages of 2 GiB or more anyway).
-  std::uintmax_t max_file_bytes = (std::uintmax_t{1} << 31) - 1;
+  // A model larger than this, counting the .onnx file and every external data
+  // file it names, is refused before that data is read into memory. The .onnx
+  // file itself must also stay below 2 GiB, the protobuf limit.
+  std::uintmax_t max_file_bytes = std::uintmax_t{1} << 31;
 };
 
 // Reads an ONNX model made of affine layers and ReLUs. Throws InputError

@@ -146,12 +146,17 @@ const std::vector<std::string> kSupportedOps = {
 
 class Reader {
  public:
-  Reader(const fs::path& file, const onnx::ModelProto& model) : file_(file), model_(model) {}
+  // `budget`: bytes of external data that may still be read (the size limit
+  // minus the .onnx file's size).
+  Reader(const fs::path& file, const onnx::ModelProto& model, std::uintmax_t budget, std::uintmax_t limit)
+      : file_(file), model_(model), budget_(budget), limit_(limit) {}
   Network run();
 
  private:
   const fs::path& file_;
   const onnx::ModelProto& model_;
+  std::uintmax_t budget_;
+  std::uintmax_t limit_;
   std::int64_t opset_ = 0;
   bool batched_ = false;  // the input's first dimension is symbolic: a batch axis
   std::map<std::string, Const> consts_;
@@ -384,6 +389,9 @@ std::string Reader::read_external(const onnx::TensorProto& t, const std::string&
   const auto file_size = fs::file_size(data, ec);
   if (ec || offset < 0 || static_cast<std::uintmax_t>(offset) + static_cast<std::uintmax_t>(bytes) > file_size)
     fail(fmt::format("{}: external data file '{}' is too short", what, location));
+  if (static_cast<std::uintmax_t>(bytes) > budget_)
+    fail(fmt::format("{}: the model with its external data is larger than the limit of {} bytes", what, limit_));
+  budget_ -= static_cast<std::uintmax_t>(bytes);
   std::ifstream in(data, std::ios::binary);
   in.seekg(offset);
   std::string buf(static_cast<std::size_t>(bytes), '\0');
@@ -1144,9 +1152,12 @@ Network read_onnx(const fs::path& file, const OnnxReadOptions& options) {
   if (!fs::is_regular_file(file, ec)) throw InputError(fmt::format("{}: not a regular file", file.string()));
   const auto size = fs::file_size(file, ec);
   if (ec) throw InputError(fmt::format("{}: cannot read: {}", file.string(), ec.message()));
-  const std::uintmax_t limit = std::min<std::uintmax_t>(options.max_file_bytes, INT_MAX);
-  if (size > limit)
-    throw InputError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", file.string(), size, limit));
+  if (size > options.max_file_bytes)
+    throw InputError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", file.string(), size,
+                                 options.max_file_bytes));
+  if (size > INT_MAX)
+    throw InputError(fmt::format("{}: file is {} bytes; ONNX files of 2 GiB or more cannot be parsed (protobuf limit)",
+                                 file.string(), size));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open", file.string()));
   std::string data(size, '\0');
@@ -1160,7 +1171,7 @@ Network read_onnx(const fs::path& file, const OnnxReadOptions& options) {
     throw InputError(fmt::format("{}: not an ONNX model (no {})", file.string(),
                                  model.has_graph() ? "IR version" : "graph"));
   try {
-    return Reader(file, model).run();
+    return Reader(file, model, options.max_file_bytes - size, options.max_file_bytes).run();
   } catch (const std::bad_alloc&) {
     throw InputError(fmt::format("{}: the model is too large to read (out of memory)", file.string()));
   }
