@@ -12,6 +12,19 @@
 namespace leo {
 namespace fs = std::filesystem;
 
+namespace {
+fs::path folder_of(const fs::path& destination) {
+  fs::path folder = destination.parent_path();
+  return folder.empty() ? fs::path(".") : folder;
+}
+
+// A fresh hidden name beside the destination.
+fs::path temporary_beside(const fs::path& destination) {
+  std::random_device rd;
+  return folder_of(destination) / fmt::format(".{}.tmp-{}-{:08x}", destination.filename().string(), ::getpid(), rd());
+}
+}  // namespace
+
 void check_output_path(const fs::path& destination, const std::vector<fs::path>& inputs) {
   if (destination.empty()) throw InputError("no output file given");
   std::error_code ec;
@@ -25,16 +38,24 @@ void check_output_path(const fs::path& destination, const std::vector<fs::path>&
     throw InputError(fmt::format("{}: folder {} does not exist", destination.string(), folder.string()));
   if (fs::is_directory(destination, ec))
     throw InputError(fmt::format("{}: is a folder, not a file", destination.string()));
+  // A folder where no file can be created (read-only, no permission, /proc) is
+  // refused now, before the command does its work, by creating a probe file.
+  const fs::path probe = temporary_beside(destination);
+  bool created = false;
+  {
+    std::ofstream out(probe, std::ios::binary | std::ios::trunc);
+    created = static_cast<bool>(out);
+  }
+  fs::remove(probe, ec);
+  if (!created)
+    throw InputError(fmt::format("{}: cannot write in folder {}", destination.string(), folder.string()));
 }
 
 void write_file_atomically(const fs::path& destination, const std::function<void(std::ostream&)>& write,
                            const std::vector<fs::path>& inputs) {
   check_output_path(destination, inputs);
-  fs::path folder = destination.parent_path();
-  if (folder.empty()) folder = ".";
-  std::random_device rd;
-  fs::path temporary =
-      folder / fmt::format(".{}.tmp-{}-{:08x}", destination.filename().string(), ::getpid(), rd());
+  const fs::path folder = folder_of(destination);
+  const fs::path temporary = temporary_beside(destination);
   struct Cleanup {
     fs::path path;
     bool active = true;

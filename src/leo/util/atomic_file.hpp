@@ -12,7 +12,10 @@
 namespace leo {
 
 // Throws InputError when `destination` is the same file as one of `inputs`
-// (after resolving links), or its folder does not exist.
+// (after resolving links), its folder does not exist, is a folder itself, or
+// no file can be created in its folder (checked by creating and removing a
+// probe file): commands call it before their work, so a bad destination is
+// refused at once.
 void check_output_path(const std::filesystem::path& destination,
                        const std::vector<std::filesystem::path>& inputs = {});
 
