@@ -10,14 +10,13 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <regex>
 
 #include "leo/bounds/alpha.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
+#include "leo/domain/vnnlib.hpp"
 #include "leo/io/onnx.hpp"
 
 using namespace leo;
@@ -55,24 +54,12 @@ const Case& mnist() {
   return c;
 }
 
-// The X_i bounds of a VNN-LIB file (only `(assert (<= X_i v))` / `(>= ...)` lines).
-Box vnnlib_box(const std::filesystem::path& file, Eigen::Index n) {
-  Box box = Box::uniform(n, -1e30, 1e30);
-  std::ifstream in(file);
-  std::string line;
-  const std::regex re(R"(\(assert \((<=|>=) X_(\d+) ([-+0-9.eE]+)\)\))");
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_search(line, m, re)) (m[1] == "<=" ? box.upper : box.lower)[std::stoi(m[2])] = std::stod(m[3]);
-  return box;
-}
-
 const Case& acasxu() {
   static const Case c = [] {
     const auto file = models / "acasxu" / "ACASXU_run2a_1_1_batch_2000.onnx";
     if (!std::filesystem::exists(file)) return Case{random_net({5, 50, 50, 50, 50, 50, 50, 5}, 2), Box::uniform(5, -0.5, 0.5)};
     Network net = read_onnx(file);
-    return Case{net, vnnlib_box(models / "acasxu" / "prop_1.vnnlib", net.inputs())};
+    return Case{net, read_vnnlib_box(models / "acasxu" / "prop_1.vnnlib")};
   }();
   return c;
 }

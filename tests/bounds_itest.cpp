@@ -3,31 +3,19 @@
 // previous one; the stable-unit counts only grow along the cascade.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <random>
-#include <regex>
 
 #include "leo/bounds/alpha.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
+#include "leo/domain/vnnlib.hpp"
 #include "leo/io/onnx.hpp"
 #include "support.hpp"
 
 using namespace leo;
 
 namespace {
-
-Box vnnlib_box(const std::filesystem::path& file, Eigen::Index n) {
-  Box box = Box::uniform(n, -1e30, 1e30);
-  std::ifstream in(file);
-  std::string line;
-  const std::regex re(R"(\(assert \((<=|>=) X_(\d+) ([-+0-9.eE]+)\)\))");
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_search(line, m, re)) (m[1] == "<=" ? box.upper : box.lower)[std::stoi(m[2])] = std::stod(m[3]);
-  return box;
-}
 
 std::vector<std::vector<bool>> undecided(const Network& net, const NetworkBounds& b) {
   std::vector<std::vector<bool>> t;
@@ -89,9 +77,8 @@ void cascade(const Network& net, const Box& box, bool run_lp, int points) {
 
 TEST(BoundsOnModels, AcasXu11Prop1) {
   const auto dir = test::models_dir() / "acasxu";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no models";
   Network net = read_onnx(dir / "ACASXU_run2a_1_1_batch_2000.onnx");
-  Box box = vnnlib_box(dir / "prop_1.vnnlib", net.inputs());
+  Box box = read_vnnlib_box(dir / "prop_1.vnnlib");
   cascade(net, box, true, 20000);
   // Measured (bench/results/bounds.md): IBP 44, CROWN 53, alpha 57, LP 58 stable hidden units of 300.
   NetworkBounds b = interval_bounds(net, box);
@@ -101,17 +88,15 @@ TEST(BoundsOnModels, AcasXu11Prop1) {
 
 TEST(BoundsOnModels, AcasXuWholeBoxSeveralNets) {
   const auto dir = test::models_dir() / "acasxu";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no models";
   for (const char* name : {"ACASXU_run2a_2_3_batch_2000.onnx", "ACASXU_run2a_5_9_batch_2000.onnx"}) {
     Network net = read_onnx(dir / name);
-    Box box = vnnlib_box(dir / "prop_3.vnnlib", net.inputs());
+    Box box = read_vnnlib_box(dir / "prop_3.vnnlib");
     cascade(net, box, true, 20000);
   }
 }
 
 TEST(BoundsOnModels, MnistFc256x2UnitBox) {
   const auto file = test::models_dir() / "mnistfc" / "mnist-net_256x2.onnx";
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << "no models";
   Network net = read_onnx(file);
   cascade(net, Box::uniform(net.inputs(), 0, 1), false, 2000);
 }

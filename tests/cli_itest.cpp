@@ -56,7 +56,7 @@ void expect_bad_input(const test::CommandResult& r, const std::string& expected)
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(acas(1, 1))) GTEST_SKIP() << "reference models not found in " << test::models_dir();
+    ASSERT_TRUE(fs::exists(acas(1, 1))) << "reference models not found in " << test::models_dir();
     dir = test::temp_dir("cli");
   }
   void TearDown() override {

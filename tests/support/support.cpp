@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include <fmt/core.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +13,14 @@ namespace leo::test {
 namespace fs = std::filesystem;
 
 fs::path models_dir() {
-  if (const char* env = std::getenv("LEO_MODELS_DIR")) return env;
-  return LEO_SHARED_MODELS_DIR;
+  const char* env = std::getenv("LEO_MODELS_DIR");
+  fs::path dir = env ? fs::path(env) : fs::path(LEO_SHARED_MODELS_DIR);
+  // A missing zoo is a broken setup, never a reason to pass: fail the test.
+  std::error_code ec;
+  if (!fs::is_directory(dir / "acasxu", ec))
+    ADD_FAILURE() << "the model zoo is missing: no " << (dir / "acasxu")
+                  << " (put ../shared/models beside the checkout or set LEO_MODELS_DIR)";
+  return dir;
 }
 
 fs::path fixtures_dir() { return LEO_FIXTURES_DIR; }

@@ -10,7 +10,8 @@
 
 namespace leo::test {
 
-// ../shared/models beside the checkout, or $LEO_MODELS_DIR.
+// ../shared/models beside the checkout, or $LEO_MODELS_DIR. A missing folder
+// fails the calling test (never skips it).
 std::filesystem::path models_dir();
 // tests/fixtures in the source tree.
 std::filesystem::path fixtures_dir();
