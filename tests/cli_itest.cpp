@@ -305,7 +305,7 @@ TEST_F(Cli, ConvertNeverOverwritesItsInput) {
   for (const char* name : {"m.nnet", "m.onnx"}) {
     std::string before = slurp(dir / name);
     auto r = run_leo("convert " + q(dir / name) + " " + q(dir / name));
-    expect_bad_input(r, std::string(name) + ": refusing to overwrite the input model");
+    expect_bad_input(r, std::string(name) + ": refusing to overwrite an input file");
     EXPECT_EQ(slurp(dir / name), before);
     // The same file through another path.
     auto r2 = run_leo("convert " + q(dir / name) + " " + q(dir / "." / name));

@@ -99,9 +99,16 @@ int run_train(const TrainArgs& a) {
                          {"--rs-eps", a.rs_eps}, {"--momentum", a.momentum}})
     if (!(v >= 0 && std::isfinite(v))) throw InputError(fmt::format("{} must be a non-negative number", name));
 
+  // The data files are inputs: never written over (--data IMAGES,LABELS names two).
   std::vector<std::filesystem::path> inputs;
-  check_output_path(a.output);
-  if (!a.log.empty()) check_output_path(a.log);
+  for (const std::string* spec : {&a.data, &a.test_data})
+    for (std::size_t start = 0; start <= spec->size();) {
+      std::size_t comma = std::min(spec->find(',', start), spec->size());
+      if (comma > start) inputs.emplace_back(spec->substr(start, comma - start));
+      start = comma + 1;
+    }
+  check_output_path(a.output, inputs);
+  if (!a.log.empty()) check_output_path(a.log, inputs);
 
   DataOptions data_opt;
   data_opt.split_seed = a.split_seed;
@@ -147,6 +154,7 @@ int run_train(const TrainArgs& a) {
 
   OnnxWriteOptions wopt;
   wopt.type = a.float64 ? ElementType::float64 : ElementType::float32;
+  wopt.inputs = inputs;
   write_onnx(net, a.output, wopt);
 
   const EpochMetrics* last = result.epochs.empty() ? nullptr : &result.epochs.back();
@@ -179,7 +187,7 @@ int run_train(const TrainArgs& a) {
     log["seconds"] = result.seconds;
     log["parameters"] = net.parameters();
     if (last) log["test_accuracy"] = last->test_accuracy >= 0 ? nlohmann::json(last->test_accuracy) : nullptr;
-    write_file_atomically(a.log, [&](std::ostream& out) { out << log.dump(2) << "\n"; });
+    write_file_atomically(a.log, [&](std::ostream& out) { out << log.dump(2) << "\n"; }, inputs);
   }
   if (last) {
     if (last->test_accuracy >= 0)

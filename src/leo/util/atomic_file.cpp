@@ -30,7 +30,7 @@ void check_output_path(const fs::path& destination, const std::vector<fs::path>&
   std::error_code ec;
   for (const auto& input : inputs) {
     if (fs::exists(destination, ec) && fs::exists(input, ec) && fs::equivalent(destination, input, ec))
-      throw InputError(fmt::format("{}: refusing to overwrite the input model", destination.string()));
+      throw InputError(fmt::format("{}: refusing to overwrite an input file", destination.string()));
   }
   fs::path folder = destination.parent_path();
   if (folder.empty()) folder = ".";
