@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -94,6 +95,26 @@ TEST(TimeLimit, CompressStopsAndWritesAnEquivalentModel) {
   EXPECT_LT(compressed.parameters(), original.parameters());
   Eigen::MatrixXd X = points_in(read_vnnlib_box(prop1()));
   EXPECT_LE((original.evaluate(X) - compressed.evaluate(X)).cwiseAbs().maxCoeff(), 1e-4);
+  fs::remove_all(dir);
+}
+
+TEST(TimeLimit, TrainStopsAndWritesTheModelSoFar) {
+  // 1000 epochs of 2x100 on the MNIST digits would take minutes.
+  fs::path dir = test::temp_dir("limits-train");
+  Timed t = timed_leo("-q train --data mnist --hidden 100,100 --epochs 1000 --threads 1 --seed 1 -o " +
+                      q(dir / "t.onnx") + " --log " + q(dir / "t.json") + fmt::format(" --time-limit {}", kLimit));
+  ASSERT_EQ(t.r.exit_code, 0) << t.r.err;
+  expect_within_limit(t);
+  EXPECT_NE(t.r.out.find("stopped by the time limit"), std::string::npos) << t.r.out;
+  auto log = nlohmann::json::parse(std::ifstream(dir / "t.json"));
+  EXPECT_TRUE(log["settings"]["stopped_by_time_limit"].get<bool>());
+  const auto steps = log["settings"]["steps"].get<std::int64_t>();
+  EXPECT_GT(steps, 0);
+  EXPECT_LT(steps, log["settings"]["planned_steps"].get<std::int64_t>());
+  // The model written is the one trained so far: a working classifier.
+  EXPECT_GT(log["test_accuracy"].get<double>(), 50.0);
+  Network net = read_model(dir / "t.onnx");
+  EXPECT_EQ(net.metadata.at("leo.train.steps"), std::to_string(steps));
   fs::remove_all(dir);
 }
 

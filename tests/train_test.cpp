@@ -258,6 +258,28 @@ TEST(Train, SameSeedSameWeightsWithTwoThreads) {
   }
 }
 
+TEST(Train, DeadlineStopsAfterTheStepInProgress) {
+  Dataset data = clusters(40, 18);
+  TrainOptions opt;
+  opt.hidden = {8};
+  opt.batch_size = 16;
+  opt.epochs = 1000000;  // far more than the deadline allows
+  opt.deadline = Deadline(0.2);
+  TrainResult r = train_network(data, &data, opt);
+  EXPECT_TRUE(r.stopped_by_time);
+  EXPECT_GT(r.steps, 0);
+  EXPECT_LT(r.steps, r.planned_steps);
+  ASSERT_FALSE(r.epochs.empty());
+  EXPECT_EQ(r.epochs.back().steps, r.steps);
+  EXPECT_GE(r.epochs.back().test_accuracy, 0.0);  // the partial epoch is closed and tested
+  // Without a deadline nothing stops early.
+  opt.epochs = 2;
+  opt.deadline = Deadline();
+  TrainResult full = train_network(data, nullptr, opt);
+  EXPECT_FALSE(full.stopped_by_time);
+  EXPECT_EQ(full.steps, full.planned_steps);
+}
+
 TEST(Train, StepsInsteadOfEpochs) {
   Dataset data = clusters(40, 16);  // 160 samples: 10 batches of 16 per epoch
   TrainOptions opt;

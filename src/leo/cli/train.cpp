@@ -31,6 +31,7 @@ struct TrainArgs {
   double rs_eps = 0.1;
   int epochs = 120;
   std::int64_t steps = 0;
+  double time_limit = 0;
   int batch = 128;
   std::uint64_t seed = 0;
   std::uint64_t split_seed = 0;
@@ -88,6 +89,7 @@ int run_train(const TrainArgs& a) {
   opt.momentum = a.momentum;
   opt.epochs = a.epochs;
   opt.steps = a.steps;
+  opt.deadline = Deadline(a.time_limit);
   opt.batch_size = a.batch;
   opt.seed = a.seed;
   opt.threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -151,6 +153,11 @@ int run_train(const TrainArgs& a) {
   if (a.rs != 0) net.metadata["leo.train.rs"] = fmt::format("{} (eps {})", a.rs, a.rs_eps);
   net.metadata["leo.train.seed"] = std::to_string(a.seed);
   net.metadata["leo.train.steps"] = std::to_string(result.steps);
+  if (result.stopped_by_time) {
+    net.metadata["leo.train.stopped"] = fmt::format("time limit {} s after {} of {} steps", a.time_limit,
+                                                    result.steps, result.planned_steps);
+    progress.report("train", "time limit reached: stopped after {} of {} steps", result.steps, result.planned_steps);
+  }
 
   OnnxWriteOptions wopt;
   wopt.type = a.float64 ? ElementType::float64 : ElementType::float32;
@@ -173,6 +180,9 @@ int run_train(const TrainArgs& a) {
                        {"gamma", opt.gamma},
                        {"epochs", epochs_total},
                        {"steps", result.steps},
+                       {"planned_steps", result.planned_steps},
+                       {"stopped_by_time_limit", result.stopped_by_time},
+                       {"time_limit", a.time_limit},
                        {"batch", opt.batch_size},
                        {"l1", a.l1},
                        {"weight_decay", a.weight_decay},
@@ -189,6 +199,9 @@ int run_train(const TrainArgs& a) {
     if (last) log["test_accuracy"] = last->test_accuracy >= 0 ? nlohmann::json(last->test_accuracy) : nullptr;
     write_file_atomically(a.log, [&](std::ostream& out) { out << log.dump(2) << "\n"; }, inputs);
   }
+  if (result.stopped_by_time)
+    fmt::print("stopped by the time limit ({} s) after {} of {} steps\n", a.time_limit, result.steps,
+               result.planned_steps);
   if (last) {
     if (last->test_accuracy >= 0)
       fmt::print("trained {}: {} steps, {:.1f}s, train accuracy {:.2f}%, test accuracy {:.2f}%\n", a.output,
@@ -225,6 +238,10 @@ Run setup_train(CLI::App& app) {
   app.add_option("--split-seed", a->split_seed, "Seed of the mnist train/test split")->capture_default_str();
   app.add_option("--threads", a->threads, "Threads (OpenMP and OpenBLAS); default: all cores");
   app.add_option("--max-samples", a->max_samples, "Use only the first N samples of each part (quick runs)");
+  app.add_option("--time-limit", a->time_limit,
+                 "Wall-clock seconds: training stops after the step in progress and the model trained so far is "
+                 "written (the output and the log say so)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log", a->log, "Write the settings and per-epoch metrics as JSON to this file");
   app.add_flag("--float64", a->float64, "Write float64 weights (default float32)");
   return [a] { return run_train(*a); };

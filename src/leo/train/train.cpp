@@ -186,7 +186,11 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
     double loss_sum = 0.0, ce_sum = 0.0;
     std::int64_t correct = 0, seen = 0, batches = 0;
     double lr = lr_at(step);
-    for (std::size_t first = 0; first < n && step < total_steps; first += batch, ++step) {
+    for (std::size_t first = 0; first < n && step < total_steps && !result.stopped_by_time; first += batch, ++step) {
+      if (opt.deadline.expired()) {
+        result.stopped_by_time = true;
+        break;
+      }
       const std::size_t b = std::min(batch, n - first);
       if (static_cast<std::size_t>(xb.cols()) != b) xb.resize(X.rows(), static_cast<Eigen::Index>(b));
       yb.resize(b);
@@ -245,15 +249,19 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
     m.loss = loss_sum / static_cast<double>(std::max<std::int64_t>(seen, 1));
     m.cross_entropy = ce_sum / static_cast<double>(std::max<std::int64_t>(seen, 1));
     m.train_accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(seen, 1));
-    if (test && (opt.test_each_epoch || epoch == epochs))
+    if (test && (opt.test_each_epoch || epoch == epochs || result.stopped_by_time))
       m.test_accuracy = 100.0 * static_cast<double>(correct_float(params, Xtest, test->labels)) /
                         static_cast<double>(Xtest.cols());
     m.seconds = since(t0);
     m.cpu_seconds = cpu_time() - cpu0;
-    result.epochs.push_back(m);
-    if (on_epoch) on_epoch(m);
+    if (seen > 0 || !result.stopped_by_time) {
+      result.epochs.push_back(m);
+      if (on_epoch) on_epoch(m);
+    }
+    if (result.stopped_by_time) break;
   }
   result.steps = step;
+  result.planned_steps = total_steps;
   result.seconds = since(start);
 
   for (std::size_t l = 0; l < params.layers(); ++l) {

@@ -15,6 +15,7 @@
 #include "leo/data/dataset.hpp"
 #include "leo/network/network.hpp"
 #include "leo/train/objective.hpp"
+#include "leo/util/deadline.hpp"
 
 namespace leo {
 
@@ -37,6 +38,9 @@ struct TrainOptions {
   std::uint64_t seed = 0;
   int threads = 0;  // > 0: OpenMP and OpenBLAS threads
   bool test_each_epoch = true;
+  // Training stops after the step in progress when the deadline passes; the
+  // epoch so far is closed (metrics, test accuracy) and the network returned.
+  Deadline deadline;
 };
 
 struct EpochMetrics {
@@ -55,6 +59,8 @@ struct TrainResult {
   Network network;
   std::vector<EpochMetrics> epochs;
   std::int64_t steps = 0;
+  std::int64_t planned_steps = 0;  // what --epochs / --steps asked for
+  bool stopped_by_time = false;    // the deadline ended training before planned_steps
   double seconds = 0.0;
 };
 
