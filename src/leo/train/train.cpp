@@ -186,7 +186,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
     double loss_sum = 0.0, ce_sum = 0.0;
     std::int64_t correct = 0, seen = 0, batches = 0;
     double lr = lr_at(step);
-    for (std::size_t first = 0; first < n && step < total_steps && !result.stopped_by_time; first += batch, ++step) {
+    for (std::size_t first = 0; first < n && step < total_steps; first += batch, ++step) {
       if (opt.deadline.expired()) {
         result.stopped_by_time = true;
         break;
