@@ -1,7 +1,6 @@
 #include "leo/stability/cascade.hpp"
 
 #include <fmt/core.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "leo/util/deadline.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/util/threads.hpp"
 
 namespace leo {
 
@@ -133,7 +133,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
   Stopwatch total;
   Deadline deadline(options.time_limit);
   domain.box.validate(network.inputs(), "domain");
-  if (options.threads > 0) omp_set_num_threads(options.threads);
+  set_threads(options.threads);  // OpenMP and OpenBLAS (util/threads.hpp)
   Analysis a = make_analysis(network, domain);
   std::mt19937_64 rng(options.seed);
   Progress& progress = Progress::global();

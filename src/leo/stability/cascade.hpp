@@ -34,7 +34,7 @@ struct AnalyzeOptions {
   ExactMethod exact = ExactMethod::per_unit;  // measured faster than one network MILP here (bench/)
   double time_limit = 0;    // seconds of wall-clock time; <= 0: none
   std::uint64_t seed = 1;
-  int threads = 0;          // 0: leave the OpenMP default
+  int threads = 0;          // OpenMP and OpenBLAS threads; 0: leave their defaults (all cores)
   SampleOptions samples;
   AttackOptions attack;
   BabOptions bab;

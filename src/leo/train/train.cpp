@@ -1,7 +1,6 @@
 #include "leo/train/train.hpp"
 
 #include <fmt/core.h>
-#include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -10,11 +9,6 @@
 #include <random>
 
 #include "leo/util/error.hpp"
-
-extern "C" {
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-}
 
 namespace leo {
 
@@ -74,14 +68,6 @@ void shuffle_indices(std::vector<std::size_t>& idx, std::mt19937_64& rng) {
 }
 
 }  // namespace
-
-void set_threads(int n) {
-  if (n <= 0) return;
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
-}
-
-int blas_threads() { return openblas_get_num_threads(); }
 
 Network kaiming_network(int inputs, const std::vector<int>& hidden, int outputs, std::uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -16,6 +16,7 @@
 #include "leo/network/network.hpp"
 #include "leo/train/objective.hpp"
 #include "leo/util/deadline.hpp"
+#include "leo/util/threads.hpp"  // set_threads, blas_threads
 
 namespace leo {
 
@@ -63,10 +64,6 @@ struct TrainResult {
   bool stopped_by_time = false;    // the deadline ended training before planned_steps
   double seconds = 0.0;
 };
-
-// Sets OpenMP's and OpenBLAS's thread counts (n > 0).
-void set_threads(int n);
-int blas_threads();
 
 // A network inputs -> hidden... -> outputs with Kaiming-normal weights and zero biases.
 Network kaiming_network(int inputs, const std::vector<int>& hidden, int outputs, std::uint64_t seed);
