@@ -72,6 +72,55 @@ TEST(Samples, ProbePointsAreUsed) {
   test::expect_valid_witnesses(net, a);
 }
 
+TEST(Samples, EveryProbeIsUsedWhateverTheBatch) {
+  // g = x - 0.9999 on [0, 1]: only the last of three probes shows it positive;
+  // batches of one column, and an idle batch (the first probes show nothing
+  // new) must not end the probe phase.
+  Network net({AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Constant(1, -0.9999)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+  Domain d = box_domain(1, 0, 1);
+  d.probes = Eigen::MatrixXd(1, 3);
+  d.probes << 0.2, 0.3, 1.0;
+  Analysis a = make_analysis(net, d);
+  std::mt19937_64 rng(1);
+  SampleOptions o;
+  o.max_all_corners_log2 = 0;
+  o.random_corners = 0;
+  o.random_points = 0;
+  o.batch = 1;
+  sample_stage(net, a, rng, o);
+  EXPECT_EQ(a.layers[0][0].status, Status::unstable);
+  test::expect_valid_witnesses(net, a);
+}
+
+TEST(Samples, IdleStopEvaluatesAPrefixOfTheFullRun) {
+  // Random corners only, same seed: the run that stops after an idle batch
+  // draws a prefix of the full run's corners, so it sees no sign the full run
+  // does not, and its witnesses are valid.
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    std::mt19937_64 init(seed);
+    Network net = test::random_network({40, 12, 12, 3}, init);
+    Domain d = box_domain(40, 0, 1);
+    Analysis full = make_analysis(net, d), idle = make_analysis(net, d);
+    std::mt19937_64 r1(seed), r2(seed);
+    SampleOptions o;
+    o.max_all_corners_log2 = 0;
+    o.random_points = 0;
+    o.batch = 64;
+    o.stop_when_idle = false;
+    sample_stage(net, full, r1, o);
+    o.stop_when_idle = true;
+    sample_stage(net, idle, r2, o);
+    EXPECT_LE(idle.witnesses.size(), full.witnesses.size());
+    for (std::size_t h = 0; h < full.layers.size(); ++h)
+      for (std::size_t i = 0; i < full.layers[h].size(); ++i) {
+        EXPECT_TRUE(!idle.layers[h][i].seen_positive || full.layers[h][i].seen_positive);
+        EXPECT_TRUE(!idle.layers[h][i].seen_negative || full.layers[h][i].seen_negative);
+      }
+    test::expect_valid_witnesses(net, idle);
+  }
+}
+
 TEST(Attack, FindsANarrowPositiveRegion) {
   // Layer 2 unit g = relu(x1) + relu(x2) - 1.9 over [0,1]^2 x [-1,1]^8: positive only
   // near the corner x1 = x2 = 1; random points rarely get there, the gradient does.

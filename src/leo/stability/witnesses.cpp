@@ -19,8 +19,8 @@ int undecided_units(const Analysis& a) {
   return n;
 }
 
-int harvest_witnesses(const Network& network, const Eigen::MatrixXd& X, const std::vector<Eigen::MatrixXd>& pre,
-                      Analysis& a, Stage stage) {
+int harvest_witnesses(const Network& network, const Eigen::Ref<const Eigen::MatrixXd>& X,
+                      const std::vector<Eigen::MatrixXd>& pre, Analysis& a, Stage stage) {
   const std::size_t H = a.layers.size();
   const std::size_t scanned = std::min(H, pre.size());  // pre may stop at a lower layer
   // Quick exit when nothing is needed.

@@ -33,8 +33,8 @@ int undecided_units(const Analysis& a);
 // and a unit seen both ways becomes unstable, decided by `stage`. Columns
 // outside the domain's box are skipped. Returns the number of units that
 // became unstable.
-int harvest_witnesses(const Network& network, const Eigen::MatrixXd& X, const std::vector<Eigen::MatrixXd>& pre,
-                      Analysis& a, Stage stage);
+int harvest_witnesses(const Network& network, const Eigen::Ref<const Eigen::MatrixXd>& X,
+                      const std::vector<Eigen::MatrixXd>& pre, Analysis& a, Stage stage);
 
 // Same, evaluating X itself.
 int harvest_witnesses(const Network& network, const Eigen::MatrixXd& X, Analysis& a, Stage stage);
