@@ -121,6 +121,23 @@ TEST(Samples, IdleStopEvaluatesAPrefixOfTheFullRun) {
   }
 }
 
+TEST(Attack, RelaxationCornerIsExactForTheFirstLayer) {
+  // g = sum x - 49.99 over [0,1]^50 is positive only within 0.01 (in l1) of
+  // the all-ones corner: no random point or sign step from the centre gets
+  // there in one step; the relaxation's corner is that corner.
+  const int n = 50;
+  Network net({AffineLayer{Eigen::MatrixXd::Ones(1, n), Eigen::VectorXd::Constant(1, -(n - 0.01))},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+  Analysis a = make_analysis(net, box_domain(n, 0, 1));
+  std::mt19937_64 rng(1);
+  AttackOptions o;
+  o.starts = 2;  // centre (negative), relaxation corner
+  o.steps = 1;   // no gradient step at all
+  EXPECT_EQ(attack_stage(net, a, rng, o), 1);
+  EXPECT_EQ(a.layers[0][0].status, Status::unstable);
+  test::expect_valid_witnesses(net, a);
+}
+
 TEST(Attack, FindsANarrowPositiveRegion) {
   // Layer 2 unit g = relu(x1) + relu(x2) - 1.9 over [0,1]^2 x [-1,1]^8: positive only
   // near the corner x1 = x2 = 1; random points rarely get there, the gradient does.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "leo/bounds/backsub.hpp"
+#include "leo/bounds/interval.hpp"
 #include "leo/stability/witnesses.hpp"
 
 namespace leo {
@@ -13,6 +15,50 @@ struct Target {
   Eigen::Index unit;
   double sign;  // +1: drive g above zero, -1: below
 };
+
+// The best bounds known to the analysis: interval bounds intersected with the
+// verdicts' recorded bounds and their statuses.
+NetworkBounds known_bounds(const Network& network, const Analysis& analysis) {
+  NetworkBounds bounds = interval_bounds(network, analysis.domain.box);
+  for (std::size_t h = 0; h < analysis.layers.size() && h < bounds.size(); ++h)
+    for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
+      const UnitVerdict& v = analysis.layers[h][i];
+      auto k = static_cast<Eigen::Index>(i);
+      double& l = bounds[h].lower[k];
+      double& u = bounds[h].upper[k];
+      l = std::max(l, v.lower);
+      u = std::min(u, v.upper);
+      if (v.status == Status::active) l = std::max(l, 0.0);
+      if (v.status == Status::inactive) u = std::min(u, 0.0);
+    }
+  return bounds;
+}
+
+// For each target, the box corner that maximises CROWN's linear upper bound of
+// sign * g (back-substitution through the ReLU relaxations of `bounds`): the
+// relaxation's guess of where the target's extreme lies. Exact for layer-0
+// targets (g is affine in x there). One column per target.
+Eigen::MatrixXd relaxation_corners(const Network& network, const Box& box, const NetworkBounds& bounds,
+                                   const std::vector<Target>& targets) {
+  const Eigen::Index n = box.size();
+  Eigen::MatrixXd corners(n, static_cast<Eigen::Index>(targets.size()));
+  for (std::size_t first = 0; first < targets.size();) {
+    std::size_t end = first;
+    while (end < targets.size() && targets[end].layer == targets[first].layer) ++end;
+    const std::size_t k = targets[first].layer;
+    const auto rows = static_cast<Eigen::Index>(end - first);
+    Eigen::MatrixXd rho(rows, network.layers[k].outputs());
+    rho.setZero();
+    for (Eigen::Index r = 0; r < rows; ++r) rho(r, targets[first + r].unit) = targets[first + r].sign;
+    rho = rho * network.layers[k].weights;  // coefficients of x_k
+    for (std::size_t j = k; j-- > 0;) rho = backsub::crown_nu(bounds[j], rho) * network.layers[j].weights;
+    for (Eigen::Index r = 0; r < rows; ++r)
+      for (Eigen::Index i = 0; i < n; ++i)
+        corners(i, static_cast<Eigen::Index>(first) + r) = rho(r, i) > 0 ? box.upper[i] : box.lower[i];
+    first = end;
+  }
+  return corners;
+}
 
 }  // namespace
 
@@ -29,6 +75,10 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       for (double sign : {1.0, -1.0})
         if (needs_witness(analysis, h, i, sign > 0)) targets.push_back({h, i, sign});
   const int starts = std::max(1, options.starts);
+  // Targets are in layer order (relaxation_corners relies on it).
+  const Eigen::MatrixXd guided =
+      starts > 1 && !targets.empty() ? relaxation_corners(network, box, known_bounds(network, analysis), targets)
+                                     : Eigen::MatrixXd();
   const std::int64_t columns = static_cast<std::int64_t>(targets.size()) * starts;
   const int batch = std::max(1, options.batch);
   const int steps = std::max(1, options.steps);
@@ -51,6 +101,8 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       top = std::max(top, t.layer);
       if (k % starts == 0) {
         X.col(c) = box.center();
+      } else if (k % starts == 1) {
+        X.col(c) = guided.col(static_cast<Eigen::Index>(k / starts));
       } else {
         for (Eigen::Index i = 0; i < n; ++i) X(i, c) = std::min(box.upper[i], box.lower[i] + width[i] * uniform(rng));
       }

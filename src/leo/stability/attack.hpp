@@ -1,9 +1,12 @@
 #pragma once
 // Stage 2 of the cascade: for every undecided unit that still lacks a
 // positive (negative) witness, projected sign-gradient ascent (descent) on its
-// pre-activation g from several starts, clipped to the box. All targets of a
-// chunk run together as the columns of one batched forward/backward pass;
-// every iterate is scanned for signs any undecided unit lacks (witnesses.hpp).
+// pre-activation g from several starts, clipped to the box. The second start
+// is the box corner where CROWN's linear bound of the target (interval bounds
+// for the relaxations) is extreme: exact for layer-0 units, a good guess for
+// deeper ones. All targets of a chunk run together as the columns of one
+// batched forward/backward pass; every iterate is scanned for signs any
+// undecided unit lacks (witnesses.hpp).
 #include <random>
 
 #include "leo/network/network.hpp"
@@ -13,7 +16,7 @@
 namespace leo {
 
 struct AttackOptions {
-  int starts = 3;          // per target: the box centre, then uniform random points
+  int starts = 3;          // per target: the box centre, the relaxation's corner, then uniform random points
   int steps = 30;          // iterations per start
   double first_step = 0.25;  // step, as a fraction of each feature's width, decaying geometrically
   double last_step = 0.005;
