@@ -1,6 +1,9 @@
 // The `leo` program: parses the command line, dispatches to the registered
 // subcommand, turns every leo::Error into a one-line message and its exit code.
 #include <fmt/core.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <exception>
@@ -17,8 +20,28 @@ std::vector<CommandSpec>& registry() {
 }
 }  // namespace leo::cli
 
+namespace {
+
+// glibc's malloc gives memory back to the kernel as soon as 128 KB are free at
+// the top of the heap, and serves blocks above an adaptive threshold with
+// mmap: a loop that allocates and frees a few MB (CBC per MILP, Eigen
+// temporaries per batch) then pays page faults and brk/mmap calls on every
+// round. `leo analyze --baseline leo2020` on an MNIST 2x100 net: 45,000 minor
+// faults and 0.2 s of system time for 1.2 s of user time, 4,600 faults and
+// 0.02 s with these settings. Peak memory is unchanged; freed memory is just
+// kept for reuse until the process ends.
+void tune_malloc() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace leo;
+  tune_malloc();
   CLI::App app{"leo: lossless compression of ReLU networks (ONNX in, smaller ONNX out)", "leo"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("leo ") + LEO_VERSION);
