@@ -48,6 +48,18 @@ class ObjectiveLimit : public ClpEventHandler {
   ClpEventHandler* clone() const override { return new ObjectiveLimit(*this); }
 };
 
+// Clp settings for these LPs. No scaling: on l1-trained nets (weights from
+// 1e-11 to 0.4) Clp's scaled problem was "optimal" while the unscaled point
+// was off by 1e-4 in objective (tests/relu_split_itest.cpp); unscaled, the
+// objective and the rigorous dual bound agree to 1e-9. Tolerances 1e-9 for
+// the same reason (the bound is re-derived rigorously in any case).
+void configure(ClpSimplex& model) {
+  model.setLogLevel(0);
+  model.scaling(0);
+  model.setPrimalTolerance(1e-9);
+  model.setDualTolerance(1e-9);
+}
+
 // The triangle-relaxation LP of the layers before k.
 class RelaxationLp {
  public:
@@ -60,18 +72,21 @@ class RelaxationLp {
       col_lo.push_back(box.lower[i]);
       col_hi.push_back(box.upper[i]);
     }
+    input_cols_ = x_cols;
     CoinPackedMatrix M(false, 0, 0);  // row-ordered
     std::vector<double> row_lo, row_hi;
-    eq_rows_.resize(k);
+    units_.resize(k);
     for (std::size_t j = 0; j < k; ++j) {
       const AffineLayer& layer = net.layers[j];
       const Bounds& b = bounds[j];
       std::vector<int> next_cols(static_cast<std::size_t>(layer.outputs()), -1);
-      eq_rows_[j].assign(static_cast<std::size_t>(layer.outputs()), -1);
+      units_[j].resize(static_cast<std::size_t>(layer.outputs()));
       for (Eigen::Index i = 0; i < layer.outputs(); ++i) {
+        Unit& unit = units_[j][static_cast<std::size_t>(i)];
         const double l = b.lower[i], u = b.upper[i];
         if (u <= 0) continue;  // stably inactive: x = 0, no row
         const int g = static_cast<int>(col_lo.size());
+        unit.g = g;
         col_lo.push_back(std::isfinite(l) ? l : -COIN_DBL_MAX);
         col_hi.push_back(std::isfinite(u) ? u : COIN_DBL_MAX);
         // g - W x = b
@@ -85,15 +100,17 @@ class RelaxationLp {
             val.push_back(-w);
           }
         }
-        eq_rows_[j][static_cast<std::size_t>(i)] = static_cast<int>(row_lo.size());
+        unit.row = static_cast<int>(row_lo.size());
         M.appendRow(static_cast<int>(idx.size()), idx.data(), val.data());
         row_lo.push_back(layer.bias[i]);
         row_hi.push_back(layer.bias[i]);
         if (l >= 0) {  // stably active: x = g
+          unit.x = g;
           next_cols[static_cast<std::size_t>(i)] = g;
           continue;
         }
         const int x = static_cast<int>(col_lo.size());
+        unit.x = x;
         col_lo.push_back(0.0);
         col_hi.push_back(std::isfinite(u) ? u : COIN_DBL_MAX);
         next_cols[static_cast<std::size_t>(i)] = x;
@@ -106,6 +123,7 @@ class RelaxationLp {
         }
         if (std::isfinite(l) && std::isfinite(u)) {  // x - s g <= -s l
           const double s = u / (u - l);
+          unit.chord = static_cast<int>(row_lo.size());
           int ri[2] = {x, g};
           double rv[2] = {1.0, -s};
           M.appendRow(2, ri, rv);
@@ -119,16 +137,41 @@ class RelaxationLp {
     const int ncols = static_cast<int>(col_lo.size());
     M.setDimensions(static_cast<int>(row_lo.size()), ncols);
     std::vector<double> obj(static_cast<std::size_t>(ncols), 0.0);
-    model_.setLogLevel(0);
+    configure(model_);
     model_.loadProblem(M, col_lo.data(), col_hi.data(), obj.data(), row_lo.data(), row_hi.data());
     model_.setOptimizationDirection(1.0);
-    model_.scaling(3);
     model_.passInEventHandler(&limit_);  // Clp keeps a clone
     model_.eventHandler()->setSimplex(&model_);
   }
 
+  // Moves the relaxation to `bounds`, which must lie within the bounds it was
+  // built with (units stably inactive then have no row and stay at x = 0):
+  // column bounds and chords follow; a unit now stably active gets x = g
+  // (chord x <= g), one now stably inactive x = 0 (its row stays: in a
+  // branch-and-bound node it is the constraint g <= 0 that cuts the region).
+  void set_bounds(const NetworkBounds& bounds) {
+    for (std::size_t j = 0; j < k_; ++j)
+      for (std::size_t i = 0; i < units_[j].size(); ++i) {
+        const Unit& unit = units_[j][i];
+        if (unit.g < 0) continue;
+        const double l = bounds[j].lower[static_cast<Eigen::Index>(i)];
+        const double u = bounds[j].upper[static_cast<Eigen::Index>(i)];
+        model_.setColumnBounds(unit.g, std::isfinite(l) ? l : -COIN_DBL_MAX, std::isfinite(u) ? u : COIN_DBL_MAX);
+        if (unit.x == unit.g) continue;  // stably active from the start
+        model_.setColumnBounds(unit.x, 0.0, u <= 0 ? 0.0 : (std::isfinite(u) ? u : COIN_DBL_MAX));
+        if (unit.chord < 0 || !std::isfinite(l) || !std::isfinite(u)) continue;
+        // Every chord is set anew (a previous node's chord may not hold here):
+        // x <= 0 when inactive, x <= g when active, else x <= s (g - l).
+        const double s = u <= 0 ? 0.0 : l >= 0 ? 1.0 : u / (u - l);
+        model_.modifyCoefficient(unit.chord, unit.g, -s);
+        model_.setRowUpper(unit.chord, u <= 0 || l >= 0 ? 0.0 : -s * l);
+      }
+    warm_ = true;
+  }
+
   // max a.g_k; fills sol. With stop_above finite, gives up as soon as a point
   // of the relaxation with a.g_k > stop_above is found (sol.optimal false).
+  // After set_bounds, the previous basis is the start (dual simplex).
   LpSolution maximise(const Eigen::VectorXd& a, double seconds,
                       double stop_above = std::numeric_limits<double>::infinity()) {
     LpSolution sol;
@@ -148,36 +191,57 @@ class RelaxationLp {
       // a.g = -objective + a.b > stop_above  <=>  objective < a.b - stop_above
       handler->limit = std::isfinite(stop_above) ? a.dot(layer.bias) - stop_above : -COIN_DBL_MAX;
     }
-    model_.primal();
+    if (warm_)
+      model_.dual();
+    else
+      model_.primal();
     if (handler && handler->hit) {
       sol.optimal = false;
       sol.stopped = true;
       return sol;
     }
     if (model_.status() != 0 && model_.status() != 5) {
-      model_.dual();  // a second chance from the current basis
+      if (warm_) model_.primal(); else model_.dual();  // a second chance from the current basis
     }
     sol.optimal = model_.status() == 0;
     sol.objective = -model_.objectiveValue() + a.dot(layer.bias);
     const double* y = model_.dualRowSolution();
+    const double* primal = model_.primalColumnSolution();
     sol.nu.resize(k_);
+    sol.g.resize(k_);
+    sol.x.resize(k_);
     for (std::size_t j = 0; j < k_; ++j) {
-      sol.nu[j] = Eigen::VectorXd::Zero(net_.layers[j].outputs());
-      for (std::size_t i = 0; i < eq_rows_[j].size(); ++i) {
-        const int row = eq_rows_[j][i];
-        if (row >= 0 && y && std::isfinite(y[row])) sol.nu[j][static_cast<Eigen::Index>(i)] = -y[row];
+      const auto n = static_cast<Eigen::Index>(units_[j].size());
+      sol.nu[j] = Eigen::VectorXd::Zero(n);
+      sol.g[j] = Eigen::VectorXd::Constant(n, std::numeric_limits<double>::quiet_NaN());
+      sol.x[j] = Eigen::VectorXd::Zero(n);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const Unit& unit = units_[j][static_cast<std::size_t>(i)];
+        if (unit.row >= 0 && y && std::isfinite(y[unit.row])) sol.nu[j][i] = -y[unit.row];
+        if (primal && unit.g >= 0) sol.g[j][i] = primal[unit.g];
+        if (primal && unit.x >= 0) sol.x[j][i] = primal[unit.x];
       }
     }
+    sol.input = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(input_cols_.size()));
+    for (std::size_t i = 0; i < input_cols_.size() && primal; ++i)
+      sol.input[static_cast<Eigen::Index>(i)] = primal[input_cols_[i]];
     return sol;
   }
 
  private:
+  struct Unit {
+    int g = -1, x = -1;  // columns (x == g: stably active); -1: none (stably inactive)
+    int row = -1;        // g - W x = b
+    int chord = -1;      // x - s g <= -s l
+  };
   const Network& net_;
   std::size_t k_;
   ClpSimplex model_;
   ObjectiveLimit limit_;
-  std::vector<std::vector<int>> eq_rows_;
+  std::vector<std::vector<Unit>> units_;
   std::vector<int> objective_cols_;
+  std::vector<int> input_cols_;
+  bool warm_ = false;
 };
 
 }  // namespace
@@ -187,6 +251,26 @@ LpSolution lp_maximise(const Network& net, const Box& box, const NetworkBounds& 
   RelaxationLp lp(net, box, bounds, k);
   LpSolution sol = lp.maximise(a, 0.0);
   sol.bound = dual_upper_bound(net, box, bounds, k, a, sol.nu);
+  return sol;
+}
+
+struct SplitLp::Impl {
+  Impl(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k)
+      : net(net), box(box), k(k), lp(net, box, root, k) {}
+  const Network& net;
+  const Box& box;
+  std::size_t k;
+  RelaxationLp lp;
+};
+
+SplitLp::SplitLp(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k)
+    : impl_(std::make_unique<Impl>(net, box, root, k)) {}
+SplitLp::~SplitLp() = default;
+
+LpSolution SplitLp::maximise(const NetworkBounds& bounds, const Eigen::VectorXd& a, double seconds) {
+  impl_->lp.set_bounds(bounds);
+  LpSolution sol = impl_->lp.maximise(a, seconds);
+  sol.bound = dual_upper_bound(impl_->net, impl_->box, bounds, impl_->k, a, sol.nu);
   return sol;
 }
 

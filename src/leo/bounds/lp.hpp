@@ -18,6 +18,7 @@
 // what the triangle's dual rows would give). Any dual vector gives a valid
 // bound, so a solver tolerance, an early stop or a wrong dual can only make
 // the bound weaker, never wrong. Results are intersected into `bounds`.
+#include <memory>
 #include <vector>
 
 #include "leo/bounds/bounds.hpp"
@@ -51,16 +52,41 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
 double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
                         const Eigen::VectorXd& a, const std::vector<Eigen::VectorXd>& nu);
 
-// One LP solve, exposed for tests: max a.g_k over the triangle relaxation of
-// layers < k. Returns false when Clp did not reach optimality.
+// One LP solve: max a.g_k over the triangle relaxation of layers < k.
 struct LpSolution {
   bool optimal = false;
   bool stopped = false;             // given up early (the side cannot be settled); nu is empty
   double objective = 0.0;           // Clp's primal objective value (max a.g_k), not rigorous
   std::vector<Eigen::VectorXd> nu;  // multipliers from the duals, one per layer j < k
   double bound = 0.0;               // dual_upper_bound(nu): rigorous
+  // Clp's primal point (not rigorous: a guide for branching, or a witness
+  // candidate to re-evaluate): the input, and per layer j < k the
+  // pre-activations g_j (NaN where the LP has no column) and the ReLU outputs
+  // x_{j+1} as the relaxation has them (0 for units without a column).
+  Eigen::VectorXd input;
+  std::vector<Eigen::VectorXd> g, x;
 };
 LpSolution lp_maximise(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
                        const Eigen::VectorXd& a);
+
+// The same LP kept across many solves whose bounds shrink inside `root`
+// (branch and bound on ReLU phases, stability/relu_split.hpp): each solve
+// moves the column bounds and chords to the node's bounds and restarts from
+// the previous basis (dual simplex). Units stably inactive in `root` have no
+// row; every other unit keeps its row g = W x + b, so a node's split g <= 0
+// is a real constraint. The bound is rigorous as in lp_maximise.
+class SplitLp {
+ public:
+  SplitLp(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k);
+  ~SplitLp();
+  SplitLp(const SplitLp&) = delete;
+  SplitLp& operator=(const SplitLp&) = delete;
+  // `bounds` within root's, for layers < k at least. seconds <= 0: no limit.
+  LpSolution maximise(const NetworkBounds& bounds, const Eigen::VectorXd& a, double seconds = 0);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace leo
