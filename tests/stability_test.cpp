@@ -9,6 +9,8 @@
 #include "leo/stability/analysis_table.hpp"
 #include "leo/stability/attack.hpp"
 #include "leo/stability/cascade.hpp"
+#include "leo/stability/relu_split.hpp"
+#include "leo/bounds/interval.hpp"
 #include "leo/stability/samples.hpp"
 #include "leo/stability/witnesses.hpp"
 #include "leo/util/error.hpp"
@@ -337,6 +339,9 @@ TEST(AnalysisJson, FieldsAndCounts) {
       EXPECT_TRUE(s == "positive" || s == "negative");
     }
   }
+  ASSERT_TRUE(j.contains("certification"));
+  const auto& c = j["certification"];
+  EXPECT_EQ(c["claims"].get<int>(), c["proven"].get<int>() + c["refuted"].get<int>() + c["unknown"].get<int>());
   std::string table = format_table(a);
   EXPECT_NE(table.find("unstable"), std::string::npos);
 }
@@ -428,6 +433,84 @@ TEST(Bab, MatchesGridAndMilpOnOneAndTwoInputNets) {
       }
   }
   EXPECT_GT(by_bab, 20);
+}
+
+// The sound ReLU-split search (relu_split.hpp) against a dense grid on nets
+// with 1 or 2 inputs: never a proof the grid contradicts, never a refutation
+// without a point that shows it, and every sign the grid shows with a clear
+// margin is proven (a complete search: leaves with every phase fixed are
+// exact LPs).
+TEST(ReluSplit, SoundAndCompleteAgainstADenseGrid) {
+  std::mt19937_64 rng(5);
+  int proven = 0, refuted = 0, clear = 0;
+  for (int k = 0; k < 10; ++k) {
+    const int n = 1 + k % 2;
+    Network net = test::random_network({n, 8, 8, 6, 1}, rng, 0.6);
+    Box box = Box::uniform(n, -1, 1);
+    Eigen::MatrixXd X = grid(box, n == 1 ? 20001 : 301);
+    auto pre = net.pre_activations(X);
+    NetworkBounds b = interval_bounds(net, box);
+    SCOPED_TRACE("net " + std::to_string(k));
+    for (std::size_t layer = 1; layer < 3; ++layer)
+      for (Eigen::Index i = 0; i < net.layers[layer].outputs(); ++i)
+        for (bool nonpositive : {true, false}) {
+          const double max = pre[layer].row(i).maxCoeff(), min = pre[layer].row(i).minCoeff();
+          bool shown = false;
+          auto check = [&](const Eigen::VectorXd& x) {
+            double g = net.pre_activations(Eigen::MatrixXd(x))[layer](i, 0);
+            shown = nonpositive ? g > 0 : g < 0;
+            return shown;
+          };
+          SplitOptions o;
+          o.max_nodes = 5000;
+          SplitResult r = prove_sign(net, box, b, layer, i, nonpositive, o, check);
+          if (r.status == SplitResult::Status::proven) {
+            ++proven;
+            EXPECT_LE(nonpositive ? max : -min, 0.0) << "layer " << layer << " unit " << i;
+            EXPECT_LE(nonpositive ? max : -min, nonpositive ? r.bound : -r.bound);
+            EXPECT_LE(nonpositive ? r.bound : -r.bound, 0.0);
+          } else if (r.status == SplitResult::Status::refuted) {
+            ++refuted;
+            EXPECT_TRUE(shown);
+          }
+          const double extreme = nonpositive ? max : -min;  // < 0: the sign holds on the grid
+          if (extreme < -1e-3) {
+            ++clear;
+            EXPECT_EQ(r.status, SplitResult::Status::proven) << "layer " << layer << " unit " << i;
+          }
+          if (extreme > 1e-3) {
+            EXPECT_NE(r.status, SplitResult::Status::proven);
+          }
+        }
+  }
+  EXPECT_GT(proven, 20);
+  EXPECT_GT(refuted, 20);
+  EXPECT_GT(clear, 20);
+}
+
+// A node budget too small to finish leaves the answer unknown, never wrong.
+TEST(ReluSplit, NodeBudgetGivesUnknownNeverAProof) {
+  std::mt19937_64 rng(8);
+  int unknown = 0;
+  for (int k = 0; k < 10; ++k) {
+    Network net = test::random_network({2, 10, 10, 1}, rng, 0.3);
+    Box box = Box::uniform(2, -1, 1);
+    Eigen::MatrixXd X = grid(box, 301);
+    auto pre = net.pre_activations(X);
+    NetworkBounds b = interval_bounds(net, box);
+    for (Eigen::Index i = 0; i < net.layers[1].outputs(); ++i) {
+      SplitOptions o;
+      o.max_nodes = 2;
+      SplitResult r = prove_sign(net, box, b, 1, i, true, o);  // no point check: only proofs or unknown
+      EXPECT_NE(r.status, SplitResult::Status::refuted);
+      if (r.status == SplitResult::Status::proven) {
+        EXPECT_LE(pre[1].row(i).maxCoeff(), 0.0);
+      }
+      unknown += r.status == SplitResult::Status::unknown;
+      EXPECT_LE(r.nodes, 2);
+    }
+  }
+  EXPECT_GT(unknown, 5);
 }
 
 }  // namespace

@@ -1,0 +1,151 @@
+#include "leo/stability/relu_split.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "leo/bounds/crown.hpp"
+#include "leo/bounds/interval.hpp"
+#include "leo/bounds/lp.hpp"
+
+namespace leo {
+namespace {
+
+struct Split {
+  std::size_t layer;
+  Eigen::Index unit;
+  bool active;  // g >= 0 (true) or g <= 0 (false)
+};
+
+bool empty(const NetworkBounds& b, std::size_t upto) {
+  for (std::size_t j = 0; j <= upto && j < b.size(); ++j)
+    if ((b[j].lower.array() > b[j].upper.array()).any()) return true;
+  return false;
+}
+
+struct Choice {
+  std::size_t layer = 0;
+  Eigen::Index unit = -1;
+};
+
+// The unit to split: among units unstable in b (layers < k), the largest
+// rho * (x - max(g, 0)) at the LP point, where rho is the unit's coefficient in
+// the objective back-substituted with the LP's multipliers (a W_k for layer
+// k - 1, nu_{j+1} W_{j+1} before): the objective the relaxation gains by x
+// lying above the ReLU graph. Where the point lies on every graph, the largest
+// rho+ times the chord's intercept -u l / (u - l) (BaBSR); then the widest unit
+// of the earliest layer.
+Choice choose_split(const Network& net, const NetworkBounds& b, std::size_t k, const Eigen::VectorXd& a,
+                    const LpSolution& sol) {
+  Choice by_gap, by_intercept, by_width;
+  double best_gap = 0.0, best_intercept = 0.0, best_width = -1.0;
+  for (std::size_t j = 0; j < k; ++j) {
+    const Eigen::VectorXd& nu_next = j + 1 == k ? a : (j + 1 < sol.nu.size() ? sol.nu[j + 1] : a);
+    Eigen::VectorXd rho;
+    if (nu_next.size() == net.layers[j + 1].outputs())
+      rho = net.layers[j + 1].weights.transpose() * nu_next;
+    else
+      rho = Eigen::VectorXd::Zero(net.layers[j + 1].inputs());
+    for (Eigen::Index i = 0; i < b[j].lower.size(); ++i) {
+      const double l = b[j].lower[i], u = b[j].upper[i];
+      if (!(l < 0 && u > 0)) continue;
+      const double r = std::abs(rho[i]);
+      if (j < sol.g.size() && i < sol.g[j].size() && std::isfinite(sol.g[j][i])) {
+        const double gap = r * std::max(0.0, sol.x[j][i] - std::max(sol.g[j][i], 0.0));
+        if (gap > best_gap) best_gap = gap, by_gap = {j, i};
+      }
+      const double intercept = std::max(rho[i], 0.0) * (-u * l / (u - l));
+      if (intercept > best_intercept) best_intercept = intercept, by_intercept = {j, i};
+      const double width = std::min(-l, u);
+      if (by_width.unit < 0 || (j == by_width.layer && width > best_width)) best_width = width, by_width = {j, i};
+    }
+  }
+  if (by_gap.unit >= 0) return by_gap;
+  if (by_intercept.unit >= 0) return by_intercept;
+  return by_width;
+}
+
+}  // namespace
+
+SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t layer,
+                       Eigen::Index unit, bool nonpositive, const SplitOptions& options,
+                       const SplitPointCheck& check) {
+  if (layer >= net.layers.size() || unit < 0 || unit >= net.layers[layer].outputs())
+    throw std::invalid_argument("prove_sign: no such unit");
+  if (bounds.size() != net.layers.size()) throw std::invalid_argument("prove_sign: bounds do not match the network");
+  SplitResult result;
+  // max a.g over the node: a = e_unit (prove g <= 0) or -e_unit (prove g >= 0).
+  Eigen::VectorXd a = Eigen::VectorXd::Zero(net.layers[layer].outputs());
+  a[unit] = nonpositive ? 1.0 : -1.0;
+  auto side_bound = [&](const NetworkBounds& b) { return nonpositive ? b[layer].upper[unit] : -b[layer].lower[unit]; };
+  double envelope = -std::numeric_limits<double>::infinity();  // max over proven leaves of max a.g
+
+  CrownOptions crown;
+  crown.last_layer = layer;
+  crown.report = false;
+  std::unique_ptr<SplitLp> lp;  // built at the first node that needs it, warm-started after
+  std::vector<std::vector<Split>> stack{{}};
+  while (!stack.empty()) {
+    if (result.nodes >= options.max_nodes || options.deadline.expired()) return result;  // unknown
+    std::vector<Split> splits = std::move(stack.back());
+    stack.pop_back();
+    ++result.nodes;
+
+    NetworkBounds b = bounds;
+    std::size_t first = layer;
+    for (const Split& s : splits) {
+      if (s.active)
+        b[s.layer].lower[s.unit] = std::max(b[s.layer].lower[s.unit], 0.0);
+      else
+        b[s.layer].upper[s.unit] = std::min(b[s.layer].upper[s.unit], 0.0);
+      first = std::min(first, s.layer);
+    }
+    if (empty(b, layer)) continue;  // no input of the box has these phases
+    if (!splits.empty()) {
+      interval_tighten(net, box, b, first + 1);
+      if (empty(b, layer)) continue;
+    }
+    crown_bounds(net, box, b, crown, options.deadline);
+    if (empty(b, layer)) continue;
+    double bound = side_bound(b);
+    if (bound <= 0.0) {
+      envelope = std::max(envelope, bound);
+      continue;
+    }
+    if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer);
+    LpSolution sol = lp->maximise(b, a, options.deadline.remaining());
+    ++result.lps;
+    if (std::isfinite(sol.bound) && sol.bound < bound) bound = sol.bound;
+    if (bound <= 0.0) {
+      envelope = std::max(envelope, bound);
+      continue;
+    }
+    if (check && sol.input.size() == box.size()) {
+      Eigen::VectorXd x = sol.input.cwiseMax(box.lower).cwiseMin(box.upper);
+      if (x.allFinite() && check(x)) {
+        result.status = SplitResult::Status::refuted;
+        return result;
+      }
+    }
+    Choice choice = choose_split(net, b, layer, a, sol);
+    if (choice.unit < 0) return result;  // every phase fixed and still no proof: a numerical gap, unknown
+    bool active_first = true;
+    if (choice.layer < sol.g.size() && std::isfinite(sol.g[choice.layer][choice.unit]))
+      active_first = sol.g[choice.layer][choice.unit] >= 0;
+    for (bool active : {!active_first, active_first}) {  // the last pushed is explored first
+      std::vector<Split> child = splits;
+      child.push_back({choice.layer, choice.unit, active});
+      stack.push_back(std::move(child));
+    }
+  }
+  // Every leaf empty (cannot happen for a non-empty box; still sound): the
+  // other side's bound is a valid, if weak, bound on this side too.
+  envelope = std::max(envelope, nonpositive ? bounds[layer].lower[unit] : -bounds[layer].upper[unit]);
+  result.status = SplitResult::Status::proven;
+  result.bound = nonpositive ? envelope : -envelope;
+  return result;
+}
+
+}  // namespace leo

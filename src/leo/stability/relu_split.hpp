@@ -1,0 +1,69 @@
+#pragma once
+// Branch and bound on ReLU phases, with a bound at every leaf that is sound in
+// floating point: the proof that the exact stage's claims rest on.
+//
+// Why: CBC (milp/cbc.hpp) answers with Clp's floating-point bounds, whose
+// error is not bounded by any margin one can choose in advance. On an
+// l1-trained MNIST net (weights from 3e-11 to 0.4) CBC declared a unit's MILP
+// infeasible below a cutoff of 1e-5 while an input of the box gives -2.62e-6
+// (tests/fixtures/milp/cbc_wrong_infeasible). So a CBC claim that a unit is
+// stable is only a hint; this search proves it, or it does not count.
+//
+// The search proves max g_ku <= 0 (or min g_ku >= 0) for unit u of layer k over
+// the box. A node is a set of splits "g_ji >= 0" / "g_ji <= 0" on units of
+// layers j < k; its region is the set of inputs of the box whose phases agree.
+// The regions of the two children of a node cover the node's region, so the
+// leaves cover the box. In a node:
+//   1. the root's sound bounds are clamped by the splits (lower >= 0 / upper
+//      <= 0), re-propagated by interval arithmetic and tightened by CROWN
+//      (bounds/interval.hpp, bounds/crown.hpp): all sound on the node's region.
+//      Bounds that cross (lower > upper) show that the region is empty.
+//   2. if the target's bound does not settle the sign, the triangle-relaxation
+//      LP of the node (bounds/lp.hpp, with the rows of the units split to
+//      g <= 0 kept) is solved, and its bound is re-derived from the duals with
+//      outward rounding (dual_upper_bound): valid whatever Clp's tolerances.
+//   3. the LP's input point is handed to the caller, which re-evaluates it in
+//      double; a point on the wrong side refutes the claim (a witness).
+//   4. otherwise the unstable unit whose LP point is furthest from its ReLU
+//      graph (x - max(g, 0)) is split; the child containing the LP point first.
+// A node budget and the deadline stop the search: the answer is then
+// `unknown` and the caller must not claim the sign.
+#include <Eigen/Dense>
+#include <functional>
+#include <limits>
+
+#include "leo/bounds/bounds.hpp"
+#include "leo/domain/box.hpp"
+#include "leo/network/network.hpp"
+#include "leo/util/deadline.hpp"
+
+namespace leo {
+
+struct SplitOptions {
+  long max_nodes = 2000;  // nodes bounded (LP or not); the root counts
+  Deadline deadline;
+};
+
+struct SplitResult {
+  enum class Status { proven, refuted, unknown };
+  Status status = Status::unknown;
+  // proven: a sound bound of the target over the box, on the proven side
+  // (max g <= bound <= 0, or min g >= bound >= 0).
+  double bound = std::numeric_limits<double>::quiet_NaN();
+  long nodes = 0;  // nodes bounded
+  long lps = 0;    // LPs solved
+};
+
+// Called with the input of each node's LP point (clipped to the box). Returns
+// true when the point, re-evaluated in double by the caller, shows the target
+// on the side the search tries to exclude: the search stops (refuted).
+using SplitPointCheck = std::function<bool(const Eigen::VectorXd& input)>;
+
+// Proves g[layer][unit] <= 0 (nonpositive = true: stably inactive) or >= 0
+// (false: stably active) over the box, by the search above. `bounds` (one
+// Bounds per layer of the network) must be sound over the box.
+SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t layer,
+                       Eigen::Index unit, bool nonpositive, const SplitOptions& options = {},
+                       const SplitPointCheck& check = {});
+
+}  // namespace leo
