@@ -7,6 +7,8 @@
 
 #include "leo/milp/cbc.hpp"
 #include "leo/milp/relu_milp.hpp"
+#include "leo/bounds/interval.hpp"
+#include "leo/stability/relu_split.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
 
@@ -74,12 +76,18 @@ class Harvester {
 
   // Returns the number of new facts (unit, sign) the solution shows.
   int harvest(const std::vector<double>& solution) {
-    Eigen::MatrixXd x(net_.inputs(), 1);
+    Eigen::VectorXd x(net_.inputs());
     for (Eigen::Index j = 0; j < net_.inputs(); ++j) {
       double v = solution[inputs_[j]];
       if (!std::isfinite(v)) return 0;
-      x(j, 0) = std::clamp(v, box_.lower[j], box_.upper[j]);
+      x[j] = std::clamp(v, box_.lower[j], box_.upper[j]);
     }
+    return harvest_input(x);
+  }
+
+  // The same for an input of the box.
+  int harvest_input(const Eigen::VectorXd& input) {
+    Eigen::MatrixXd x = input;
     auto pre = net_.pre_activations(x);
     Witness witness;
     for (std::size_t l = 0; l < analysis_.layers.size(); ++l)
@@ -116,6 +124,72 @@ class Harvester {
   std::vector<int> inputs_;
   Analysis& analysis_;
   long facts_ = 0;
+};
+
+// A CBC claim of stability is a hint, not a proof (its bounds carry Clp's
+// unbounded tolerance errors: tests/fixtures/milp/cbc_wrong_infeasible). Each
+// claim is checked by the sound ReLU-split search (stability/relu_split.hpp);
+// only a proven claim marks the unit, with the search's bound. The LP points
+// the search meets are harvested as witnesses.
+class Certifier {
+ public:
+  Certifier(const Network& net, const Box& box, const NetworkBounds& bounds, Harvester& harvester,
+            Analysis& analysis, const ExactOptions& options)
+      : net_(net), box_(box), bounds_(bounds), harvester_(harvester), analysis_(analysis), options_(options) {
+    if (bounds_.size() < net.layers.size()) {  // the search needs every layer up to the target's
+      NetworkBounds ib = interval_bounds(net, box);
+      for (std::size_t j = bounds_.size(); j < net.layers.size(); ++j) bounds_.push_back(ib[j]);
+    }
+  }
+
+  // CBC claims that the unit is stably inactive (inactive = true) or active.
+  // Marks it (stage milp) when the claim is proven; returns whether it was.
+  bool confirm(std::size_t layer, std::size_t unit, bool inactive) {
+    UnitVerdict& v = analysis_.layers[layer][unit];
+    if (v.status != Status::undecided || (inactive ? v.seen_positive : v.seen_negative)) return false;
+    Stopwatch watch;
+    Certification& c = analysis_.certification;
+    ++c.claims;
+    SplitOptions split;
+    split.max_nodes = options_.certify_nodes;
+    split.deadline = options_.deadline;
+    auto refutes = [&](const Eigen::VectorXd& x) {
+      harvester_.harvest_input(x);
+      return inactive ? v.seen_positive : v.seen_negative;
+    };
+    // The verdicts proven so far (this stage's included) tighten the search's bounds.
+    NetworkBounds tight = tightened_bounds(bounds_, analysis_);
+    SplitResult r = prove_sign(net_, box_, tight, layer, static_cast<Eigen::Index>(unit), inactive, split, refutes);
+    c.nodes += r.nodes;
+    c.lps += r.lps;
+    c.seconds += watch.seconds();
+    bool proven = r.status == SplitResult::Status::proven && v.status == Status::undecided;
+    if (proven) {
+      ++c.proven;
+      if (inactive) {
+        mark_inactive(v);
+        if (std::isfinite(r.bound)) v.upper = std::min(v.upper, r.bound);
+      } else {
+        mark_active(v);
+        if (std::isfinite(r.bound)) v.lower = std::max(v.lower, r.bound);
+      }
+    } else if (r.status == SplitResult::Status::refuted) {
+      ++c.refuted;
+      Progress::global().report("milp", "CBC claimed layer {} unit {} stably {}; a re-evaluated point refutes it", layer,
+                                unit, inactive ? "inactive" : "active");
+    } else {
+      ++c.unknown;
+    }
+    return proven;
+  }
+
+ private:
+  const Network& net_;
+  const Box& box_;
+  NetworkBounds bounds_;
+  Harvester& harvester_;
+  Analysis& analysis_;
+  const ExactOptions& options_;
 };
 
 MilpSettings settings_for(const ExactOptions& options) {
@@ -157,23 +231,16 @@ Outcome settle(MilpSolver& solver, int g_column, bool positive, double margin, s
 
 // Works on one undecided unit: max then min. Returns false when out of time.
 bool settle_unit(MilpSolver& solver, int g_column, double margin, std::size_t layer, std::size_t unit,
-                 Harvester& harvester, Analysis& analysis, const ExactOptions& options) {
+                 Harvester& harvester, Certifier& certifier, Analysis& analysis, const ExactOptions& options) {
   UnitVerdict& v = analysis.layers[layer][unit];
   for (bool positive : {true, false}) {
     if (v.status != Status::undecided) return true;
     if (positive ? v.seen_positive : v.seen_negative) continue;
     Outcome o = settle(solver, g_column, positive, margin, layer, unit, harvester, analysis, options);
     if (o == Outcome::out_of_time) return false;
-    if (o == Outcome::proven && v.status == Status::undecided) {
-      if (positive && !v.seen_positive) {
-        mark_inactive(v);
-        return true;
-      }
-      if (!positive && !v.seen_negative) {
-        mark_active(v);
-        return true;
-      }
-    }
+    // CBC claims no point on this side: the unit is stable if the claim is proven.
+    if (o == Outcome::proven && certifier.confirm(layer, unit, positive)) return true;
+    if (options.deadline.expired()) return false;
   }
   return true;
 }
@@ -216,11 +283,12 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
     }
     MilpSolver solver(model);
     Harvester harvester(net, box, inputs, analysis);
+    Certifier certifier(net, box, bounds, harvester, analysis, options);
     Progress::global().report("milp", "per-unit: layer {}, {} undecided units, {} binaries", l, todo.size(),
                               model.integers());
     for (std::size_t i : todo) {
       double margin = exact_margin(options, tight[l].lower[i], tight[l].upper[i]);
-      if (!settle_unit(solver, g[i], margin, l, i, harvester, analysis, options)) {
+      if (!settle_unit(solver, g[i], margin, l, i, harvester, certifier, analysis, options)) {
         analysis.timed_out = true;
         return;
       }
@@ -275,6 +343,7 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
   MilpSolver solver(model);
   const std::vector<double> objective = model.objective;
   Harvester harvester(net, box, inputs, analysis);
+  Certifier certifier(net, box, bounds, harvester, analysis, options);
 
   auto retire = [&](int column) { solver.set_column_bounds(column, 0.0, 0.0); };
   // Drops from the objective every p/q whose side has been seen (or decided).
@@ -308,10 +377,8 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
         for (int z : layers[l].z)
           if (z >= 0) solver.set_integer(z, true);
       if (o == Outcome::out_of_time) return false;
-      if (o == Outcome::proven && v.status == Status::undecided) {
-        if (positive && !v.seen_positive) mark_inactive(v);
-        if (!positive && !v.seen_negative) mark_active(v);
-      }
+      if (o == Outcome::proven) certifier.confirm(c.layer, c.unit, positive);
+      if (options.deadline.expired()) return false;
     }
     if (column >= 0) retire(column), column = -1;
     return true;
@@ -345,14 +412,17 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
     if (harvester.facts() > before) continue;  // retire what was shown, solve again
     switch (r.status) {
       case MilpResult::Status::infeasible: {
-        // No solution reaches 0.5: every remaining p (q) has z = 1 (z = 0)
-        // infeasible in the relaxed MILP.
+        // No solution reaches 0.5: CBC claims that every remaining p (q) has
+        // z = 1 (z = 0) infeasible in the relaxed MILP.
         for (Candidate& c : candidates) {
           UnitVerdict& v = analysis.layers[c.layer][c.unit];
           if (v.status != Status::undecided) continue;
           if (c.p >= 0 && c.q >= 0) continue;  // both sides impossible: a solver contradiction, claim nothing
-          if (c.p >= 0) mark_inactive(v);
-          if (c.q >= 0) mark_active(v);
+          certifier.confirm(c.layer, c.unit, c.p >= 0);
+          if (options.deadline.expired()) {
+            analysis.timed_out = true;
+            return;
+          }
         }
         return;
       }

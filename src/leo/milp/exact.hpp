@@ -24,6 +24,13 @@
 //   and the integrality tolerance, set tight (1e-9): a "binary" z at 1e-9 lets
 //   g exceed its true value by about |L| * 1e-9, far below the relative margin.
 //   A unit whose true extreme lies within the margin of 0 stays `undecided`.
+// - The margin is NOT enough: Clp's bound errors are not bounded in advance
+//   (tests/fixtures/milp/cbc_wrong_infeasible: CBC claimed infeasible below a
+//   cutoff of 1e-5 where a point at -2.62e-6 exists). So every claim is then
+//   PROVEN by the sound ReLU-split search of stability/relu_split.hpp (node
+//   budget options.certify_nodes) before the unit is marked; a claim it cannot
+//   prove leaves the unit undecided, one it refutes gives a witness.
+//   analysis.certification counts them.
 //   A verdict of stable sets the unit's proven bound to 0 on that side (upper
 //   = min(upper, 0) for inactive, lower = max(lower, 0) for active).
 // - Units stable by the given (sound) bounds alone are marked at once (stage
@@ -49,6 +56,9 @@ struct ExactOptions {
   // MILP (the sum objective's LP relaxation is weak: CBC's search stalls where
   // the per-unit objective with its cutoff is tight). -1: never.
   long network_stall_nodes = 200;
+  // Node budget of the sound search that must prove each CBC claim of
+  // stability (stability/relu_split.hpp); an unproven claim leaves the unit undecided.
+  long certify_nodes = 2000;
   Deadline deadline;               // wall clock; default: none
   bool verbose = false;            // CBC's log on stdout
 };

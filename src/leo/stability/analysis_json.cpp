@@ -31,6 +31,9 @@ nlohmann::json to_json(const Analysis& a) {
   for (const StageTime& s : a.stage_times)
     stages.push_back({{"stage", to_string(s.stage)}, {"seconds", s.seconds}, {"decided", s.decided}});
   j["stages"] = stages;
+  const Certification& c = a.certification;
+  j["certification"] = {{"claims", c.claims}, {"proven", c.proven},   {"refuted", c.refuted}, {"unknown", c.unknown},
+                        {"nodes", c.nodes},   {"lps", c.lps},         {"seconds", c.seconds}};
   nlohmann::json layers = nlohmann::json::array();
   for (std::size_t h = 0; h < a.layers.size(); ++h) {
     nlohmann::json layer;

@@ -38,6 +38,9 @@ std::string format_table(const Analysis& a) {
   for (const StageTime& s : a.stage_times)
     out += fmt::format("{:<8} {:>9.3f} {:>8}\n", to_string(s.stage), s.seconds, s.decided);
   out += fmt::format("total    {:>9.3f}{}\n", a.time_seconds, a.timed_out ? "  (time limit reached)" : "");
+  if (const Certification& c = a.certification; c.claims > 0)
+    out += fmt::format("solver claims of stability: {}, proven {}, refuted {}, unproven {} ({} nodes, {:.3f}s)\n",
+                       c.claims, c.proven, c.refuted, c.unknown, c.nodes, c.seconds);
   int stable = total[1] + total[2];
   out += fmt::format("stable units: {} of {} ({:.1f}%)\n", stable, total[0],
                      total[0] > 0 ? 100.0 * stable / total[0] : 0.0);

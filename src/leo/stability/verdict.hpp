@@ -44,6 +44,18 @@ struct StageTime {
   int decided = 0;
 };
 
+// How the exact stage's solver claims fared when checked by the sound
+// ReLU-split search (stability/relu_split.hpp): only proven claims count.
+struct Certification {
+  int claims = 0;   // units CBC claimed stable
+  int proven = 0;   // claims proven (the unit is marked stable)
+  int refuted = 0;  // claims a re-evaluated point contradicts (CBC was wrong)
+  int unknown = 0;  // claims neither proven nor refuted within the budget (unit left undecided)
+  long nodes = 0;   // search nodes over all claims
+  long lps = 0;     // LPs solved
+  double seconds = 0;
+};
+
 struct Analysis {
   Domain domain;
   std::vector<std::vector<UnitVerdict>> layers;  // one per hidden layer
@@ -51,6 +63,7 @@ struct Analysis {
   std::vector<StageTime> stage_times;
   double time_seconds = 0;
   bool timed_out = false;
+  Certification certification;
 
   int count(std::size_t layer, Status status) const;
   bool stable(std::size_t layer, int unit) const {
