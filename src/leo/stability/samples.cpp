@@ -1,7 +1,6 @@
 #include "leo/stability/samples.hpp"
 
 #include <algorithm>
-#include <functional>
 
 #include "leo/stability/witnesses.hpp"
 
@@ -13,11 +12,12 @@ int sample_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
   const Eigen::Index n = box.size();
   const Eigen::VectorXd width = box.upper - box.lower;
   const Eigen::MatrixXd& probes = analysis.domain.probes;
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
   const bool all_corners = n <= options.max_all_corners_log2;
   const std::int64_t corners = all_corners ? (std::int64_t{1} << n) : std::max(0, options.random_corners);
   const Eigen::Index batch = std::max(1, options.batch);
   const std::size_t H = analysis.layers.size();
+  // Only on high-dimensional boxes (see samples.hpp).
+  const bool stop_when_idle = options.stop_when_idle && !all_corners;
 
   // Reused buffers: the inputs of a batch and the pre-activations of the
   // hidden layers (only up to the last layer with an undecided unit).
@@ -57,13 +57,13 @@ int sample_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
   auto done = [&] { return deadline.expired() || undecided_units(analysis) == 0; };
 
   // Runs one phase of `total` points; fill(c, k) writes point k into column c.
-  auto phase = [&](std::int64_t total, bool may_stop, const std::function<void(Eigen::Index, std::int64_t)>& fill) {
+  auto phase = [&](std::int64_t total, bool may_stop, auto&& fill) {
     for (std::int64_t start = 0; start < total; start += batch) {
       if (done()) return;
       const Eigen::Index count = static_cast<Eigen::Index>(std::min<std::int64_t>(batch, total - start));
       for (Eigen::Index c = 0; c < count; ++c) fill(c, start + c);
       bool news = evaluate(count);
-      if (may_stop && options.stop_when_idle && !news && count == batch) return;
+      if (may_stop && stop_when_idle && !news && count == batch) return;
     }
   };
 
@@ -75,22 +75,28 @@ int sample_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       X.col(c) = probes.col(static_cast<Eigen::Index>(k - 1));
   });
   // Corners: 64 random bits per draw of the generator.
+  const double* lo = box.lower.data();
+  const double* hi = box.upper.data();
   phase(corners, true, [&](Eigen::Index c, std::int64_t k) {
-    std::uint64_t bits = 0;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      bool up;
-      if (all_corners) {
-        up = ((k >> i) & 1) != 0;
-      } else {
-        if (i % 64 == 0) bits = rng();
-        up = ((bits >> (i % 64)) & 1) != 0;
-      }
-      X(i, c) = up ? box.upper[i] : box.lower[i];
+    double* col = X.col(c).data();
+    if (all_corners) {
+      for (Eigen::Index i = 0; i < n; ++i) col[i] = ((k >> i) & 1) != 0 ? hi[i] : lo[i];
+      return;
+    }
+    for (Eigen::Index first = 0; first < n; first += 64) {
+      const std::uint64_t bits = rng();
+      const Eigen::Index end = std::min<Eigen::Index>(n, first + 64);
+      for (Eigen::Index i = first; i < end; ++i) col[i] = ((bits >> (i - first)) & 1) != 0 ? hi[i] : lo[i];
     }
   });
-  // Uniform random points.
+  // Uniform random points: 53 random bits per feature.
+  const double* w = width.data();
   phase(std::max(0, options.random_points), true, [&](Eigen::Index c, std::int64_t) {
-    for (Eigen::Index i = 0; i < n; ++i) X(i, c) = std::min(box.upper[i], box.lower[i] + width[i] * uniform(rng));
+    double* col = X.col(c).data();
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;  // in [0, 1)
+      col[i] = std::min(hi[i], lo[i] + w[i] * u);
+    }
   });
   return decided;
 }
