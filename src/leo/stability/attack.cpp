@@ -110,6 +110,7 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
     if (!any_live) continue;
 
     std::vector<Eigen::MatrixXd> pre(top + 1);
+    Eigen::Index B_live = B;  // columns in X: the live ones after each compaction
     for (int step = 0; step < steps; ++step) {
       if (deadline.expired()) break;
       // Forward through the layers up to the highest target layer.
@@ -122,25 +123,47 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
         pre[h].colwise() += layer.bias;
       }
       decided += harvest_witnesses(network, X, pre, analysis, Stage::attack);
-      any_live = false;
-      for (std::int64_t c = 0; c < B; ++c) {
+      Eigen::Index alive = 0;
+      for (Eigen::Index c = 0; c < B_live; ++c) {
         auto cc = static_cast<std::size_t>(c);
         if (live[cc]) {
           const Target& t = *col_target[cc];
           live[cc] = needs_witness(analysis, t.layer, t.unit, t.sign > 0);
         }
-        any_live = any_live || live[cc];
+        if (live[cc]) ++alive;
       }
-      if (!any_live || step + 1 == steps) break;
+      if (alive == 0 || step + 1 == steps) break;
+      // Drop the columns whose target is settled once they are a quarter of
+      // the batch: every product below is over the live columns only.
+      if (4 * (B_live - alive) >= B_live) {
+        Eigen::Index to = 0;
+        top = 0;
+        for (Eigen::Index c = 0; c < B_live; ++c) {
+          auto cc = static_cast<std::size_t>(c);
+          if (!live[cc]) continue;
+          if (to != c) {
+            X.col(to) = X.col(c);
+            for (auto& p : pre) p.col(to) = p.col(c);
+          }
+          col_target[static_cast<std::size_t>(to)] = col_target[cc];
+          live[static_cast<std::size_t>(to)] = true;
+          top = std::max(top, col_target[cc]->layer);
+          ++to;
+        }
+        B_live = alive;
+        X.conservativeResize(Eigen::NoChange, B_live);
+        pre.resize(top + 1);
+        for (auto& p : pre) p.conservativeResize(Eigen::NoChange, B_live);
+      }
 
       // Backward: the gradient of sign * g_target w.r.t. the input, per column.
-      Eigen::MatrixXd delta = Eigen::MatrixXd::Zero(network.layers[top].outputs(), B);
+      Eigen::MatrixXd delta = Eigen::MatrixXd::Zero(network.layers[top].outputs(), B_live);
       for (std::size_t h = top + 1; h-- > 0;) {
         if (h < top) {
           Eigen::MatrixXd back = network.layers[h + 1].weights.transpose() * delta;
           delta = back.cwiseProduct((pre[h].array() > 0.0).cast<double>().matrix());
         }
-        for (std::int64_t c = 0; c < B; ++c) {
+        for (Eigen::Index c = 0; c < B_live; ++c) {
           auto cc = static_cast<std::size_t>(c);
           if (live[cc] && col_target[cc]->layer == h) delta(col_target[cc]->unit, c) += col_target[cc]->sign;
         }
@@ -148,7 +171,7 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       Eigen::MatrixXd grad = network.layers[0].weights.transpose() * delta;
       double frac = steps > 1 ? static_cast<double>(step) / (steps - 1) : 0.0;
       double size = options.first_step * std::pow(options.last_step / options.first_step, frac);
-      for (std::int64_t c = 0; c < B; ++c) {
+      for (Eigen::Index c = 0; c < B_live; ++c) {
         if (!live[static_cast<std::size_t>(c)]) continue;
         for (Eigen::Index i = 0; i < n; ++i) {
           double gi = grad(i, c);
