@@ -7,17 +7,17 @@
 namespace leo {
 
 std::string format_table(const Analysis& a) {
-  static constexpr std::array<Stage, 8> stages = {Stage::samples, Stage::attack, Stage::ibp, Stage::crown,
-                                                  Stage::alpha,   Stage::lp,     Stage::bab, Stage::milp};
+  constexpr std::size_t n = std::size(kCascadeStages);
+  const auto& stages = kCascadeStages;
   std::string out;
   out += fmt::format("domain: {}\n", a.domain.description);
   out += fmt::format("{:>5} {:>6} {:>7} {:>8} {:>8} {:>9} |", "layer", "units", "active", "inactive", "unstable",
                      "undecided");
   for (Stage s : stages) out += fmt::format(" {:>7}", to_string(s));
   out += "\n";
-  std::array<int, 8> total_by{};
+  std::array<int, n> total_by{};
   int total[5] = {0, 0, 0, 0, 0};
-  auto row = [&](const std::string& name, const int* c, const std::array<int, 8>& by) {
+  auto row = [&](const std::string& name, const int* c, const std::array<int, n>& by) {
     std::string r = fmt::format("{:>5} {:>6} {:>7} {:>8} {:>8} {:>9} |", name, c[0], c[1], c[2], c[3], c[4]);
     for (int k : by) r += fmt::format(" {:>7}", k);
     return r + "\n";
@@ -25,12 +25,12 @@ std::string format_table(const Analysis& a) {
   for (std::size_t h = 0; h < a.layers.size(); ++h) {
     int c[5] = {static_cast<int>(a.layers[h].size()), a.count(h, Status::active), a.count(h, Status::inactive),
                 a.count(h, Status::unstable), a.count(h, Status::undecided)};
-    std::array<int, 8> by{};
+    std::array<int, n> by{};
     for (const UnitVerdict& v : a.layers[h])
-      for (std::size_t k = 0; k < stages.size(); ++k)
+      for (std::size_t k = 0; k < n; ++k)
         if (v.stage == stages[k]) ++by[k];
     for (int k = 0; k < 5; ++k) total[k] += c[k];
-    for (std::size_t k = 0; k < stages.size(); ++k) total_by[k] += by[k];
+    for (std::size_t k = 0; k < n; ++k) total_by[k] += by[k];
     out += row(std::to_string(h), c, by);
   }
   out += row("all", total, total_by);

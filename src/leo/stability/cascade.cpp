@@ -22,8 +22,7 @@
 namespace leo {
 
 std::set<Stage> parse_stages(const std::string& list) {
-  static const Stage all[] = {Stage::samples, Stage::attack, Stage::ibp, Stage::crown,
-                              Stage::alpha,   Stage::lp,     Stage::bab, Stage::milp};
+  const auto& all = kCascadeStages;
   std::set<Stage> out;
   std::stringstream in(list);
   std::string item;
@@ -38,8 +37,8 @@ std::set<Stage> parse_stages(const std::string& list) {
     if (item == "none") continue;
     auto it = std::find_if(std::begin(all), std::end(all), [&](Stage s) { return item == to_string(s); });
     if (it == std::end(all))
-      throw InputError(fmt::format("--stages: unknown stage '{}' (known: samples, attack, ibp, crown, alpha, lp, bab, milp)",
-                                   item));
+      throw InputError(fmt::format(
+          "--stages: unknown stage '{}' (known: samples, attack, ibp, crown, alpha, lp, bab, split, milp)", item));
     out.insert(*it);
   }
   return out;
@@ -200,6 +199,15 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
     ensure_bounds();
     lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline);
     return apply_bounds(a, *bounds, Stage::lp);
+  });
+  run(Stage::split, [&] {
+    ensure_bounds();
+    SplitStageOptions split = options.split;
+    if (!deadline.unlimited() && options.split_share > 0) {
+      double share = options.split_share * deadline.remaining();
+      split.seconds = split.seconds > 0 ? std::min(split.seconds, share) : share;
+    }
+    return split_stage(network, domain.box, *bounds, a, split, deadline);
   });
   run(Stage::milp, [&] {
     ensure_bounds();

@@ -1,7 +1,8 @@
 #pragma once
 // The stability cascade (DESIGN.md §2): samples, attack, interval bounds,
-// CROWN, alpha-CROWN, LP tightening, branch and bound on the input box (bab,
-// bab.hpp; for few inputs), exact MILP. Each stage only decides units
+// CROWN, alpha-CROWN, branch and bound on the input box (bab, bab.hpp; for few
+// inputs), LP tightening, branch and bound on ReLU phases (split,
+// relu_split.hpp; a small budget per unit), exact MILP. Each stage only decides units
 // that are still undecided, and only with evidence:
 // - unstable: a positive and a negative witness (witnesses.hpp);
 // - stable: a sound bound on g over the box. Convention for g reaching exactly
@@ -21,6 +22,7 @@
 #include "leo/network/network.hpp"
 #include "leo/stability/attack.hpp"
 #include "leo/stability/bab.hpp"
+#include "leo/stability/relu_split.hpp"
 #include "leo/stability/samples.hpp"
 #include "leo/stability/verdict.hpp"
 
@@ -29,8 +31,7 @@ namespace leo {
 enum class ExactMethod { network, per_unit, none };
 
 struct AnalyzeOptions {
-  std::set<Stage> stages = {Stage::samples, Stage::attack, Stage::ibp, Stage::crown,
-                            Stage::alpha,   Stage::lp,     Stage::bab, Stage::milp};
+  std::set<Stage> stages{std::begin(kCascadeStages), std::end(kCascadeStages)};
   ExactMethod exact = ExactMethod::per_unit;  // measured faster than one network MILP here (bench/)
   double time_limit = 0;    // seconds of wall-clock time; <= 0: none
   std::uint64_t seed = 1;
@@ -41,6 +42,10 @@ struct AnalyzeOptions {
   // With a time limit, the bab stage gets at most this share of the time left
   // when it starts (the MILP gets the rest).
   double bab_share = 0.5;
+  SplitStageOptions split;
+  // With a time limit, the split stage gets at most this share of the time
+  // left when it starts.
+  double split_share = 0.5;
 };
 
 // "samples,attack,ibp" -> stages; "all" -> every stage. Throws InputError.

@@ -9,6 +9,9 @@
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
+#include "leo/stability/cascade.hpp"
+#include "leo/stability/witnesses.hpp"
+#include "leo/util/progress.hpp"
 
 namespace leo {
 namespace {
@@ -146,6 +149,43 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   result.status = SplitResult::Status::proven;
   result.bound = nonpositive ? envelope : -envelope;
   return result;
+}
+
+int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analysis& analysis,
+                const SplitStageOptions& options, const Deadline& deadline) {
+  Stopwatch watch;
+  const Deadline stage(options.seconds);
+  auto out_of_time = [&] { return deadline.expired() || stage.expired(); };
+  const int before = undecided_units(analysis);
+  long nodes = 0, proofs = 0;
+  for (std::size_t h = 1; h < analysis.layers.size() && !out_of_time(); ++h) {
+    for (std::size_t i = 0; i < analysis.layers[h].size() && !out_of_time(); ++i) {
+      const auto unit = static_cast<Eigen::Index>(i);
+      for (bool nonpositive : {true, false}) {
+        if (!needs_witness(analysis, h, unit, nonpositive) || out_of_time()) continue;
+        SplitOptions o;
+        o.max_nodes = options.unit_nodes;
+        o.deadline = stage.remaining() < deadline.remaining() ? stage : deadline;
+        auto refutes = [&](const Eigen::VectorXd& x) {
+          harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
+          return !needs_witness(analysis, h, unit, nonpositive);
+        };
+        SplitResult r = prove_sign(net, box, bounds, h, unit, nonpositive, o, refutes);
+        nodes += r.nodes;
+        if (r.status != SplitResult::Status::proven) continue;
+        ++proofs;
+        if (nonpositive)
+          bounds[h].upper[unit] = std::min(bounds[h].upper[unit], r.bound);
+        else
+          bounds[h].lower[unit] = std::max(bounds[h].lower[unit], r.bound);
+        break;  // the unit is stable: the other side cannot be proven too (but for g == 0)
+      }
+    }
+    apply_bounds(analysis, bounds, Stage::split);
+    Progress::global().report("split", "layer {}: {} proofs, {} nodes so far, {} units undecided ({:.2f}s)", h, proofs,
+                              nodes, undecided_units(analysis), watch.seconds());
+  }
+  return before - undecided_units(analysis);
 }
 
 }  // namespace leo

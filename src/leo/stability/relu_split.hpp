@@ -35,6 +35,7 @@
 #include "leo/bounds/bounds.hpp"
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
+#include "leo/stability/verdict.hpp"
 #include "leo/util/deadline.hpp"
 
 namespace leo {
@@ -65,5 +66,21 @@ using SplitPointCheck = std::function<bool(const Eigen::VectorXd& input)>;
 SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t layer,
                        Eigen::Index unit, bool nonpositive, const SplitOptions& options = {},
                        const SplitPointCheck& check = {});
+
+// Stage "split" of the cascade (after lp, before milp): for each undecided
+// unit of the hidden layers after the first, in layer order, prove_sign on
+// each side not yet seen, with a small node budget; the LP points are
+// harvested as witnesses (witnesses.hpp) for every unit they show. A proven
+// side tightens `bounds` (upper <= bound <= 0, or lower >= bound >= 0), which
+// decides the unit (apply_bounds) and, layer by layer, tightens the search for
+// later layers. Units it cannot settle in budget are left to the MILP.
+struct SplitStageOptions {
+  long unit_nodes = 64;  // nodes per unit and side
+  double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
+};
+
+// Returns the units decided (stable or unstable).
+int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analysis& analysis,
+                const SplitStageOptions& options = {}, const Deadline& deadline = {});
 
 }  // namespace leo

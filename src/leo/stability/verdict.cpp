@@ -22,6 +22,7 @@ const char* to_string(Stage stage) {
     case Stage::alpha: return "alpha";
     case Stage::lp: return "lp";
     case Stage::bab: return "bab";
+    case Stage::split: return "split";
     case Stage::milp: return "milp";
   }
   return "?";

@@ -10,7 +10,11 @@
 namespace leo {
 
 enum class Status { active, inactive, unstable, undecided };
-enum class Stage { none, samples, attack, ibp, crown, alpha, lp, bab, milp };
+enum class Stage { none, samples, attack, ibp, crown, alpha, lp, bab, split, milp };
+
+// Every stage of the cascade, in the order it runs them (cascade.hpp).
+inline constexpr Stage kCascadeStages[] = {Stage::ibp,   Stage::samples, Stage::attack, Stage::crown, Stage::alpha,
+                                           Stage::bab,   Stage::lp,      Stage::split,  Stage::milp};
 
 const char* to_string(Status status);
 const char* to_string(Stage stage);
