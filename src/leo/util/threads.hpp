@@ -6,7 +6,8 @@
 // system time. A command that takes --threads must set both.
 namespace leo {
 
-// Sets OpenMP's and OpenBLAS's thread counts (n > 0; n <= 0 leaves both alone).
+// Sets OpenMP's and OpenBLAS's thread counts (n > 0; n <= 0 leaves both
+// alone). n = 1 also stops OpenBLAS's idle pool threads.
 void set_threads(int n);
 int blas_threads();
 
