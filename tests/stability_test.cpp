@@ -28,6 +28,17 @@ Domain box_domain(Eigen::Index n, double lo, double hi) {
   return d;
 }
 
+// Net k of the brute-force tests: 1 input (k even) or 2, three hidden layers
+// of 8, 8, 6 units, on [-1, 1]^n.
+struct SmallNet {
+  Network net;
+  Domain domain;
+};
+SmallNet small_input_net(int k, std::mt19937_64& rng) {
+  const int n = 1 + k % 2;
+  return {test::random_network({n, 8, 8, 6, 1}, rng, 0.6), box_domain(n, -1, 1)};
+}
+
 // A dense grid over a box of 1 or 2 features.
 Eigen::MatrixXd grid(const Box& box, int per_axis) {
   const Eigen::Index n = box.size();
@@ -405,9 +416,8 @@ TEST(Bab, MatchesGridAndMilpOnOneAndTwoInputNets) {
   std::mt19937_64 rng(11);
   int by_bab = 0;
   for (int k = 0; k < 12; ++k) {
-    const int n = 1 + k % 2;
-    Network net = test::random_network({n, 8, 8, 6, 1}, rng, 0.6);
-    Domain d = box_domain(n, -1, 1);
+    auto [net, d] = small_input_net(k, rng);
+    const int n = static_cast<int>(d.box.size());
     SCOPED_TRACE("net " + std::to_string(k));
     AnalyzeOptions o;
     o.stages = {Stage::ibp, Stage::bab};
@@ -495,9 +505,8 @@ TEST(ReluSplit, StageAgainstADenseGrid) {
   std::mt19937_64 rng(21);
   int by_split = 0, undecided = 0;
   for (int k = 0; k < 8; ++k) {
-    const int n = 1 + k % 2;
-    Network net = test::random_network({n, 8, 8, 6, 1}, rng, 0.6);
-    Domain d = box_domain(n, -1, 1);
+    auto [net, d] = small_input_net(k, rng);
+    const int n = static_cast<int>(d.box.size());
     SCOPED_TRACE("net " + std::to_string(k));
     AnalyzeOptions o;
     o.stages = {Stage::ibp, Stage::split};

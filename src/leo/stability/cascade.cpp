@@ -126,6 +126,14 @@ std::vector<std::vector<bool>> undecided_targets(const Network& network, const A
   return targets;
 }
 
+// A stage's own time budget: `configured` (<= 0: none), capped with a time
+// limit by `share` of the time left when the stage starts.
+double stage_seconds(double configured, double share, const Deadline& deadline) {
+  if (deadline.unlimited() || share <= 0) return configured;
+  const double limit = share * deadline.remaining();
+  return configured > 0 ? std::min(configured, limit) : limit;
+}
+
 }  // namespace
 
 Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOptions& options) {
@@ -189,10 +197,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
   run(Stage::bab, [&] {
     ensure_bounds();
     BabOptions bab = options.bab;
-    if (!deadline.unlimited() && options.bab_share > 0) {
-      double share = options.bab_share * deadline.remaining();
-      bab.seconds = bab.seconds > 0 ? std::min(bab.seconds, share) : share;
-    }
+    bab.seconds = stage_seconds(bab.seconds, options.bab_share, deadline);
     return bab_stage(network, *bounds, a, bab, deadline);
   });
   run(Stage::lp, [&] {
@@ -203,10 +208,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
   run(Stage::split, [&] {
     ensure_bounds();
     SplitStageOptions split = options.split;
-    if (!deadline.unlimited() && options.split_share > 0) {
-      double share = options.split_share * deadline.remaining();
-      split.seconds = split.seconds > 0 ? std::min(split.seconds, share) : share;
-    }
+    split.seconds = stage_seconds(split.seconds, options.split_share, deadline);
     return split_stage(network, domain.box, *bounds, a, split, deadline);
   });
   run(Stage::milp, [&] {
