@@ -11,13 +11,14 @@
 # seconds (/usr/bin/time) and the load average before and after, into
 # bench/analyze/results/, then summary.txt (machine, loads, times, verdict
 # counts, and whether the verdicts equal the cascade's).
-#   bench/analyze/run.sh [TIME_LIMIT_SECONDS] [NAMES...]   (names: acas mnistfc mnistl1)
+#   - the same net trained with l1 = 2e-4 and 1e-4 (names mnistl1-2e-4, mnistl1-1e-4).
+#   bench/analyze/run.sh [TIME_LIMIT_SECONDS] [NAMES...]   (names: acas mnistfc mnistl1 mnistl1-2e-4 mnistl1-1e-4)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 limit=${1:-600}
 shift || true
 nets=("$@")
-[ ${#nets[@]} -eq 0 ] && nets=(acas mnistfc mnistl1)
+[ ${#nets[@]} -eq 0 ] && nets=(acas mnistfc mnistl1 mnistl1-2e-4 mnistl1-1e-4)
 leo=build/leo
 models=${LEO_MODELS_DIR:-../shared/models}
 out=bench/analyze/results
@@ -42,6 +43,10 @@ for net in "${nets[@]}"; do
     mnistl1)
       [ -f "$l1net" ] || "$leo" -q train --data mnist --hidden 100,100 --l1 5e-4 --steps 56000 --seed 1 -o "$l1net"
       args=("$l1net") ;;
+    mnistl1-2e-4|mnistl1-1e-4)  # weaker l1: more units for the exact stages
+      f=/tmp/leo-bench-mnist-l1-${net#mnistl1-}.onnx
+      [ -f "$f" ] || "$leo" -q train --data mnist --hidden 100,100 --l1 "${net#mnistl1-}" --steps 56000 --seed 1 -o "$f"
+      args=("$f") ;;
     *) echo "unknown net $net" >&2; exit 2 ;;
   esac
   run "$net.cascade" "${args[@]}"
