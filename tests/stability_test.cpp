@@ -67,19 +67,30 @@ TEST(Samples, SeeBothSignsOfASimpleUnit) {
   test::expect_valid_witnesses(net, a);
 }
 
-TEST(Samples, ProbePointsAreUsed) {
-  // g = x - 0.9999 on [0, 1] is positive only very near 1: the probe 1.0 shows it
-  // even with no random point and no corner.
-  Network net({AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Constant(1, -0.9999)},
-               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
-  Domain d = box_domain(1, 0, 1);
-  d.probes = Eigen::MatrixXd::Constant(1, 1, 1.0);
-  Analysis a = make_analysis(net, d);
-  std::mt19937_64 rng(1);
+// One unit, g = x - 0.9999 on [0, 1]: positive only very near 1.
+Network near_one_net() {
+  return Network({AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Constant(1, -0.9999)},
+                  AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+}
+
+// The samples stage with the box centre and the probes only (no corners, no random points).
+SampleOptions probes_only() {
   SampleOptions o;
   o.max_all_corners_log2 = 0;
   o.random_corners = 0;
   o.random_points = 0;
+  return o;
+}
+
+TEST(Samples, ProbePointsAreUsed) {
+  // g = x - 0.9999 on [0, 1] is positive only very near 1: the probe 1.0 shows it
+  // even with no random point and no corner.
+  Network net = near_one_net();
+  Domain d = box_domain(1, 0, 1);
+  d.probes = Eigen::MatrixXd::Constant(1, 1, 1.0);
+  Analysis a = make_analysis(net, d);
+  std::mt19937_64 rng(1);
+  SampleOptions o = probes_only();
   sample_stage(net, a, rng, o);
   EXPECT_EQ(a.layers[0][0].status, Status::unstable);  // centre: negative, probe: positive
   test::expect_valid_witnesses(net, a);
@@ -89,17 +100,13 @@ TEST(Samples, EveryProbeIsUsedWhateverTheBatch) {
   // g = x - 0.9999 on [0, 1]: only the last of three probes shows it positive;
   // batches of one column, and an idle batch (the first probes show nothing
   // new) must not end the probe phase.
-  Network net({AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Constant(1, -0.9999)},
-               AffineLayer{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)}});
+  Network net = near_one_net();
   Domain d = box_domain(1, 0, 1);
   d.probes = Eigen::MatrixXd(1, 3);
   d.probes << 0.2, 0.3, 1.0;
   Analysis a = make_analysis(net, d);
   std::mt19937_64 rng(1);
-  SampleOptions o;
-  o.max_all_corners_log2 = 0;
-  o.random_corners = 0;
-  o.random_points = 0;
+  SampleOptions o = probes_only();
   o.batch = 1;
   sample_stage(net, a, rng, o);
   EXPECT_EQ(a.layers[0][0].status, Status::unstable);
