@@ -36,6 +36,13 @@ struct OnnxReadOptions {
 Network read_onnx(const std::filesystem::path& file);
 Network read_onnx(const std::filesystem::path& file, const OnnxReadOptions& options);
 
+// The external-data files the tensors of an ONNX model name (initializers and
+// Constant nodes' values), resolved against the model's folder
+// (weakly_canonical), each once, in order of first use; the data itself is not
+// read. Empty for a model with no external data, and for a file that is
+// missing, larger than 2 GiB or does not parse.
+std::vector<std::filesystem::path> onnx_external_data_files(const std::filesystem::path& file);
+
 struct OnnxWriteOptions {
   ElementType type = ElementType::float32;     // float64 on request
   std::vector<std::filesystem::path> inputs;   // files never to overwrite (passed to write_file_atomically)
