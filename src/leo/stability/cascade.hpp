@@ -1,5 +1,5 @@
 #pragma once
-// The stability cascade (DESIGN.md §2). The stages and their order are those
+// The stability cascade (docs/design.md §2). The stages and their order are those
 // of the stage table (stages.hpp): ibp (interval bounds), samples and attack
 // (witnesses of instability), crown and alpha (linear bounds), bab (branch and
 // bound on the input box, for few inputs; bab.hpp), lp (LP tightening), split
