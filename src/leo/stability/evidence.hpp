@@ -1,6 +1,6 @@
 #pragma once
 // The evidence rules of the stability analysis, in one place: every stage
-// decides units only through these functions (DESIGN.md §2).
+// decides units only through these functions (docs/design.md §2).
 //
 // - Unstable, from witnesses. A witness shows sign "positive" for unit i of
 //   hidden layer h when g_i^h(x) > 0 and "negative" when g_i^h(x) < 0, both
