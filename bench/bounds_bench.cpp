@@ -1,7 +1,7 @@
 // Timing of the bound propagation stages (bounds/): IBP, CROWN, alpha-CROWN
 // and LP (each stage starts from the previous one's bounds), on
 //   mnist:   mnistfc 256x2 over [0,1]^784 (a random 784-256-256-10 net when
-//            ../shared/models is missing),
+//            models/ is missing),
 //   acasxu:  ACAS Xu 1_1 on prop_1's input box.
 // Counters: stable = hidden units proven stable after the stage; unstable =
 // the rest. Results: bench/results/bounds.md.
@@ -42,8 +42,8 @@ Network random_net(const std::vector<int>& sizes, unsigned seed) {
   return Network(std::move(layers));
 }
 
-// ../shared/models beside the checkout, or $LEO_MODELS_DIR.
-const std::filesystem::path models = std::getenv("LEO_MODELS_DIR") ? std::getenv("LEO_MODELS_DIR") : LEO_SHARED_MODELS_DIR;
+// The repository's models/ folder, or $LEO_MODELS_DIR.
+const std::filesystem::path models = std::getenv("LEO_MODELS_DIR") ? std::getenv("LEO_MODELS_DIR") : LEO_REPO_MODELS_DIR;
 
 const Case& mnist() {
   static const Case c = [] {

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit=${1:-10}
-models=${LEO_MODELS_DIR:-../shared/models}
+models=${LEO_MODELS_DIR:-models}
 leo=${LEO:-build/leo}
 out=bench/results/compress_zoo.md
 work=$(mktemp -d)

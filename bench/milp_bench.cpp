@@ -99,7 +99,7 @@ void run(const std::string& name, const Network& net, const Box& box, double lim
 int main(int argc, char** argv) {
   double limit = 300;
   int threads = 1;
-  std::filesystem::path models = LEO_SHARED_MODELS_DIR;
+  std::filesystem::path models = LEO_REPO_MODELS_DIR;
   for (int k = 1; k + 1 < argc; k += 2) {
     std::string arg = argv[k];
     if (arg == "--time-limit") limit = std::stod(argv[k + 1]);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "leo/io/model_file.hpp"
 #include "leo/io/onnx.hpp"
 #include "leo/util/error.hpp"
 #include "onnx_builder.hpp"
@@ -585,6 +586,64 @@ TEST(OnnxBadInput, ExternalDataOutsideTheFolder) {
   b.external_bytes.clear();  // do not rewrite the data file
   fs::path q = b.save(dir.path / "model", "abs.onnx");
   EXPECT_THAT(input_error([&] { read_onnx(q); }), HasSubstr("outside the model's folder"));
+}
+
+// --- the files a model read touches -----------------------------------------
+
+TEST(ModelFiles, ExternalDataFilesAreListedResolved) {
+  const fs::path dir = test::fixtures_dir() / "robustness" / "external";
+  const auto files = files_read_by_model(dir / "ok.onnx");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_TRUE(fs::equivalent(files[0], dir / "ok.onnx"));
+  EXPECT_TRUE(fs::equivalent(files[1], dir / "w1.bin"));
+  for (const auto& f : files) EXPECT_TRUE(f.is_absolute()) << f;
+  // The reader reads exactly these files: the model loads.
+  EXPECT_NO_THROW(read_onnx(dir / "ok.onnx"));
+}
+
+TEST(ModelFiles, EachExternalFileOnceAcrossInitializersAndConstants) {
+  TempDir dir;
+  fs::create_directories(dir.path / "m" / "data");
+  OnnxBuilder b = two_layer(Storage::external);
+  b.external_file = "data/../data/w.bin";  // resolved: data/w.bin
+  b.external_bytes.clear();
+  b.graph->clear_initializer();
+  b.init("W1", {3, 2}, {1, 2, 3, 4, -1, 1}, Storage::external);
+  b.init("b1", {3}, {0.5, -1, 0}, Storage::external);
+  b.init("W2", {1, 3}, {1, -1, 2}, Storage::external);
+  b.init("b2", {1}, {0.25}, Storage::external);
+  // A Constant node whose tensor names a second file (never read by the lister).
+  auto* c = b.graph->add_node();
+  c->set_op_type("Constant");
+  c->add_output("unused");
+  auto* a = c->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  auto* t = a->mutable_t();
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = t->add_external_data();
+  loc->set_key("location");
+  loc->set_value("other.bin");
+  const fs::path p = b.save(dir.path / "m", "m.onnx");
+  const auto files = files_read_by_model(p);
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0], fs::weakly_canonical(p));
+  EXPECT_EQ(files[1], fs::weakly_canonical(dir.path / "m" / "data" / "w.bin"));
+  EXPECT_EQ(files[2], fs::weakly_canonical(dir.path / "m" / "other.bin"));  // need not exist
+}
+
+TEST(ModelFiles, ModelsWithoutExternalDataAndUnparsableFiles) {
+  EXPECT_EQ(files_read_by_model(model("small/test_small.onnx")).size(), 1u);
+  TempDir dir;
+  std::ofstream(dir.path / "junk.onnx") << "not a model";
+  const auto junk = files_read_by_model(dir.path / "junk.onnx");
+  ASSERT_EQ(junk.size(), 1u);
+  EXPECT_EQ(junk[0], fs::weakly_canonical(dir.path / "junk.onnx"));
+  std::ofstream(dir.path / "n.nnet") << "x";
+  EXPECT_EQ(files_read_by_model(dir.path / "n.nnet").size(), 1u);
+  // A relative name resolves against the working directory.
+  EXPECT_TRUE(files_read_by_model("some/rel.onnx")[0].is_absolute());
 }
 
 TEST(OnnxBadInput, FileLargerThanTheLimit) {

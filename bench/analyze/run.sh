@@ -20,7 +20,7 @@ shift || true
 nets=("$@")
 [ ${#nets[@]} -eq 0 ] && nets=(acas mnistfc mnistl1 mnistl1-2e-4 mnistl1-1e-4)
 leo=build/leo
-models=${LEO_MODELS_DIR:-../shared/models}
+models=${LEO_MODELS_DIR:-models}
 out=bench/analyze/results
 mkdir -p "$out"
 l1net=${LEO_L1_NET:-/tmp/leo-bench-mnist-l1.onnx}

@@ -14,12 +14,12 @@ namespace fs = std::filesystem;
 
 fs::path models_dir() {
   const char* env = std::getenv("LEO_MODELS_DIR");
-  fs::path dir = env ? fs::path(env) : fs::path(LEO_SHARED_MODELS_DIR);
+  fs::path dir = env ? fs::path(env) : fs::path(LEO_REPO_MODELS_DIR);
   // A missing zoo is a broken setup, never a reason to pass: fail the test.
   std::error_code ec;
   if (!fs::is_directory(dir / "acasxu", ec))
     ADD_FAILURE() << "the model zoo is missing: no " << (dir / "acasxu")
-                  << " (put ../shared/models beside the checkout or set LEO_MODELS_DIR)";
+                  << " (the repository's models/ folder, or LEO_MODELS_DIR if set)";
   return dir;
 }
 

@@ -10,7 +10,7 @@
 
 namespace leo::test {
 
-// ../shared/models beside the checkout, or $LEO_MODELS_DIR. A missing folder
+// The repository's models/ folder, or $LEO_MODELS_DIR. A missing folder
 // fails the calling test (never skips it).
 std::filesystem::path models_dir();
 // tests/fixtures in the source tree.

@@ -1,7 +1,7 @@
 #pragma once
 // Affine sets that contain every value a layer's input can take on the domain.
 //
-// The linear-dependence rewrite (DESIGN.md §1, rewrite 2) needs the rank of a
+// The linear-dependence rewrite (docs/design.md §1, rewrite 2) needs the rank of a
 // set of rows *restricted to the inputs the layer really receives*, not the
 // rank of the raw matrix. If x^{l} only ever lies in {p + D t}, a row w acts
 // on it as w p + (w D) t, so two units whose restricted forms (w D, g(p)) are

@@ -1,5 +1,5 @@
 #pragma once
-// Lossless compression: apply the rewrites of DESIGN.md §1 (compress/rewrites.hpp)
+// Lossless compression: apply the rewrites of docs/design.md §1 (compress/rewrites.hpp)
 // until none changes the network.
 //
 // Order of one round: dead layer (network -> constant), stably inactive units,

@@ -1,5 +1,5 @@
 #pragma once
-// The lossless rewrites of DESIGN.md §1, each a pure function
+// The lossless rewrites of docs/design.md §1, each a pure function
 //   (network + what is known about its hidden units) -> (new network, steps taken).
 //
 // Invariant that makes verdicts reusable across rewrites: every rewrite keeps

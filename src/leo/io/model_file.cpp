@@ -35,6 +35,15 @@ Network read_model(const fs::path& file, const ModelReadOptions& options) {
   return read_onnx(file, onnx);
 }
 
+std::vector<fs::path> files_read_by_model(const fs::path& file) {
+  std::error_code ec;
+  std::vector<fs::path> files{fs::weakly_canonical(fs::absolute(file, ec), ec)};
+  if (files[0].empty()) files[0] = file;
+  if (model_format(file) == ModelFormat::onnx)
+    for (auto& f : onnx_external_data_files(file)) files.push_back(std::move(f));
+  return files;
+}
+
 std::uintmax_t parse_byte_size(const std::string& text, const std::string& what) {
   std::string_view t = trim(text);
   std::uintmax_t value = 0;

@@ -27,6 +27,15 @@ struct ModelReadOptions {
 // and the reader's error (naming the file and place) for a bad one.
 Network read_model(const std::filesystem::path& file, const ModelReadOptions& options = {});
 
+// Every file reading `file` as a model touches, without loading any weights:
+// the model file itself and, for ONNX, each external-data file named by its
+// initializers or Constant nodes (once each, in order of first use). Paths
+// are resolved (absolute, with "." and ".." and symbolic links resolved as far
+// as they exist), external ones against the model's folder, so that they can
+// be compared with an output path. A file that cannot be parsed as ONNX names
+// no external files (reading it fails anyway). For .nnet: just the file.
+std::vector<std::filesystem::path> files_read_by_model(const std::filesystem::path& file);
+
 // A size in bytes from text: a whole number with an optional suffix k, M, G or
 // T (powers of 1024; "KiB", "MB", ... read the same, case-insensitive), e.g.
 // "2G", "512M", "1000". Throws InputError "WHAT: ..." on anything else.

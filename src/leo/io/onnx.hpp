@@ -14,7 +14,10 @@
 // evaluated, with the batch size kept symbolic. Anything else is refused with
 // the node's name and op type.
 //
-// Supported ops (ai.onnx, opsets 7 to 18): see onnx_supported_ops().
+// Supported ops (ai.onnx, opsets 7 to 18): see onnx_supported_ops(). The code:
+// onnx_read.cpp (file, graph inputs and outputs), onnx/tensor (tensor
+// decoding, external data), onnx/fold (constant folding), onnx/interp (the
+// activation algebra), onnx/ops (the op handlers and the one op table).
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -35,6 +38,13 @@ struct OnnxReadOptions {
 // naming the file, and the node and op where applicable.
 Network read_onnx(const std::filesystem::path& file);
 Network read_onnx(const std::filesystem::path& file, const OnnxReadOptions& options);
+
+// The external-data files the tensors of an ONNX model name (initializers and
+// Constant nodes' values), resolved against the model's folder
+// (weakly_canonical), each once, in order of first use; the data itself is not
+// read. Empty for a model with no external data, and for a file that is
+// missing, larger than 2 GiB or does not parse.
+std::vector<std::filesystem::path> onnx_external_data_files(const std::filesystem::path& file);
 
 struct OnnxWriteOptions {
   ElementType type = ElementType::float32;     // float64 on request

@@ -1,5 +1,5 @@
 #pragma once
-// Exact stability by MILP (CBC), the last stage of the cascade (DESIGN.md §2).
+// Exact stability by MILP (CBC), the last stage of the cascade (docs/design.md §2).
 //
 // Both formulations read and update an Analysis: only units whose status is
 // `undecided` are worked on (one-sided evidence, seen_positive or

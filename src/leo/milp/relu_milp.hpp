@@ -1,5 +1,5 @@
 #pragma once
-// The big-M mixed-integer encoding of ReLU networks (DESIGN.md §2), built as a
+// The big-M mixed-integer encoding of ReLU networks (docs/design.md §2), built as a
 // plain MilpModel (columns + sparse rows, no solver types in this header) that
 // milp/cbc.hpp loads into CBC.
 //

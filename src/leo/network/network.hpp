@@ -4,7 +4,7 @@
 // and output tensors (names, shapes, element type) are kept so that a written
 // model has the same interface as the one that was read.
 //
-// Notation (DESIGN.md §1): layers[l] maps x^l (size in) to g^{l+1} = W x^l + b.
+// Notation (docs/design.md §1): layers[l] maps x^l (size in) to g^{l+1} = W x^l + b.
 // Layers 0..L-2 are hidden (ReLU after them); layer L-1 is the output layer.
 // "Hidden layer h" in analyses and JSON means layers[h], h = 0..L-2.
 #include <Eigen/Dense>

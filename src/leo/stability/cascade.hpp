@@ -1,5 +1,5 @@
 #pragma once
-// The stability cascade (DESIGN.md §2): samples, attack, interval bounds,
+// The stability cascade (docs/design.md §2): samples, attack, interval bounds,
 // CROWN, alpha-CROWN, branch and bound on the input box (bab, bab.hpp; for few
 // inputs), LP tightening, branch and bound on ReLU phases (split,
 // relu_split.hpp; a small budget per unit), exact MILP. Each stage only decides units
