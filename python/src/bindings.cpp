@@ -433,9 +433,9 @@ PYBIND11_MODULE(_leo, m) {
       .def_property_readonly("lower", [](const Domain& d) { return vector_array(d.box.lower); })
       .def_property_readonly("upper", [](const Domain& d) { return vector_array(d.box.upper); })
       .def_property_readonly("probes",
-                             [](const Domain& d) {
-                               return d.probes.cols() > 0 ? columns_array(d.probes)
-                                                          : py::array_t<double>({Eigen::Index{0}, d.box.size()});
+                             [](const Domain& d) -> py::array_t<double> {
+                               if (d.probes.cols() > 0) return columns_array(d.probes);
+                               return py::array_t<double>(std::vector<py::ssize_t>{0, d.box.size()});
                              })
       .def_property_readonly("description", [](const Domain& d) { return d.description; })
       .def("text", &api::domain_text);
