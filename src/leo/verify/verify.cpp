@@ -187,7 +187,7 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
     double proven = 0;
     bool complete = true;
     // CBC's answer is trusted only with a margin (as the exact stability stage,
-    // milp/exact.hpp): it searches for a difference above T - margin, and
+    // stability/exact.hpp): it searches for a difference above T - margin, and
     // every bound it proves is widened by the margin.
     const double scale = std::max({std::abs(bounds_a.back().lower[k]), std::abs(bounds_a.back().upper[k]),
                                    std::abs(bounds_b.back().lower[k]), std::abs(bounds_b.back().upper[k])});
