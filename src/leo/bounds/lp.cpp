@@ -208,13 +208,14 @@ class RelaxationLp {
     }
     for (int j = 0; j < ncols; ++j) model_.setObjectiveCoefficient(j, obj[static_cast<std::size_t>(j)]);
     // Wall clock (the deadline's); CPU seconds alone overrun on a loaded machine.
-    model_.setMaximumSeconds(seconds > 0 ? seconds : -1.0);
-    model_.setMaximumWallSeconds(seconds > 0 ? seconds : -1.0);
+    const bool limited = seconds > 0 && seconds < 1e9;  // (infinite: none; also keeps the time_point finite)
+    model_.setMaximumSeconds(limited ? seconds : -1.0);
+    model_.setMaximumWallSeconds(limited ? seconds : -1.0);
     auto* handler = dynamic_cast<ObjectiveLimit*>(model_.eventHandler());
     if (handler) {
       handler->hit = false;
       handler->timed_out = false;
-      handler->stop_at = seconds > 0 ? Deadline::clock::now() + std::chrono::duration_cast<Deadline::clock::duration>(
+      handler->stop_at = limited ? Deadline::clock::now() + std::chrono::duration_cast<Deadline::clock::duration>(
                                                                     std::chrono::duration<double>(seconds))
                                      : Deadline::clock::time_point::max();
       // a.g = -objective + a.b > stop_above  <=>  objective < a.b - stop_above

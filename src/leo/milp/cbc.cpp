@@ -134,7 +134,7 @@ class LpDeadline : public ClpEventHandler {
 void limit_lp(OsiSolverInterface* solver, double seconds) {
   auto* clp = dynamic_cast<OsiClpSolverInterface*>(solver);
   if (clp == nullptr) return;
-  const bool limited = std::isfinite(seconds) && seconds > 0;
+  const bool limited = seconds > 0 && seconds < 1e9;  // (infinite: none; also keeps the time_point finite)
   clp->getModelPtr()->setMaximumWallSeconds(limited ? seconds : -1.0);
   clp->getModelPtr()->setMaximumSeconds(limited ? seconds : -1.0);
   LpDeadline handler(limited ? Deadline::clock::now() + std::chrono::duration_cast<Deadline::clock::duration>(
