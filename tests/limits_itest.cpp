@@ -182,12 +182,18 @@ void expect_limit_kept(const StageCase& c, double limit) {
       const std::string status = verdicts[i]["status"];
       const auto row = pre[l].row(static_cast<Eigen::Index>(i));
       undecided += status == "undecided";
-      if (status == "active") EXPECT_GE(row.minCoeff(), 0.0) << "layer " << l << " unit " << i;
-      if (status == "inactive") EXPECT_LE(row.maxCoeff(), 0.0) << "layer " << l << " unit " << i;
+      if (status == "active") {
+        EXPECT_GE(row.minCoeff(), 0.0) << "layer " << l << " unit " << i;
+      }
+      if (status == "inactive") {
+        EXPECT_LE(row.maxCoeff(), 0.0) << "layer " << l << " unit " << i;
+      }
     }
   }
   EXPECT_EQ(j["totals"]["undecided"].get<int>(), undecided);
-  if (j["timed_out"].get<bool>()) EXPECT_GT(undecided, 0);
+  if (j["timed_out"].get<bool>()) {
+    EXPECT_GT(undecided, 0);
+  }
 }
 
 TEST(TimeLimit, EveryStageAndBaselineKeepsOneSecond) {
