@@ -126,8 +126,9 @@ def _as_rows(x, features):
 class Model:
     """A feed-forward ReLU network leo can work on.
 
-    model(x) evaluates it in double on x of shape (features,) -> (outputs,) or
-    (points, ...) -> (points, outputs); info is the object `leo info --json`
+    model(x) evaluates it on x of shape (features,) -> (outputs,) or
+    (points, ...) -> (points, outputs), in its element type's arithmetic
+    (model(x, dtype="double") in double); info is the object `leo info --json`
     prints; layers are its affine layers as (weights (out, in), bias (out,)).
     """
 
@@ -203,9 +204,13 @@ class Model:
         return f"<leo.Model {self.source}: {sizes}, {self.parameters} parameters>"
 
     # -- evaluation
-    def __call__(self, x):
+    def __call__(self, x, dtype=None):
+        """f(x) for x of shape (features,) or (points, ...), as float64 numbers
+        computed in the arithmetic of `dtype`: "float" (float32, as ONNX
+        Runtime runs a float32 model) or "double"; default: the model's
+        element type, as `leo eval`."""
         rows, single = _as_rows(x, self.inputs)
-        y = self._net.evaluate(rows)
+        y = self._net.evaluate(rows, dtype)
         return y[0] if single else y
 
     # -- writing
