@@ -139,7 +139,7 @@ class Conv2d {
 
   // Scratch budget of the im2col buffers, in doubles (a tuning knob; any
   // value >= 1 gives the same results up to summation order).
-  Eigen::Index scratch_limit = Eigen::Index{1} << 21;
+  Eigen::Index scratch_limit = Eigen::Index{1} << 18;
 
  private:
   Shape3 input_, output_;
