@@ -38,8 +38,7 @@ Run setup_analyze(CLI::App& app) {
   app.add_option("MODEL", args->model, "The model (ONNX or .nnet)")->required();
   add_domain_options(app, args->domain);
   add_model_size_option(app);
-  app.add_option("--stages", args->stages,
-                 "Stages to run, comma-separated: samples,attack,ibp,crown,alpha,lp,bab,milp (or all)")
+  app.add_option("--stages", args->stages, stages_help())
       ->capture_default_str();
   app.add_option("--exact", args->exact, "Exact stage: network (one MILP, ISA 2021), per-unit (LEO 2020) or none")
       ->capture_default_str();
