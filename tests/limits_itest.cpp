@@ -18,6 +18,7 @@
 #include "leo/domain/vnnlib.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/stability/stages.hpp"
+#include "ort_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -93,6 +94,7 @@ TEST(TimeLimit, CompressStopsAndWritesAnEquivalentModel) {
                       fmt::format(" --time-limit {}", kLimit));
   ASSERT_EQ(t.r.exit_code, 0) << t.r.err;
   expect_within_limit(t);
+  LEO_EXPECT_ORT_AGREES(acas11(), dir / "c.onnx", "--vnnlib " + q(prop1()));
   Network original = read_model(acas11()), compressed = read_model(dir / "c.onnx");
   EXPECT_LT(compressed.parameters(), original.parameters());
   Eigen::MatrixXd X = points_in(read_vnnlib_box(prop1()));
@@ -116,6 +118,7 @@ TEST(TimeLimit, TrainStopsAndWritesTheModelSoFar) {
   // The model written is the one trained so far: a working classifier.
   EXPECT_GT(log["test_accuracy"].get<double>(), 50.0);
   Network net = read_model(dir / "t.onnx");
+  EXPECT_TRUE(test::ort_matches_leo(dir / "t.onnx", Box::uniform(784, 0, 1)));
   EXPECT_EQ(net.metadata.at("leo.train.steps"), std::to_string(steps));
   fs::remove_all(dir);
 }
@@ -128,6 +131,7 @@ TEST(TimeLimit, VerifyExactStopsWithoutClaimingAProof) {
                     " --time-limit 2 --dtype double")
                 .exit_code,
             0);
+  LEO_EXPECT_ORT_AGREES(acas11(), dir / "c.onnx", "--vnnlib " + q(prop1()));
   Timed t = timed_leo("-q verify " + q(acas11()) + " " + q(dir / "c.onnx") + " --vnnlib " + q(prop1()) +
                       fmt::format(" --exact --time-limit {} --json", kLimit));
   expect_within_limit(t);

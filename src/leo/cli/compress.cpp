@@ -22,6 +22,9 @@
 #include "leo/util/deadline.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/compress/stored.hpp"
+#include "leo/network/evaluate_float.hpp"
+#include "leo/verify/check.hpp"
 #include "leo/verify/verify.hpp"
 
 namespace leo::cli {
@@ -49,17 +52,6 @@ std::string widths_text(const Network& net) {
 
 double percent_removed(std::int64_t before, std::int64_t after) {
   return before > 0 ? 100.0 * static_cast<double>(before - after) / static_cast<double>(before) : 0.0;
-}
-
-// The weights as they will be stored: rounded to float32 unless double was asked for.
-Network as_stored(const Network& net, ElementType type) {
-  if (type == ElementType::float64) return net;
-  Network out = net;
-  for (auto& layer : out.layers) {
-    layer.weights = layer.weights.cast<float>().cast<double>();
-    layer.bias = layer.bias.cast<float>().cast<double>();
-  }
-  return out;
 }
 
 void check_writable(const fs::path& out, const fs::path& in) {
@@ -117,35 +109,54 @@ Run setup_compress(CLI::App& app) {
     analyze_options.seed = args->seed;
     Analysis analysis = analyze(original, domain, analyze_options);
 
-    Progress::global().report("compress", "applying the rewrites");
+    Progress::global().report("compress", "applying the rewrites, checking the model as written");
     CompressOptions options;
     options.fold_layers = fold;
-    CompressResult result = compress(original, analysis, domain.box, options);
-    Network written = result.changed() ? as_stored(result.network(), type) : original;
-
-    Progress::global().report("compress", "checking the result against the original");
-    VerifyOptions check;
-    check.tolerance = args->tolerance;
-    check.seed = static_cast<unsigned>(args->seed);
-    VerifyResult deviation = verify_equivalence(original, written, domain.box, domain.probes, check);
-    if (!deviation.within_tolerance()) {
+    VerifyOptions check_options;
+    check_options.tolerance = args->tolerance;
+    check_options.seed = static_cast<unsigned>(args->seed);
+    CheckedCompression checked;
+    try {
+      checked = compress_checked(original, analysis, domain.box, domain.probes, type, options, check_options);
+    } catch (const NotStorable& e) {
+      throw Error(ExitCode::check_failed,
+                  fmt::format("{}: not written: {}{}", out.string(), e.what(),
+                              type == ElementType::float32 ? " (--dtype double may hold it)" : ""));
+    }
+    const CompressResult& result = checked.compression;
+    const WrittenModelCheck& check = checked.check;
+    if (!checked.passed()) {
+      const VerifyResult& deviation = check.worst();
       std::string where;
       for (Eigen::Index i = 0; i < deviation.worst_input.size() && i < 8; ++i)
         where += fmt::format("{}{:.6g}", i ? ", " : "", deviation.worst_input[i]);
       if (deviation.worst_input.size() > 8) where += ", ...";
       throw Error(ExitCode::check_failed,
-                  fmt::format("{}: not written: the compressed network differs from {} by {:.6g} > tolerance {:.3g} "
-                              "at output {} (found by {} search at x = [{}])",
-                              out.string(), in.string(), deviation.max_abs_deviation, args->tolerance,
-                              deviation.worst_output, deviation.found_by, where));
+                  fmt::format("{}: not written: the {} model differs from {} by {:.6g} > tolerance {:.3g} "
+                              "({} arithmetic; {} in double) at output {} (found by {} search at x = [{}])",
+                              out.string(), arithmetic_name(type), in.string(), deviation.max_abs_deviation,
+                              args->tolerance,
+                              &deviation == &check.in_double
+                                  ? "double"
+                                  : fmt::format("{} vs {}", arithmetic_name(check.original_arithmetic),
+                                                arithmetic_name(check.written_arithmetic)),
+                              fmt::format("{:.3g}", check.in_double.max_abs_deviation), deviation.worst_output,
+                              deviation.found_by, where) +
+                      (type == ElementType::float32 ? "; --dtype double stores the weights unrounded" : ""));
     }
+    Network written = check.written;
+    const double max_deviation = check.worst().max_abs_deviation;
 
     std::int64_t params_before = original.parameters();
     written.metadata["leo.version"] = LEO_VERSION;
     written.metadata["leo.original_parameters"] =
         std::to_string(original.source_parameters >= 0 ? original.source_parameters : params_before);
     written.metadata["leo.domain"] = domain_text(domain);
-    written.metadata["leo.max_abs_deviation"] = fmt::format("{:.6g}", deviation.max_abs_deviation);
+    written.metadata["leo.max_abs_deviation"] = fmt::format("{:.6g}", max_deviation);
+    written.metadata["leo.max_abs_deviation_double"] = fmt::format("{:.6g}", check.in_double.max_abs_deviation);
+    written.metadata["leo.max_abs_deviation_stored"] = fmt::format("{:.6g}", check.as_deployed.max_abs_deviation);
+    written.metadata["leo.check_arithmetic"] = fmt::format("{} vs {}", arithmetic_name(check.original_arithmetic),
+                                                            arithmetic_name(check.written_arithmetic));
     save_model_file(written, out, type, {in});
 
     const Network& after = written;
@@ -165,9 +176,22 @@ Run setup_compress(CLI::App& app) {
       j["params_after"] = after.parameters();
       j["multiply_adds_before"] = original.multiply_adds();
       j["multiply_adds_after"] = after.multiply_adds();
-      j["max_abs_deviation"] = deviation.max_abs_deviation;
+      j["max_abs_deviation"] = max_deviation;
+      j["max_abs_deviation_double"] = check.in_double.max_abs_deviation;
+      j["max_abs_deviation_stored"] = check.as_deployed.max_abs_deviation;
+      j["check"] = to_json(check);
+      j["check"]["candidate"] = checked.candidate;
+      auto& tried = j["check"]["tried"] = nlohmann::json::array();
+      for (const auto& t : checked.tried)
+        tried.push_back({{"candidate", t.candidate},
+                         {"max_abs_deviation_double", t.max_abs_deviation_double},
+                         {"max_abs_deviation_stored", t.max_abs_deviation_stored},
+                         {"passed", t.passed}});
       j["tolerance"] = args->tolerance;
-      j["points_checked"] = deviation.points_evaluated;
+      j["points_checked"] = check.points_checked();
+      auto& kept = j["kept_units"] = nlohmann::json::array();
+      for (const auto& layer : result.kept_units())
+        kept.push_back({{"original_layer", layer.original_layer}, {"units", layer.units}});
       j["dtype"] = type == ElementType::float64 ? "double" : "float";
       j["fold_layers"] = to_string(fold);
       auto& steps = j["rewrites"] = nlohmann::json::array();
@@ -201,8 +225,16 @@ Run setup_compress(CLI::App& app) {
           std::count_if(result.steps.begin(), result.steps.end(),
                         [](const RewriteStep& s) { return s.kind == RewriteKind::layer_fold; }),
           result.state.constant() && result.changed() ? "; the network is constant on the domain" : "");
-      std::cout << fmt::format("max deviation:   {:.3g} (tolerance {:.3g}, {} points checked)\n",
-                               deviation.max_abs_deviation, args->tolerance, deviation.points_evaluated);
+      std::cout << fmt::format("max deviation:   {:.3g} in {} vs {} arithmetic, {:.3g} in double (tolerance {:.3g}, "
+                               "{} points checked)\n",
+                               check.as_deployed.max_abs_deviation, arithmetic_name(check.original_arithmetic),
+                               arithmetic_name(check.written_arithmetic), check.in_double.max_abs_deviation,
+                               args->tolerance, check.points_checked());
+      if (checked.candidate != "rewrites")
+        std::cout << fmt::format("fallback:        the rewritten model failed the check in {} arithmetic ({:.3g}); "
+                                 "wrote the {} model\n",
+                                 arithmetic_name(type), checked.tried.front().max_abs_deviation_stored,
+                                 checked.candidate);
       std::cout << fmt::format("time:            {:.2f} s (analysis {:.2f} s{})\n", seconds, analysis.time_seconds,
                                analysis.timed_out ? ", time limit reached: undecided units kept" : "");
     }

@@ -35,7 +35,8 @@ Run setup_verify(CLI::App& app) {
   add_domain_options(app, args->domain);
   add_model_size_option(app);
   app.add_flag("--exact", args->exact,
-               "Also prove a bound on max |f_A,k - f_B,k| for every output k with a MILP over both networks (CBC)");
+               "Also prove max |f_A,k - f_B,k| <= tolerance for every output k, soundly (the difference network of the "
+               "two, bounded by CROWN and a ReLU-phase branch and bound; CBC only searches for counterexamples)");
   app.add_option("--tolerance", args->tolerance, "Largest |f_A - f_B| accepted as equal")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -45,7 +46,7 @@ Run setup_verify(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", args->seed, "Random seed")->capture_default_str();
-  app.add_option("--threads", args->threads, "CBC threads for --exact")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", args->threads, "CBC threads for --exact's counterexample search")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--json", args->json, "Print one JSON object");
   return [args]() {
     Network a = load_model_file(args->a);
