@@ -1,4 +1,4 @@
-// Times the two exact stability formulations (milp/exact.hpp): LEO 2020
+// Times the two exact stability formulations (stability/exact.hpp): LEO 2020
 // per-unit MILPs and the ISA 2021 network MILP, on a random 10-50-50-2 net on
 // [0,1]^10 and on ACAS Xu 1_1 on prop_1's box. Each case runs from a fresh
 // analysis ("none": every unit undecided) and after 1000 random samples
@@ -17,7 +17,7 @@
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/io/onnx.hpp"
-#include "leo/milp/exact.hpp"
+#include "leo/stability/exact.hpp"
 
 using namespace leo;
 

@@ -8,9 +8,11 @@
 
 #include "leo/bounds/alpha.hpp"
 #include "leo/bounds/crown.hpp"
+#include "leo/bounds/driver.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
 #include "leo/bounds/rounding.hpp"
+#include "leo/util/error.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -166,7 +168,7 @@ TEST(IntervalBounds, SoundOnRandomNetworks) {
 TEST(IntervalBounds, RejectsWrongBox) {
   std::mt19937_64 rng(1);
   Network net = test::random_network({3, 4, 2}, rng);
-  EXPECT_THROW(interval_bounds(net, Box::uniform(2, 0, 1)), std::invalid_argument);
+  EXPECT_THROW(interval_bounds(net, Box::uniform(2, 0, 1)), Error);
 }
 
 TEST(CrownBounds, StrictlyTighterThanIntervalsOnSharedInputs) {
@@ -479,3 +481,71 @@ TEST(SplitLp, AgreesWithFreshLpsAndIsSoundOnNodeRegions) {
   EXPECT_GT(nodes, 100);
   EXPECT_GT(cut, 0);  // the kept rows of inactive splits do cut
 }
+
+namespace {
+
+// The shared loop of the batched bound methods (bounds/driver.hpp).
+TEST(BoundDriver, SelectsFlaggedUnstableUnitsAndAllFlaggedOutputs) {
+  std::mt19937_64 rng(2);
+  Network net = test::random_network({2, 4, 3}, rng);
+  NetworkBounds b(2);
+  b[0].lower = Eigen::Vector4d(-1, 0, -1, -2);  // unit 1 stably active
+  b[0].upper = Eigen::Vector4d(1, 1, 0, 2);     // unit 2 stably inactive
+  b[1].lower = Eigen::Vector3d(1, 1, 1);        // output: stable or not, always bounded
+  b[1].upper = Eigen::Vector3d(2, 2, 2);
+  using V = std::vector<Eigen::Index>;
+  EXPECT_EQ(select_units(net, b, 0, {}), (V{0, 3}));
+  EXPECT_EQ(select_units(net, b, 0, {nullptr, false}), (V{0, 1, 2, 3}));
+  EXPECT_EQ(select_units(net, b, 1, {}), (V{0, 1, 2}));
+  std::vector<std::vector<bool>> targets{{false, true, true, true}, {true}};  // a short vector flags fewer
+  EXPECT_EQ(select_units(net, b, 0, {&targets}), (V{3}));
+  EXPECT_EQ(select_units(net, b, 1, {&targets}), (V{0}));
+  std::vector<std::vector<bool>> only_first{{true, true, true, true}};
+  EXPECT_TRUE(select_units(net, b, 1, {&only_first}).empty());  // no vector for the layer: nothing
+}
+
+TEST(BoundDriver, BatchesCoverEveryUnitOnceAndOnlyTighten) {
+  std::mt19937_64 rng(3);
+  Network net = test::random_network({2, 7, 2}, rng);
+  Box box = Box::uniform(2, -1, 1);
+  NetworkBounds b = interval_bounds(net, box);
+  b[0].lower.setConstant(-1);
+  b[0].upper.setConstant(1);
+  BatchLoop loop;
+  loop.batch_rows = 6;  // 3 units per batch
+  std::vector<int> seen(7, 0);
+  std::vector<Eigen::Index> batch_sizes;
+  auto fake = [&](std::size_t k, const Eigen::MatrixXd& A) {
+    const Eigen::Index m = A.rows() / 2;
+    if (k == 0) {
+      batch_sizes.push_back(m);
+      for (Eigen::Index q = 0; q < m; ++q)
+        for (Eigen::Index i = 0; i < A.cols(); ++i)
+          if (A(q, i) == 1.0) ++seen[static_cast<std::size_t>(i)];
+    }
+    Eigen::VectorXd up(A.rows());
+    up.head(m).setConstant(0.5);   // upper 0.5: tighter than 1
+    up.tail(m).setConstant(-2.0);  // lower 2 > upper: still intersected (the caller sees an empty box)
+    if (k == 0) up.tail(m).setConstant(5.0);  // lower -5: looser than -1, ignored
+    return up;
+  };
+  BatchLoopResult r = bound_in_batches(net, b, loop, Deadline(), fake);
+  EXPECT_EQ(batch_sizes, (std::vector<Eigen::Index>{3, 3, 1}));
+  EXPECT_EQ(seen, std::vector<int>(7, 1));
+  EXPECT_FALSE(r.stopped);
+  EXPECT_EQ(r.bounded, 7 + 2);
+  EXPECT_EQ(b[0].upper, Eigen::VectorXd::Constant(7, 0.5));
+  EXPECT_EQ(b[0].lower, Eigen::VectorXd::Constant(7, -1.0));
+  // An expired deadline stops before the first batch: nothing changes.
+  NetworkBounds before = interval_bounds(net, box), c = before;
+  Deadline expired(1e-9);
+  while (!expired.expired()) {
+  }
+  BatchLoopResult s = bound_in_batches(net, c, loop, expired, fake);
+  EXPECT_TRUE(s.stopped);
+  EXPECT_EQ(s.stopped_at, 0u);
+  EXPECT_EQ(s.bounded, 0);
+  EXPECT_EQ(c[0].upper, before[0].upper);
+}
+
+}  // namespace

@@ -14,7 +14,7 @@
 #include <cstdlib>
 
 #include "leo/stability/cascade.hpp"
-#include "leo/stability/witnesses.hpp"
+#include "leo/stability/evidence.hpp"
 #include "stability_check.hpp"
 #include "support.hpp"
 

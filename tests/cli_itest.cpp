@@ -11,6 +11,7 @@
 #include "leo/data/csv.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/io/nnet.hpp"
+#include "ort_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -197,6 +198,10 @@ TEST_F(Cli, ConvertOnnxToNnetAndBack) {
     ASSERT_EQ(r2.exit_code, 0) << r2.err;
     auto r3 = run_leo("convert " + q(acas(a, b)) + " " + q(direct));
     ASSERT_EQ(r3.exit_code, 0) << r3.err;
+    const Box acas_box = Box::uniform(5, -1, 1);
+    LEO_EXPECT_ORT_AGREES(acas(a, b), nnet, acas_box);
+    LEO_EXPECT_ORT_AGREES(acas(a, b), back, acas_box);
+    LEO_EXPECT_ORT_AGREES(acas(a, b), direct, acas_box);
     Network original = read_model(acas(a, b)), via_nnet = read_model(back), onnx_onnx = read_model(direct);
     ASSERT_EQ(via_nnet.depth(), original.depth());
     for (std::size_t l = 0; l < original.depth(); ++l) {
@@ -216,6 +221,7 @@ TEST_F(Cli, ConvertOnnxToNnetAndBack) {
   // Double precision on request, and .nnet -> .nnet.
   auto d = run_leo("convert --dtype double " + q(dir / "m.nnet") + " " + q(dir / "d.onnx"));
   ASSERT_EQ(d.exit_code, 0) << d.err;
+  LEO_EXPECT_ORT_AGREES(dir / "m.nnet", dir / "d.onnx", Box::uniform(5, -1, 1));
   auto j = nlohmann::json::parse(run_leo("info --json " + q(dir / "d.onnx")).out);
   EXPECT_EQ(j["input_type"], "float64");
   ASSERT_EQ(run_leo("convert " + q(dir / "m.nnet") + " " + q(dir / "copy.nnet")).exit_code, 0);
@@ -239,6 +245,8 @@ TEST_F(Cli, NnetBoxesShowInInfo) {
   // The bounds survive ONNX -> back.
   ASSERT_EQ(run_leo("convert " + q(dir / "box.nnet") + " " + q(dir / "box.onnx")).exit_code, 0);
   ASSERT_EQ(run_leo("convert " + q(dir / "box.onnx") + " " + q(dir / "box2.nnet")).exit_code, 0);
+  LEO_EXPECT_ORT_AGREES(dir / "box.nnet", dir / "box.onnx", Box(Eigen::Vector2d(-1, 0), Eigen::Vector2d(1, 0.5)));
+  LEO_EXPECT_ORT_AGREES(dir / "box.onnx", dir / "box2.nnet", Box(Eigen::Vector2d(-1, 0), Eigen::Vector2d(1, 0.5)));
   Network a = read_model(dir / "box.nnet"), b = read_model(dir / "box2.nnet");
   EXPECT_EQ(a.metadata, b.metadata);
   EXPECT_EQ(a.layers[0].weights, b.layers[0].weights);
@@ -302,6 +310,7 @@ TEST_F(Cli, BadInputsExitTwoWithNoOutput) {
 TEST_F(Cli, ConvertNeverOverwritesItsInput) {
   ASSERT_EQ(run_leo("convert " + q(acas(1, 2)) + " " + q(dir / "m.nnet")).exit_code, 0);
   ASSERT_EQ(run_leo("convert " + q(acas(1, 2)) + " " + q(dir / "m.onnx")).exit_code, 0);
+  LEO_EXPECT_ORT_AGREES(acas(1, 2), dir / "m.onnx", Box::uniform(5, -1, 1));
   for (const char* name : {"m.nnet", "m.onnx"}) {
     std::string before = slurp(dir / name);
     auto r = run_leo("convert " + q(dir / name) + " " + q(dir / name));

@@ -10,6 +10,7 @@
 #include "leo/io/onnx.hpp"
 #include "leo/stability/cascade.hpp"
 #include "leo/verify/verify.hpp"
+#include "ort_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -85,10 +86,12 @@ TEST(CompressIntegration, ExampleModelThroughTheCli) {
 
   auto v = test::run_leo("-q verify " + q(example_model()) + " " + q(out) + " --box 0,1");
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  LEO_EXPECT_ORT_AGREES(example_model(), out, "--box 0,1");
   // The summary (no --json) names the numbers.
   fs::path out2 = dir / "small2.onnx";
   auto s = test::run_leo("-q compress " + q(example_model()) + " -o " + q(out2));
   ASSERT_EQ(s.exit_code, 0) << s.err;
+  LEO_EXPECT_ORT_AGREES(example_model(), out2, "--box 0,1");
   for (const char* word : {"units per layer", "parameters", "multiply-adds", "max deviation", "time"})
     EXPECT_NE(s.out.find(word), std::string::npos) << word;
   fs::remove_all(dir);
@@ -102,6 +105,7 @@ TEST(CompressIntegration, NothingToRemoveIsWrittenBackBitIdentical) {
   write_onnx(net, dir / "in.onnx");
   auto r = test::run_leo("-q compress " + q(dir / "in.onnx") + " -o " + q(dir / "out.onnx") + " --box -1,1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  LEO_EXPECT_ORT_AGREES(dir / "in.onnx", dir / "out.onnx", "--box -1,1");
   Network back = read_onnx(dir / "out.onnx");
   ASSERT_EQ(back.depth(), 2u);
   for (std::size_t l = 0; l < 2; ++l) {
@@ -154,6 +158,7 @@ TEST(CompressIntegration, FailingDeviationCheckWritesNothing) {
   // With the default tolerance the same model compresses and verifies.
   auto ok = test::run_leo("-q compress " + q(dir / "in.onnx") + " -o " + q(dir / "out.onnx") + " --box -1,1");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  LEO_EXPECT_ORT_AGREES(dir / "in.onnx", dir / "out.onnx", "--box -1,1");
   auto v = test::run_leo("-q verify " + q(dir / "in.onnx") + " " + q(dir / "out.onnx") + " --box -1,1 --exact");
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   // A model that is not the same function: verify says so (exit 1).
@@ -188,6 +193,7 @@ TEST(CompressIntegration, ReferenceModelsCompressAndVerify) {
     EXPECT_LE(j["parameters_after"].get<long>(), j["parameters_before"].get<long>());
     auto v = test::run_leo("-q verify " + q(c.model) + " " + q(out) + " " + c.domain);
     EXPECT_EQ(v.exit_code, 0) << c.model << ": " << v.out << v.err;
+    LEO_EXPECT_ORT_AGREES(c.model, out, c.domain);
   }
   fs::remove_all(dir);
 }

@@ -16,6 +16,8 @@
 
 #include "leo/domain/vnnlib.hpp"
 #include "leo/io/model_file.hpp"
+#include "leo/stability/stages.hpp"
+#include "ort_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -91,6 +93,7 @@ TEST(TimeLimit, CompressStopsAndWritesAnEquivalentModel) {
                       fmt::format(" --time-limit {}", kLimit));
   ASSERT_EQ(t.r.exit_code, 0) << t.r.err;
   expect_within_limit(t);
+  LEO_EXPECT_ORT_AGREES(acas11(), dir / "c.onnx", "--vnnlib " + q(prop1()));
   Network original = read_model(acas11()), compressed = read_model(dir / "c.onnx");
   EXPECT_LT(compressed.parameters(), original.parameters());
   Eigen::MatrixXd X = points_in(read_vnnlib_box(prop1()));
@@ -114,6 +117,7 @@ TEST(TimeLimit, TrainStopsAndWritesTheModelSoFar) {
   // The model written is the one trained so far: a working classifier.
   EXPECT_GT(log["test_accuracy"].get<double>(), 50.0);
   Network net = read_model(dir / "t.onnx");
+  EXPECT_TRUE(test::ort_matches_leo(dir / "t.onnx", Box::uniform(784, 0, 1)));
   EXPECT_EQ(net.metadata.at("leo.train.steps"), std::to_string(steps));
   fs::remove_all(dir);
 }
@@ -126,6 +130,7 @@ TEST(TimeLimit, VerifyExactStopsWithoutClaimingAProof) {
                     " --time-limit 2 --dtype double")
                 .exit_code,
             0);
+  LEO_EXPECT_ORT_AGREES(acas11(), dir / "c.onnx", "--vnnlib " + q(prop1()));
   Timed t = timed_leo("-q verify " + q(acas11()) + " " + q(dir / "c.onnx") + " --vnnlib " + q(prop1()) +
                       fmt::format(" --exact --time-limit {} --json", kLimit));
   expect_within_limit(t);
@@ -144,6 +149,64 @@ TEST(TimeLimit, VerifyExactStopsWithoutClaimingAProof) {
     EXPECT_EQ(t.r.exit_code, 1) << "not proven is not 'equivalent'";
   }
   fs::remove_all(dir);
+}
+
+// Every stage alone, and each paper baseline, keeps a short --time-limit
+// (issue 16: isa2021 took 5.75 s for 1 s, --exact network 6.2 s for 2 s) on
+// models where it would run longer, and what it reports is sound (checked
+// on random points of the domain).
+struct StageCase {
+  std::string name;
+  std::string arguments;
+  fs::path model;
+  std::string domain;
+};
+
+void expect_limit_kept(const StageCase& c, double limit) {
+  SCOPED_TRACE(c.name);
+  Timed t = timed_leo(fmt::format("-q analyze {} {} {} --time-limit {} --json", q(c.model), c.domain, c.arguments,
+                                  limit));
+  ASSERT_EQ(t.r.exit_code, 0) << t.r.err;
+  EXPECT_LE(t.seconds, 1.1 * limit + kSlack) << c.name << " took " << t.seconds << " s";
+  auto j = nlohmann::json::parse(t.r.out);
+  // Sound partial result: no unit called stable changes sign on the points.
+  Network net = read_model(c.model);
+  Box box = Box(Eigen::VectorXd::Map(j["domain"]["lower"].get<std::vector<double>>().data(), net.inputs()),
+                Eigen::VectorXd::Map(j["domain"]["upper"].get<std::vector<double>>().data(), net.inputs()));
+  std::mt19937_64 rng(3);
+  std::vector<Eigen::MatrixXd> pre = net.pre_activations(test::random_points(box.lower, box.upper, 2000, rng));
+  int undecided = 0;
+  for (std::size_t l = 0; l < j["layers"].size(); ++l) {
+    const auto& verdicts = j["layers"][l]["verdicts"];
+    for (std::size_t i = 0; i < verdicts.size(); ++i) {
+      const std::string status = verdicts[i]["status"];
+      const auto row = pre[l].row(static_cast<Eigen::Index>(i));
+      undecided += status == "undecided";
+      if (status == "active") EXPECT_GE(row.minCoeff(), 0.0) << "layer " << l << " unit " << i;
+      if (status == "inactive") EXPECT_LE(row.maxCoeff(), 0.0) << "layer " << l << " unit " << i;
+    }
+  }
+  EXPECT_EQ(j["totals"]["undecided"].get<int>(), undecided);
+  if (j["timed_out"].get<bool>()) EXPECT_GT(undecided, 0);
+}
+
+TEST(TimeLimit, EveryStageAndBaselineKeepsOneSecond) {
+  const fs::path mnist = test::models_dir() / "mnistfc" / "mnist-net_256x4.onnx";
+  const std::string acas_box = "--vnnlib " + q(prop1());
+  std::vector<StageCase> cases;
+  // Each stage alone on the [0, 1]^784 box of the MNIST net (bab on ACAS Xu:
+  // it is for few inputs), with the interval bounds first as in the cascade.
+  for (const StageInfo& info : kStages) {
+    if (info.stage == Stage::bab)
+      cases.push_back({"bab", "--stages ibp,bab", acas11(), acas_box});
+    else
+      cases.push_back({info.name, fmt::format("--stages ibp,{}", info.name), mnist, ""});
+  }
+  cases.push_back({"milp network", "--stages ibp,milp --exact network", mnist, ""});
+  cases.push_back({"leo2020", "--baseline leo2020", mnist, ""});
+  cases.push_back({"isa2021", "--baseline isa2021", mnist, ""});
+  cases.push_back({"all, ACAS Xu, --threads 1000", "--threads 1000", acas11(), acas_box});
+  for (const StageCase& c : cases) expect_limit_kept(c, 1.0);
 }
 
 // --max-model-size on every command that reads a model; the message names the

@@ -1,4 +1,4 @@
-// The exact stability formulations on many random networks (milp/exact.hpp):
+// The exact stability formulations on many random networks (stability/exact.hpp):
 // identical verdicts, never contradicted by sampling, valid witnesses.
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
-#include "leo/milp/exact.hpp"
+#include "leo/stability/exact.hpp"
 #include "leo/util/progress.hpp"
 #include "milp_checks.hpp"
 #include "support.hpp"

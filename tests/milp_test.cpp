@@ -5,7 +5,7 @@
 #include <random>
 
 #include "leo/milp/cbc.hpp"
-#include "leo/milp/exact.hpp"
+#include "leo/stability/exact.hpp"
 #include "leo/milp/relu_milp.hpp"
 #include "milp_checks.hpp"
 #include "support.hpp"

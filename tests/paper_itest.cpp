@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "ort_check.hpp"
 #include "support.hpp"
 
 namespace leo {
@@ -65,6 +66,18 @@ TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
     }
   }
   EXPECT_EQ(networks, 2);
+  // ONNX Runtime: every trained model as leo reads it, and its compressed model the same function.
+  int checked = 0;
+  const std::string suffix = ".smoke.compressed.onnx";
+  for (const auto& entry : fs::directory_iterator(dir / "models")) {
+    const std::string file = entry.path().filename().string();
+    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const fs::path original = dir / "models" / (file.substr(0, file.size() - suffix.size()) + ".onnx");
+    EXPECT_TRUE(test::ort_agrees(original, entry.path(), Box::uniform(784, 0, 1)));
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
 
   const std::string table = slurp(results / "results.md");
   EXPECT_NE(table.find("| mnist | 2×10 | 0.002 | 1 |"), std::string::npos) << table;

@@ -3,7 +3,12 @@
 // a time limit leaves units undecided but never wrong.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <thread>
 
 #include "leo/stability/analysis_json.hpp"
 #include "leo/stability/analysis_table.hpp"
@@ -12,8 +17,12 @@
 #include "leo/stability/relu_split.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/stability/samples.hpp"
-#include "leo/stability/witnesses.hpp"
+#include "leo/stability/evidence.hpp"
+#include "leo/stability/exact.hpp"
+#include "leo/stability/stages.hpp"
 #include "leo/util/error.hpp"
+#include "leo/util/progress.hpp"
+#include "leo/util/threads.hpp"
 #include "stability_check.hpp"
 #include "support.hpp"
 
@@ -552,6 +561,224 @@ TEST(ReluSplit, NodeBudgetGivesUnknownNeverAProof) {
     }
   }
   EXPECT_GT(unknown, 5);
+}
+
+// Progress lines captured (and the global Progress restored) for one test.
+class CapturedProgress {
+ public:
+  explicit CapturedProgress(Progress::Clock clock = {}, bool watcher = false) {
+    Progress& p = Progress::global();
+    p.set_enabled(true);
+    p.set_watcher(watcher);
+    p.set_clock(std::move(clock));
+    p.set_sink([this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lines_.push_back(line);
+    });
+  }
+  ~CapturedProgress() {
+    Progress& p = Progress::global();
+    p.set_enabled(false);
+    p.set_watcher(true);
+    p.set_clock({});
+    p.set_sink({});
+    p.set_interval(5);
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+TEST(Evidence, MarkStableKeepsOneRuleOnContradictions) {
+  std::mt19937_64 rng(1);
+  Network net = test::random_network({2, 3, 1}, rng);
+  Analysis a = make_analysis(net, box_domain(2, 0, 1));
+  CapturedProgress progress;
+  EXPECT_TRUE(mark_stable(a, 0, 0, true, -0.5, Stage::lp));
+  EXPECT_EQ(a.layers[0][0].status, Status::inactive);
+  EXPECT_EQ(a.layers[0][0].stage, Stage::lp);
+  EXPECT_EQ(a.layers[0][0].upper, -0.5);
+  EXPECT_FALSE(mark_stable(a, 0, 0, false, 1.0, Stage::milp));  // decided units keep their verdict
+  EXPECT_EQ(a.layers[0][0].status, Status::inactive);
+  EXPECT_FALSE(mark_stable(a, 0, 1, true, 0.5, Stage::lp));  // a bound without the sign proves nothing
+  EXPECT_EQ(a.layers[0][1].status, Status::undecided);
+  a.layers[0][2].seen_negative = true;
+  EXPECT_FALSE(mark_stable(a, 0, 2, false, 0.0, Stage::crown));  // contradicted: warning, undecided
+  EXPECT_EQ(a.layers[0][2].status, Status::undecided);
+  auto lines = progress.lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("crown: warning: layer 0 unit 2"), std::string::npos) << lines[0];
+}
+
+TEST(Evidence, TheExactStageWarnsOnABoundThatContradictsAWitness) {
+  // Unit 0: g = x - 5 <= -4 on [0, 1] (stable by its bounds), but flagged as
+  // seen positive: the exact stage must leave it undecided, with the same
+  // warning as every other stage (it used to skip it silently).
+  Network net({AffineLayer{Eigen::MatrixXd::Ones(2, 1), Eigen::Vector2d(-5, -0.5)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 2), Eigen::VectorXd::Zero(1)}});
+  Domain d = box_domain(1, 0, 1);
+  Analysis a = make_analysis(net, d);
+  a.layers[0][0].seen_positive = true;
+  CapturedProgress progress;
+  exact_per_unit(net, d.box, interval_bounds(net, d.box), a, {});
+  EXPECT_NE(a.layers[0][0].status, Status::inactive);  // never a verdict on contradicting evidence
+  EXPECT_EQ(a.layers[0][1].status, Status::unstable);  // x - 0.5 on [0, 1]
+  bool warned = false;
+  for (const auto& line : progress.lines()) warned = warned || line.find("milp: warning: layer 0 unit 0") != std::string::npos;
+  EXPECT_TRUE(warned);
+}
+
+TEST(Evidence, HarvestCountsFactsAndKeepsOnlyPointsOfTheBox) {
+  Network net({AffineLayer{Eigen::MatrixXd::Ones(2, 1), Eigen::Vector2d(0, 2)},
+               AffineLayer{Eigen::MatrixXd::Ones(1, 2), Eigen::VectorXd::Zero(1)}});
+  Analysis a = make_analysis(net, box_domain(1, -1, 1));
+  Eigen::MatrixXd X(1, 3);
+  X << 0.5, 5.0, -0.5;  // 5 lies outside the box
+  Harvest h = harvest(net, X, a, Stage::samples);
+  EXPECT_EQ(h.unstable, 1);  // g = x seen both ways
+  EXPECT_EQ(h.facts, 3);     // x > 0, x + 2 > 0, then x < 0
+  EXPECT_EQ(a.witnesses.size(), 2u);
+  EXPECT_EQ(a.layers[0][0].status, Status::unstable);
+  EXPECT_EQ(a.layers[0][1].status, Status::undecided);
+  EXPECT_FALSE(a.layers[0][1].seen_negative);
+}
+
+TEST(StageTable, DrivesNamesParsingHelpAndTable) {
+  std::set<Stage> all = parse_stages("all");
+  EXPECT_EQ(all.size(), std::size(kStages));
+  const std::string help = stages_help();
+  std::string order;
+  for (const StageInfo& info : kStages) {
+    EXPECT_EQ(stage_from_name(info.name), info.stage);
+    EXPECT_STREQ(to_string(info.stage), info.name);
+    EXPECT_TRUE(all.count(info.stage)) << info.name;
+    EXPECT_NE(help.find(std::string("\n  ") + info.name), std::string::npos) << info.name;
+    order += std::string(order.empty() ? "" : ",") + info.name;
+  }
+  EXPECT_EQ(order, "ibp,samples,attack,crown,alpha,bab,lp,split,milp");  // the cascade's run order
+  EXPECT_NE(help.find("split"), std::string::npos);
+  EXPECT_FALSE(stage_from_name("none"));
+  try {
+    parse_stages("ibp,nope");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(stage_names()), std::string::npos) << e.what();
+  }
+  // The table's header has one column per stage, in the table's order.
+  std::mt19937_64 rng(1);
+  Network net = test::random_network({2, 3, 1}, rng);
+  std::string table = format_table(make_analysis(net, box_domain(2, 0, 1)));
+  std::size_t at = 0;
+  for (const StageInfo& info : kStages) {
+    std::size_t next = table.find(std::string(" ") + info.name, at);
+    ASSERT_NE(next, std::string::npos) << info.name << "\n" << table;
+    at = next + 1;
+  }
+}
+
+TEST(StageTable, TheCascadeRunsTheStagesInTheTablesOrder) {
+  std::mt19937_64 rng(3);
+  Network net = test::random_network({2, 8, 8, 1}, rng, 0.6);
+  AnalyzeOptions o;
+  o.samples.random_points = 0;  // leave units to the later stages
+  o.samples.random_corners = 0;
+  o.samples.max_all_corners_log2 = 0;
+  o.attack.starts = 1;
+  o.attack.steps = 1;
+  Analysis a = analyze(net, box_domain(2, -1, 1), o);
+  std::size_t k = 0;
+  for (const StageTime& t : a.stage_times) {
+    while (k < std::size(kStages) && kStages[k].stage != t.stage) ++k;
+    EXPECT_LT(k, std::size(kStages)) << "stage " << to_string(t.stage) << " out of order";
+  }
+}
+
+TEST(Summary, CountsUndecidedUnitsPerLayerAndInTotal) {
+  std::mt19937_64 rng(1);
+  Network net = test::random_network({3, 5, 4, 1}, rng);
+  AnalyzeOptions o;
+  o.stages = {Stage::ibp};  // leaves units undecided
+  Analysis a = analyze(net, box_domain(3, -1, 1), o);
+  const int undecided = undecided_units(a);
+  ASSERT_GT(undecided, 0);
+  auto j = to_json(a);
+  EXPECT_EQ(j["totals"]["undecided"].get<int>(), undecided);
+  EXPECT_EQ(j["totals"]["units"].get<int>(), 9);
+  EXPECT_EQ(j["layers"][0]["undecided"].get<int>() + j["layers"][1]["undecided"].get<int>(), undecided);
+  EXPECT_NE(format_table(a).find(fmt::format("undecided units: {} of 9", undecided)), std::string::npos)
+      << format_table(a);
+}
+
+TEST(Progress, HeartbeatFollowsTheIntervalWithAFakeClock) {
+  double now = 0;
+  CapturedProgress progress([&] { return now; });
+  Progress& p = Progress::global();
+  p.set_interval(5);
+  p.begin_stage("lp", 10);
+  now = 4.9;
+  p.heartbeat();
+  EXPECT_TRUE(progress.lines().empty());
+  now = 5.0;
+  p.heartbeat();
+  p.count_decided(3);
+  now = 7;
+  p.heartbeat();
+  now = 10.5;
+  p.heartbeat();
+  p.end_stage();
+  now = 100;
+  p.heartbeat();
+  auto lines = progress.lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("lp: 0 decided, 10 left, 5.0s"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("lp: 3 decided, 7 left, 10.5s"), std::string::npos) << lines[1];
+}
+
+TEST(Progress, TheWatcherPrintsWhileAStageBlocks) {
+  CapturedProgress progress({}, true);
+  Progress::global().set_interval(0.02);
+  {
+    StageProgress stage("milp", 7);
+    // Blocks as one long solver call would; waits for a line (at most 20 s).
+    for (int k = 0; k < 2000 && progress.lines().empty(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto lines = progress.lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines[0].find("milp: 0 decided, 7 left"), std::string::npos) << lines[0];
+}
+
+TEST(Progress, EveryStagePrintsWhileItRuns) {
+  // A clock that moves 10 s at every reading: every heartbeat() call of a
+  // stage's loop prints (interval 5 s). Each stage alone, on units all undecided.
+  double now = 0;
+  CapturedProgress progress([&] { return now += 10; });
+  std::mt19937_64 rng(5);
+  Network net = test::random_network({2, 8, 8, 1}, rng, 0.6);
+  const std::regex beat(R"(\] (\w+): (\d+) decided, (\d+) left, )");
+  for (const StageInfo& info : kStages) {
+    AnalyzeOptions o;
+    o.stages = {info.stage};
+    Analysis a = analyze(net, box_domain(2, -1, 1), o);
+    int beats = 0;
+    for (const auto& line : progress.lines()) {
+      std::smatch m;
+      if (std::regex_search(line, m, beat) && m[1] == info.name) ++beats;
+    }
+    EXPECT_GE(beats, 1) << info.name << ": no progress line while it ran";
+  }
+}
+
+TEST(Threads, MoreThreadsThanCoresAreCapped) {
+  EXPECT_EQ(effective_threads(0), 0);
+  EXPECT_EQ(effective_threads(-3), 0);
+  EXPECT_EQ(effective_threads(1), 1);
+  EXPECT_EQ(effective_threads(1000), hardware_threads());
+  EXPECT_GE(hardware_threads(), 1);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "leo/data/dataset.hpp"
 #include "leo/io/onnx.hpp"
 #include "leo/train/train.hpp"
+#include "ort_check.hpp"
 #include "support.hpp"
 
 namespace leo {
@@ -38,6 +39,7 @@ TEST(TrainCli, CsvToOnnxWithLog) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("test accuracy 100.00%"), std::string::npos) << r.out;
   Network net = read_onnx(dir / "m.onnx");
+  EXPECT_TRUE(test::ort_matches_leo(dir / "m.onnx", Box::uniform(3, 0, 1)));
   EXPECT_EQ(net.widths(), (std::vector<Eigen::Index>{8, 8}));
   EXPECT_EQ(net.inputs(), 3);
   EXPECT_EQ(net.outputs(), 2);
@@ -83,6 +85,7 @@ TEST(TrainCli, MnistImageInputShape) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("epoch 1/"), std::string::npos) << r.err;
   Network net = read_onnx(dir / "m.onnx");
+  EXPECT_TRUE(test::ort_matches_leo(dir / "m.onnx", Box::uniform(784, 0, 1)));
   EXPECT_EQ(net.input.shape, (std::vector<std::int64_t>{-1, 1, 28, 28}));
   EXPECT_EQ(net.outputs(), 10);
   fs::remove_all(dir);

@@ -16,6 +16,8 @@
 #include "leo/domain/probes.hpp"
 #include "leo/domain/vnnlib.hpp"
 #include "leo/io/nnet.hpp"
+#include "leo/compress/stored.hpp"
+#include "leo/network/evaluate_float.hpp"
 #include "leo/util/progress.hpp"
 
 namespace leo::api {
@@ -263,17 +265,6 @@ AnalysisCounts count_units(const Analysis& analysis) {
 // --- compression -------------------------------------------------------------
 namespace {
 
-// The weights as they will be stored: rounded to float32 unless double was asked for.
-Network as_stored(const Network& net, ElementType type) {
-  if (type == ElementType::float64) return net;
-  Network out = net;
-  for (auto& layer : out.layers) {
-    layer.weights = layer.weights.cast<float>().cast<double>();
-    layer.bias = layer.bias.cast<float>().cast<double>();
-  }
-  return out;
-}
-
 std::string json_array(const Eigen::VectorXd& v) {
   nlohmann::json j = std::vector<double>(v.data(), v.data() + v.size());
   return j.dump();
@@ -325,27 +316,43 @@ CompressModelResult compress_model(const Network& network, const Domain& domain,
 
   r.analysis = analyze(network, domain, options.analysis);
 
-  Progress::global().report("compress", "applying the rewrites");
-  r.rewrite = compress(network, r.analysis, domain.box, options.rewrite);
-  r.compressed = r.rewrite.changed() ? as_stored(r.rewrite.network(), r.dtype) : network;
-
-  Progress::global().report("compress", "checking the result against the original");
+  Progress::global().report("compress", "applying the rewrites, checking the model as written");
   VerifyOptions check;
   check.tolerance = options.tolerance;
   check.random_points = options.check_points;
   check.seed = static_cast<unsigned>(options.analysis.seed);
-  r.check = verify_equivalence(network, r.compressed, domain.box, domain.probes, check);
-  if (!r.check.within_tolerance()) {
-    std::string where;
-    for (Eigen::Index i = 0; i < r.check.worst_input.size() && i < 8; ++i)
-      where += fmt::format("{}{:.6g}", i ? ", " : "", r.check.worst_input[i]);
-    if (r.check.worst_input.size() > 8) where += ", ...";
+  CheckedCompression checked;
+  try {
+    checked = compress_checked(network, r.analysis, domain.box, domain.probes, r.dtype, options.rewrite, check);
+  } catch (const NotStorable& e) {
     throw Error(ExitCode::check_failed,
-                fmt::format("not written: the compressed network differs from the original by {:.6g} > tolerance "
-                            "{:.3g} at output {} (found by {} search at x = [{}])",
-                            r.check.max_abs_deviation, options.tolerance, r.check.worst_output, r.check.found_by,
-                            where));
+                fmt::format("not written: {}{}", e.what(),
+                            r.dtype == ElementType::float32 ? " (--dtype double may hold it)" : ""));
   }
+  r.rewrite = std::move(checked.compression);
+  r.stored_check = std::move(checked.check);
+  r.candidate = std::move(checked.candidate);
+  r.tried = std::move(checked.tried);
+  r.check = r.stored_check.worst();
+  if (!r.stored_check.passed()) {
+    const VerifyResult& deviation = r.check;
+    const WrittenModelCheck& c = r.stored_check;
+    std::string where;
+    for (Eigen::Index i = 0; i < deviation.worst_input.size() && i < 8; ++i)
+      where += fmt::format("{}{:.6g}", i ? ", " : "", deviation.worst_input[i]);
+    if (deviation.worst_input.size() > 8) where += ", ...";
+    throw Error(ExitCode::check_failed,
+                fmt::format("not written: the {} model differs from the original by {:.6g} > tolerance {:.3g} "
+                            "({} arithmetic; {:.3g} in double) at output {} (found by {} search at x = [{}])",
+                            arithmetic_name(r.dtype), deviation.max_abs_deviation, options.tolerance,
+                            &deviation == &c.in_double || c.one_search()
+                                ? std::string("double")
+                                : fmt::format("{} vs {}", arithmetic_name(c.original_arithmetic),
+                                              arithmetic_name(c.written_arithmetic)),
+                            c.in_double.max_abs_deviation, deviation.worst_output, deviation.found_by, where) +
+                    (r.dtype == ElementType::float32 ? "; --dtype double stores the weights unrounded" : ""));
+  }
+  r.compressed = r.stored_check.written;
 
   const std::int64_t params_before = network.parameters();
   auto& meta = r.compressed.metadata;
@@ -356,6 +363,16 @@ CompressModelResult compress_model(const Network& network, const Domain& domain,
   meta["leo.domain.lower"] = json_array(domain.box.lower);
   meta["leo.domain.upper"] = json_array(domain.box.upper);
   meta["leo.max_abs_deviation"] = fmt::format("{:.6g}", r.check.max_abs_deviation);
+  meta["leo.max_abs_deviation_double"] = fmt::format("{:.6g}", r.stored_check.in_double.max_abs_deviation);
+  meta["leo.max_abs_deviation_stored"] = fmt::format("{:.6g}", r.stored_check.as_deployed.max_abs_deviation);
+  meta["leo.check_arithmetic"] = fmt::format("{} vs {}", arithmetic_name(r.stored_check.original_arithmetic),
+                                             arithmetic_name(r.stored_check.written_arithmetic));
+  {
+    nlohmann::json kept = nlohmann::json::array();
+    for (const auto& layer : r.rewrite.kept_units())
+      kept.push_back({{"original_layer", layer.original_layer}, {"units", layer.units}});
+    meta["leo.kept_units"] = kept.dump();
+  }
   r.time_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }
@@ -382,8 +399,21 @@ nlohmann::json to_json(const CompressModelResult& r, const std::string& input_na
   j["multiply_adds_before"] = before.multiply_adds();
   j["multiply_adds_after"] = after.multiply_adds();
   j["max_abs_deviation"] = r.check.max_abs_deviation;
+  j["max_abs_deviation_double"] = r.stored_check.in_double.max_abs_deviation;
+  j["max_abs_deviation_stored"] = r.stored_check.as_deployed.max_abs_deviation;
+  j["check"] = leo::to_json(r.stored_check);
+  j["check"]["candidate"] = r.candidate;
+  auto& tried = j["check"]["tried"] = nlohmann::json::array();
+  for (const auto& t : r.tried)
+    tried.push_back({{"candidate", t.candidate},
+                     {"max_abs_deviation_double", t.max_abs_deviation_double},
+                     {"max_abs_deviation_stored", t.max_abs_deviation_stored},
+                     {"passed", t.passed}});
   j["tolerance"] = r.tolerance;
-  j["points_checked"] = r.check.points_evaluated;
+  j["points_checked"] = r.stored_check.points_checked();
+  auto& kept = j["kept_units"] = nlohmann::json::array();
+  for (const auto& layer : r.rewrite.kept_units())
+    kept.push_back({{"original_layer", layer.original_layer}, {"units", layer.units}});
   j["dtype"] = dtype_name(r.dtype);
   j["fold_layers"] = to_string(r.fold_layers);
   auto& steps = j["rewrites"] = nlohmann::json::array();

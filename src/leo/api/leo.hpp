@@ -25,6 +25,7 @@
 #include "leo/stability/analysis_json.hpp"
 #include "leo/stability/cascade.hpp"
 #include "leo/util/error.hpp"
+#include "leo/verify/check.hpp"
 #include "leo/verify/verify.hpp"
 
 namespace leo::api {
@@ -85,8 +86,13 @@ struct CompressModelResult {
   ElementType dtype = ElementType::float32;
   Domain domain;
   Analysis analysis;
-  CompressResult rewrite;  // the rewrite steps and the kept units' origins
-  VerifyResult check;      // deviation of `compressed` from `original` on the domain
+  CompressResult rewrite;  // the rewrite steps and the kept units' origins (of the candidate written)
+  // The check of the model as written (verify/check.hpp): in double and in
+  // each model's own arithmetic; `check` is the larger of the two searches.
+  WrittenModelCheck stored_check;
+  VerifyResult check;
+  std::string candidate;              // "rewrites", "deletions only" or "original" (compress/compress.hpp)
+  std::vector<CandidateCheck> tried;  // every candidate checked, in order
   double tolerance = 0;
   FoldLayers fold_layers = FoldLayers::automatic;
   double time_seconds = 0;
@@ -96,9 +102,13 @@ struct CompressModelResult {
   std::vector<RewriteCount> removed() const;
 };
 
-// Analyses, rewrites and checks: everything `leo compress` does but writing.
-// Throws Error(ExitCode::check_failed) when the check finds a deviation above
-// options.tolerance (nothing is returned then), InputError on bad input.
+// Analyses, rewrites and checks the model as it will be stored (weights
+// rounded to the dtype, evaluated in double and in its own arithmetic):
+// everything `leo compress` does but writing. When the rewritten model fails
+// the check in float32, the deletions-only model and then the original are
+// tried (compress_checked). Throws Error(ExitCode::check_failed) when no
+// candidate is within options.tolerance or a weight is not finite in the
+// dtype (nothing is returned then), InputError on bad input.
 CompressModelResult compress_model(const Network& network, const Domain& domain,
                                    const CompressModelOptions& options = {});
 

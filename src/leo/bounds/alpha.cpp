@@ -4,9 +4,11 @@
 #include <stdexcept>
 
 #include "leo/bounds/backsub.hpp"
+#include "leo/bounds/driver.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 
@@ -144,40 +146,24 @@ void alpha_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
     bounds = interval_bounds(net, box);
     crown_bounds(net, box, bounds, deadline);
   }
-  if (bounds.size() != net.layers.size()) throw std::invalid_argument("alpha_bounds: bounds do not match the network");
+  if (bounds.size() != net.layers.size()) throw Error(ExitCode::internal, "internal error: alpha_bounds: bounds do not match the network");
   Stopwatch watch;
-  Eigen::Index tightened = 0, optimised = 0;
-  const Eigen::Index per_batch = std::max<Eigen::Index>(1, options.batch_rows / 2);
-  for (std::size_t k = 0; k < net.layers.size() && k < targets.size(); ++k) {
-    const bool hidden = k + 1 < net.layers.size();
-    std::vector<Eigen::Index> units;
-    for (Eigen::Index i = 0; i < net.layers[k].outputs() && i < static_cast<Eigen::Index>(targets[k].size()); ++i)
-      if (targets[k][static_cast<std::size_t>(i)] && (!hidden || (bounds[k].lower[i] < 0 && bounds[k].upper[i] > 0)))
-        units.push_back(i);
-    for (std::size_t start = 0; start < units.size(); start += static_cast<std::size_t>(per_batch)) {
-      if (deadline.expired()) {
-        Progress::global().report("alpha", "deadline reached at layer {}; {} units tightened ({:.2f}s)", k, tightened,
-                                  watch.seconds());
-        return;
-      }
-      std::vector<Eigen::Index> batch(units.begin() + static_cast<std::ptrdiff_t>(start),
-                                      units.begin() + static_cast<std::ptrdiff_t>(
-                                                          std::min(units.size(), start + per_batch)));
-      Eigen::MatrixXd A = backsub::objective_rows(net.layers[k].outputs(), batch);
-      Eigen::VectorXd up = optimise(net, box, bounds, k, A, options, deadline, hidden);
-      const Eigen::Index m = static_cast<Eigen::Index>(batch.size());
-      optimised += m;
-      Bounds& b = bounds[k];
-      for (Eigen::Index q = 0; q < m; ++q) {
-        const Eigen::Index i = batch[q];
-        bool c = false;
-        if (up[q] < b.upper[i]) b.upper[i] = up[q], c = true;
-        if (-up[m + q] > b.lower[i]) b.lower[i] = -up[m + q], c = true;
-        tightened += c;
-      }
-    }
-    if (!units.empty())
-      Progress::global().report("alpha", "layer {}: {} units optimised ({:.2f}s)", k, units.size(), watch.seconds());
+  BatchLoop loop;
+  loop.batch_rows = options.batch_rows;
+  loop.selection.targets = &targets;
+  const BatchLoopResult r = bound_in_batches(
+      net, bounds, loop, deadline,
+      [&](std::size_t k, const Eigen::MatrixXd& A) {
+        return optimise(net, box, bounds, k, A, options, deadline, k + 1 < net.layers.size());
+      },
+      [&](std::size_t k, std::size_t units) {
+        Progress::global().report("alpha", "layer {}: {} units optimised ({:.2f}s)", k, units, watch.seconds());
+      });
+  const Eigen::Index tightened = r.tightened, optimised = r.bounded;
+  if (r.stopped) {
+    Progress::global().report("alpha", "deadline reached at layer {}; {} units tightened ({:.2f}s)", r.stopped_at,
+                              tightened, watch.seconds());
+    return;
   }
   auto c = count_stable(bounds);
   Progress::global().report("alpha", "{} of {} units tightened; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",

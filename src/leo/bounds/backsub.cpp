@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "leo/bounds/rounding.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo::backsub {
 
@@ -39,7 +40,7 @@ double relu_term(double rho_hi, double nu, double l, double u) {
 Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
                             const Eigen::MatrixXd& A, const Chooser& choose) {
   if (k >= net.layers.size() || A.cols() != net.layers[k].outputs())
-    throw std::invalid_argument("backsub: objective does not match the layer");
+    throw Error(ExitCode::internal, "internal error: backsub: objective does not match the layer");
   const Eigen::Index r = A.rows();
   std::vector<rounding::UpperSum> sums(static_cast<std::size_t>(r));
   Eigen::MatrixXd nu = A;  // nu_k
@@ -65,7 +66,7 @@ Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBou
     }
     const Bounds& b = bounds[j - 1];
     Eigen::MatrixXd next = choose(j - 1, rho);
-    if (next.rows() != r || next.cols() != rho.cols()) throw std::logic_error("backsub: chooser returned a bad shape");
+    if (next.rows() != r || next.cols() != rho.cols()) throw Error(ExitCode::internal, "internal error: backsub: chooser returned a bad shape");
     for (Eigen::Index row = 0; row < r; ++row)
       for (Eigen::Index i = 0; i < rho.cols(); ++i) {
         double hi = up(rho(row, i) + err(row, i));

@@ -5,13 +5,14 @@
 #include "leo/bounds/rounding.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/deadline.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 
 Bounds affine_interval(const AffineLayer& layer, const Eigen::VectorXd& lo, const Eigen::VectorXd& hi) {
   const Eigen::MatrixXd& W = layer.weights;
   if (lo.size() != W.cols() || hi.size() != W.cols())
-    throw std::invalid_argument("affine_interval: bounds do not match the layer's inputs");
+    throw Error(ExitCode::internal, "internal error: affine_interval: bounds do not match the layer's inputs");
   Eigen::MatrixXd Wp = W.cwiseMax(0.0);
   Eigen::MatrixXd Wn = W.cwiseMin(0.0);
   Eigen::VectorXd upper = Wp * hi + Wn * lo + layer.bias;
@@ -42,15 +43,15 @@ Eigen::Index intersect_into(Bounds& bounds, const Bounds& tighter) {
 
 namespace {
 void check_box(const Network& net, const Box& box) {
-  if (net.layers.empty()) throw std::invalid_argument("interval_bounds: the network has no layers");
+  if (net.layers.empty()) throw Error(ExitCode::internal, "internal error: interval_bounds: the network has no layers");
   if (box.lower.size() != net.inputs() || box.upper.size() != net.inputs())
-    throw std::invalid_argument("interval_bounds: the box does not match the network's inputs");
+    throw Error(ExitCode::internal, "internal error: interval_bounds: the box does not match the network's inputs");
 }
 }  // namespace
 
 void interval_tighten(const Network& net, const Box& box, NetworkBounds& bounds, std::size_t from) {
   check_box(net, box);
-  if (bounds.size() != net.layers.size()) throw std::invalid_argument("interval_tighten: bounds do not match the network");
+  if (bounds.size() != net.layers.size()) throw Error(ExitCode::internal, "internal error: interval_tighten: bounds do not match the network");
   for (std::size_t l = from; l < net.layers.size(); ++l) {
     Bounds b = l == 0 ? affine_interval(net.layers[0], box.lower, box.upper)
                       : affine_interval(net.layers[l], bounds[l - 1].lower.cwiseMax(0.0),
@@ -65,6 +66,7 @@ NetworkBounds interval_bounds(const Network& net, const Box& box) {
   NetworkBounds bounds;
   bounds.reserve(net.layers.size());
   for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    Progress::global().heartbeat();
     if (l == 0)
       bounds.push_back(affine_interval(net.layers[0], box.lower, box.upper));
     else

@@ -18,7 +18,7 @@ namespace leo {
 // Bounds on g = W x + b for x in [lo, hi] (a single affine layer).
 Bounds affine_interval(const AffineLayer& layer, const Eigen::VectorXd& lo, const Eigen::VectorXd& hi);
 
-// One Bounds per layer of net (hidden and output). Throws std::invalid_argument
+// One Bounds per layer of net (hidden and output). Throws leo::Error (internal)
 // when the box does not match the network's inputs.
 NetworkBounds interval_bounds(const Network& net, const Box& box);
 

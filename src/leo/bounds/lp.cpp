@@ -10,19 +10,21 @@
 #include <stdexcept>
 
 #include "leo/bounds/backsub.hpp"
+#include "leo/bounds/driver.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 
 double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
                         const Eigen::VectorXd& a, const std::vector<Eigen::VectorXd>& nu) {
-  if (nu.size() != k) throw std::invalid_argument("dual_upper_bound: one multiplier vector per earlier layer");
+  if (nu.size() != k) throw Error(ExitCode::internal, "internal error: dual_upper_bound: one multiplier vector per earlier layer");
   Eigen::VectorXd up = backsub::sound_upper(net, box, bounds, k, a.transpose(),
                                             [&](std::size_t j, const Eigen::MatrixXd& rho) -> Eigen::MatrixXd {
                                               if (nu[j].size() != rho.cols())
-                                                throw std::invalid_argument("dual_upper_bound: bad multiplier size");
+                                                throw Error(ExitCode::internal, "internal error: dual_upper_bound: bad multiplier size");
                                               return nu[j].transpose();
                                             });
   return up[0];
@@ -184,7 +186,9 @@ class RelaxationLp {
       if (col >= 0) obj[static_cast<std::size_t>(col)] -= c[i];  // minimise -a.W x
     }
     for (int j = 0; j < ncols; ++j) model_.setObjectiveCoefficient(j, obj[static_cast<std::size_t>(j)]);
+    // Wall clock (the deadline's); CPU seconds alone overrun on a loaded machine.
     model_.setMaximumSeconds(seconds > 0 ? seconds : -1.0);
+    model_.setMaximumWallSeconds(seconds > 0 ? seconds : -1.0);
     auto* handler = dynamic_cast<ObjectiveLimit*>(model_.eventHandler());
     if (handler) {
       handler->hit = false;
@@ -280,21 +284,19 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
     bounds = interval_bounds(net, box);
     crown_bounds(net, box, bounds, deadline);
   }
-  if (bounds.size() != net.layers.size()) throw std::invalid_argument("lp_bounds: bounds do not match the network");
+  if (bounds.size() != net.layers.size()) throw Error(ExitCode::internal, "internal error: lp_bounds: bounds do not match the network");
   Stopwatch watch;
   Eigen::Index tightened = 0, solved = 0;
   for (std::size_t k = 0; k < net.layers.size() && k < targets.size(); ++k) {
     const bool hidden = k + 1 < net.layers.size();
-    std::vector<Eigen::Index> units;
-    for (Eigen::Index i = 0; i < net.layers[k].outputs() && i < static_cast<Eigen::Index>(targets[k].size()); ++i)
-      if (targets[k][static_cast<std::size_t>(i)] && (!hidden || (bounds[k].lower[i] < 0 && bounds[k].upper[i] > 0)))
-        units.push_back(i);
+    const std::vector<Eigen::Index> units = select_units(net, bounds, k, UnitSelection{&targets, true});
     if (units.empty()) continue;
     if (deadline.expired()) break;
     RelaxationLp lp(net, box, bounds, k);
     Bounds& b = bounds[k];
     const Eigen::Index n = net.layers[k].outputs();
     for (Eigen::Index i : units) {
+      Progress::global().heartbeat();
       bool changed = false;
       for (int side = 0; side < 2; ++side) {
         if (deadline.expired()) break;

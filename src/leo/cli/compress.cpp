@@ -15,6 +15,7 @@
 #include "leo/cli/model_io.hpp"
 #include "leo/cli/options.hpp"
 #include "leo/cli/outputs.hpp"
+#include "leo/network/evaluate_float.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo::cli {
@@ -80,8 +81,16 @@ void print_summary(const api::CompressModelResult& r, const std::string& in, con
       "removed; {} layers folded{}\n",
       removed[0], removed[1], removed[2], removed[3], zero_outgoing, folded,
       r.rewrite.state.constant() && r.changed() ? "; the network is constant on the domain" : "");
-  std::cout << fmt::format("max deviation:   {:.3g} (tolerance {:.3g}, {} points checked)\n",
-                           r.check.max_abs_deviation, r.tolerance, r.check.points_evaluated);
+  const WrittenModelCheck& check = r.stored_check;
+  std::cout << fmt::format("max deviation:   {:.3g} in {} vs {} arithmetic, {:.3g} in double (tolerance {:.3g}, "
+                           "{} points checked)\n",
+                           check.as_deployed.max_abs_deviation, arithmetic_name(check.original_arithmetic),
+                           arithmetic_name(check.written_arithmetic), check.in_double.max_abs_deviation, r.tolerance,
+                           check.points_checked());
+  if (r.candidate != "rewrites" && !r.tried.empty())
+    std::cout << fmt::format("fallback:        the rewritten model failed the check in {} arithmetic ({:.3g}); "
+                             "wrote the {} model\n",
+                             arithmetic_name(r.dtype), r.tried.front().max_abs_deviation_stored, r.candidate);
   std::cout << fmt::format("time:            {:.2f} s (analysis {:.2f} s{})\n", r.time_seconds,
                            r.analysis.time_seconds,
                            r.analysis.timed_out
@@ -130,8 +139,12 @@ Run setup_compress(CLI::App& app) {
     try {
       result = api::compress_model(original, domain, options);
     } catch (const Error& e) {
-      if (e.code() == ExitCode::check_failed)
-        throw Error(e.code(), fmt::format("{}: {} (compared with {})", out.string(), e.what(), in.string()));
+      if (e.code() == ExitCode::check_failed) {
+        std::string message = e.what();
+        if (auto at = message.find("from the original"); at != std::string::npos)
+          message.replace(at, 17, "from " + in.string());
+        throw Error(e.code(), fmt::format("{}: {}", out.string(), message));
+      }
       throw;
     }
     api::SaveOptions save;

@@ -1,6 +1,13 @@
-// `leo eval MODEL --input FILE [--output FILE] [--json]`: run a model on CSV rows.
-// `leo eval MODEL --data D [--json]`: accuracy on a labelled data set (the test
+// `leo eval MODEL --input FILE [--output FILE] [--dtype T] [--json]`: run a model on CSV rows.
+// `leo eval MODEL --data D [--dtype T] [--json]`: accuracy on a labelled data set (the test
 // part of D when it has one, as `leo train` splits it).
+//
+// The model is evaluated in its element type (network/evaluate_float.hpp):
+// float32 arithmetic for a float32 model, as ONNX Runtime runs it, double for
+// a double one; `--dtype float|double` (aliases float32|float64) overrides.
+// In --json, outputs that are not finite (an overflow) are the strings
+// "inf", "-inf" and "nan" (JSON has no such numbers); the CSV output writes
+// the same words.
 //
 // Inputs come from --input (a CSV file, one sample per row). Another source of
 // inputs (e.g. `--data mnist|fashion-mnist|PATH` with labels, reporting
@@ -8,7 +15,9 @@
 // becomes one of several sources, checked in the returned Run.
 #include <fmt/core.h>
 
+#include <cmath>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -18,6 +27,7 @@
 #include "leo/data/csv.hpp"
 #include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
+#include "leo/network/evaluate_float.hpp"
 #include "leo/train/train.hpp"
 #include "leo/util/atomic_file.hpp"
 #include "leo/util/error.hpp"
@@ -31,8 +41,22 @@ struct EvalOptions {
   std::string output;
   std::string data;
   std::uint64_t split_seed = 0;
+  std::string dtype;  // "" (the model's element type), float, double, float32, float64
   bool json = false;
 };
+
+// The arithmetic to evaluate `net` in: --dtype, else the model's element type.
+ElementType eval_arithmetic(const EvalOptions& o, const Network& net) {
+  if (o.dtype.empty()) return arithmetic_of(net);
+  return o.dtype == "double" || o.dtype == "float64" ? ElementType::float64 : ElementType::float32;
+}
+
+// A number for JSON: itself when finite, else "inf", "-inf" or "nan".
+nlohmann::json json_number(double v) {
+  if (std::isfinite(v)) return v;
+  if (std::isnan(v)) return "nan";
+  return v > 0 ? "inf" : "-inf";
+}
 
 int run_accuracy(const EvalOptions& o) {
   if (!o.input.empty()) throw InputError("eval: give either --input or --data, not both");
@@ -45,11 +69,27 @@ int run_accuracy(const EvalOptions& o) {
   data_options.split_seed = o.split_seed;
   DataSplit split = load_data(o.data, data_options);
   const Dataset& data = split.test ? *split.test : split.train;
-  const AccuracyResult r = accuracy(net, data);
+  const ElementType type = eval_arithmetic(o, net);
+  AccuracyResult r = accuracy(net, data);  // validates the data against the network
+  if (type == ElementType::float32) {
+    // The same count, with the outputs computed in float32 arithmetic.
+    const Float32Network f32(net);
+    r.correct = 0;
+    for (Eigen::Index start = 0; start < data.samples(); start += 2048) {
+      const Eigen::Index n = std::min<Eigen::Index>(2048, data.samples() - start);
+      const Eigen::MatrixXd y = f32.evaluate(Eigen::MatrixXd(data.features.middleCols(start, n)));
+      for (Eigen::Index j = 0; j < n; ++j) {
+        Eigen::Index arg = 0;
+        y.col(j).maxCoeff(&arg);
+        if (arg == data.labels[static_cast<std::size_t>(start + j)]) ++r.correct;
+      }
+    }
+  }
   const auto write = [&](std::ostream& out) {
     if (o.json) {
-      nlohmann::json j = {{"model", o.model},     {"data", o.data},       {"set", data.name},
-                          {"accuracy", r.percent()}, {"correct", r.correct}, {"samples", r.samples}};
+      nlohmann::json j = {{"model", o.model},         {"data", o.data},       {"set", data.name},
+                          {"accuracy", r.percent()},     {"correct", r.correct}, {"samples", r.samples},
+                          {"dtype", arithmetic_name(type)}};
       out << j.dump() << "\n";
     } else {
       out << fmt::format("accuracy {:.2f}% ({} of {}) on {}\n", r.percent(), r.correct, r.samples, data.name);
@@ -64,28 +104,33 @@ int run_accuracy(const EvalOptions& o) {
   return 0;
 }
 
-// Outputs (samples x outputs) of `net` on `rows` (samples x inputs), in
-// batches so that a large file does not need one huge activation matrix.
-Eigen::MatrixXd evaluate_rows(const Network& net, const Eigen::MatrixXd& rows) {
+// Outputs (samples x outputs) of `net` on `rows` (samples x inputs) in the
+// arithmetic of `type`, in batches so that a large file does not need one
+// huge activation matrix.
+Eigen::MatrixXd evaluate_rows(const Network& net, const Eigen::MatrixXd& rows, ElementType type) {
   Eigen::MatrixXd result(rows.rows(), net.outputs());
   const Eigen::Index batch = 4096;
+  std::optional<Float32Network> f32;
+  if (type == ElementType::float32) f32.emplace(net);
   for (Eigen::Index start = 0; start < rows.rows(); start += batch) {
     const Eigen::Index n = std::min(batch, rows.rows() - start);
-    result.middleRows(start, n) = net.evaluate(Eigen::MatrixXd(rows.middleRows(start, n).transpose())).transpose();
+    const Eigen::MatrixXd X = rows.middleRows(start, n).transpose();
+    result.middleRows(start, n) = (f32 ? f32->evaluate(X) : net.evaluate(X)).transpose();
   }
   return result;
 }
 
-void write_json(std::ostream& out, const EvalOptions& o, const Eigen::MatrixXd& outputs) {
+void write_json(std::ostream& out, const EvalOptions& o, const Eigen::MatrixXd& outputs, ElementType type) {
   nlohmann::json j;
   j["model"] = o.model;
   j["input"] = o.input;
+  j["dtype"] = arithmetic_name(type);
   j["rows"] = outputs.rows();
   j["outputs_per_row"] = outputs.cols();
   nlohmann::json rows = nlohmann::json::array();
   for (Eigen::Index i = 0; i < outputs.rows(); ++i) {
     nlohmann::json row = nlohmann::json::array();
-    for (Eigen::Index k = 0; k < outputs.cols(); ++k) row.push_back(outputs(i, k));
+    for (Eigen::Index k = 0; k < outputs.cols(); ++k) row.push_back(json_number(outputs(i, k)));
     rows.push_back(std::move(row));
   }
   j["outputs"] = std::move(rows);
@@ -101,12 +146,18 @@ Run setup_eval(CLI::App& app) {
                  "Report the accuracy on labelled data instead: mnist, fashion-mnist or a path, as for `leo train` "
                  "(its test part when it has one)");
   add_model_size_option(app);
+  app.add_option("--dtype", o->dtype,
+                 "Arithmetic of the evaluation: float (float32, as ONNX Runtime runs a float32 model) or double; "
+                 "aliases float32, float64 (default: the model's element type)")
+      ->check(CLI::IsMember({"float", "double", "float32", "float64"}));
   app.add_option("--split-seed", o->split_seed, "Seed of the mnist train/test split (as given to leo train)");
   app.add_flag("--json", o->json,
-               R"(Print {"model", "input", "rows", "outputs_per_row", "outputs": [[...], ...]}; with --data: )"
-               R"({"model", "data", "set", "accuracy" (%), "correct", "samples"})");
+               R"(Print {"model", "input", "dtype", "rows", "outputs_per_row", "outputs": [[...], ...]} )"
+               R"((outputs that are not finite as the strings "inf", "-inf", "nan"); with --data: )"
+               R"({"model", "data", "set", "accuracy" (%), "correct", "samples", "dtype"})");
   app.footer(
-      "Prints one CSV row of outputs per input row (shortest decimals that read back exactly). "
+      "Prints one CSV row of outputs per input row (shortest decimals that read back exactly; inf, -inf, nan "
+      "for outputs that are not finite), computed in the model's element type unless --dtype says otherwise. "
       "Exit code 2 when a row does not have as many columns as the model has inputs.");
   return [o]() {
     if (!o->data.empty()) return run_accuracy(*o);
@@ -120,10 +171,11 @@ Run setup_eval(CLI::App& app) {
     if (data.rows.cols() != net.inputs())
       throw InputError(fmt::format("{}: line {} has {} columns but {} takes {} inputs", o->input, data.lines.front(),
                                    data.rows.cols(), o->model, net.inputs()));
-    Eigen::MatrixXd outputs = evaluate_rows(net, data.rows);
+    const ElementType type = eval_arithmetic(*o, net);
+    Eigen::MatrixXd outputs = evaluate_rows(net, data.rows, type);
     const auto write = [&](std::ostream& out) {
       if (o->json)
-        write_json(out, *o, outputs);
+        write_json(out, *o, outputs, type);
       else
         write_csv_matrix(out, outputs);
     };

@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "leo/api/options.hpp"
-#include "leo/stability/verdict.hpp"
+#include "leo/stability/stages.hpp"
 
 namespace leo::cli {
 namespace {
@@ -80,10 +80,7 @@ CLI::Option* add_tolerance_option(CLI::App& app, double& tolerance, const std::s
 }
 
 void add_analysis_options(CLI::App& app, AnalysisChoices& choices) {
-  std::string stages;
-  for (Stage s : kCascadeStages) stages += fmt::format("{}{}", stages.empty() ? "" : ",", to_string(s));
-  app.add_option("--stages", choices.stages,
-                 fmt::format("Stages to run, comma-separated, from {} (in the order they run), or all", stages))
+  app.add_option("--stages", choices.stages, stages_help())
       ->capture_default_str()
       ->group("Analysis");
   app.add_option("--exact", choices.exact,

@@ -36,7 +36,8 @@ Run setup_verify(CLI::App& app) {
   add_domain_options(app, args->domain);
   add_model_size_option(app);
   app.add_flag("--exact", args->exact,
-               "Also prove a bound on max |f_A,k - f_B,k| for every output k with a MILP over both networks (CBC)");
+               "Also prove max |f_A,k - f_B,k| <= tolerance for every output k, soundly (the difference network of the "
+               "two, bounded by CROWN and a ReLU-phase branch and bound; CBC only searches for counterexamples)");
   add_tolerance_option(app, args->tolerance, "Largest |f_A - f_B| accepted as equal");
   add_time_limit_option(app, args->time_limit, "Wall-clock seconds for the exact stage (0: none)");
   app.add_option("--points", args->random_points, "Random points of the domain to evaluate")
@@ -44,7 +45,7 @@ Run setup_verify(CLI::App& app) {
       ->check(whole_in(0, 100'000'000));
   add_seed_option(app, args->seed, "random points and gradient starts");
   add_threads_option(app, args->threads)->description(
-      fmt::format("Threads of CBC for --exact: 0 = every core (default), else 1..{}", api::kMaxThreads));
+      fmt::format("Threads of --exact's counterexample search (CBC): 0 = every core (default), else 1..{}", api::kMaxThreads));
   app.add_flag("--json", args->json, "Print one JSON object");
   return [args]() {
     Network a = load_model_file(args->a, true);

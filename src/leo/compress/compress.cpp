@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <stdexcept>
+
 #include "leo/util/error.hpp"
 
 namespace leo {
@@ -13,6 +15,10 @@ CompressResult compress(const Compressible& start, const Box& box, const Compres
   const double tol = options.rank_tolerance;
   auto apply = [&](RewriteResult r) {
     if (!r.changed()) return false;
+    // A rewrite whose new weights overflow double (a fold of huge weights) is
+    // not applied: the network it would give cannot be evaluated or written.
+    for (const auto& layer : r.state.network.layers)
+      if (!layer.weights.allFinite() || !layer.bias.allFinite()) return false;
     result.state = std::move(r.state);
     for (auto& step : r.steps) result.steps.push_back(std::move(step));
     return true;
@@ -26,6 +32,7 @@ CompressResult compress(const Compressible& start, const Box& box, const Compres
     if (result.state.status.empty()) break;
     changed |= apply(remove_zero_outgoing(result.state));
     if (result.state.status.empty()) break;
+    if (options.deletions_only) continue;
     changed |= apply(fold_constant_units(result.state, box, tol));
     if (result.state.status.empty()) break;
     changed |= apply(merge_duplicate_units(result.state, box, tol));
@@ -42,6 +49,27 @@ CompressResult compress(const Network& net, const Analysis& analysis, const Box&
                         const CompressOptions& options) {
   return compress(Compressible(net, analysis), box, options);
 }
+
+std::vector<KeptLayer> kept_units(const Compressible& state) {
+  state.check();
+  std::vector<KeptLayer> map;
+  for (std::size_t h = 0; h < state.origin.size(); ++h) {
+    KeptLayer layer;
+    const auto& origins = state.origin[h];
+    if (!origins.empty()) layer.original_layer = origins.front().layer;
+    for (const auto& o : origins) {
+      if (o.layer != layer.original_layer || (!layer.units.empty() && o.unit <= layer.units.back()))
+        throw std::logic_error(fmt::format("compress: hidden layer {} mixes or reorders original units", h));
+      layer.units.push_back(o.unit);
+    }
+    if (!map.empty() && layer.original_layer <= map.back().original_layer)
+      throw std::logic_error(fmt::format("compress: hidden layer {} does not follow the original's order", h));
+    map.push_back(std::move(layer));
+  }
+  return map;
+}
+
+std::vector<KeptLayer> CompressResult::kept_units() const { return leo::kept_units(state); }
 
 FoldLayers parse_fold_layers(const std::string& text) {
   if (text == "auto") return FoldLayers::automatic;

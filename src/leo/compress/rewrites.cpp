@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "leo/compress/affine_hull.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 
@@ -134,11 +135,11 @@ Compressible::Compressible(Network net, const Analysis& analysis) {
 void Compressible::check() const {
   auto widths = network.widths();
   if (status.size() != widths.size() || origin.size() != widths.size())
-    throw std::logic_error(fmt::format("compress: verdicts for {} hidden layers, the network has {}", status.size(),
+    throw Error(ExitCode::internal, fmt::format("internal error: compress: verdicts for {} hidden layers, the network has {}", status.size(),
                                        widths.size()));
   for (std::size_t h = 0; h < widths.size(); ++h)
     if (static_cast<Index>(status[h].size()) != widths[h] || static_cast<Index>(origin[h].size()) != widths[h])
-      throw std::logic_error(fmt::format("compress: verdicts for {} units of hidden layer {}, it has {}",
+      throw Error(ExitCode::internal, fmt::format("internal error: compress: verdicts for {} units of hidden layer {}, it has {}",
                                          status[h].size(), h, widths[h]));
 }
 

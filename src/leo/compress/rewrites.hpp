@@ -46,7 +46,7 @@ struct Compressible {
   Compressible(Network net, std::vector<std::vector<Status>> status);
   // Statuses taken from an analysis of `net`.
   Compressible(Network net, const Analysis& analysis);
-  // Throws std::logic_error when status/origin do not match the network's widths.
+  // Throws leo::Error (internal) when status/origin do not match the network's widths.
   void check() const;
   bool constant() const { return network.layers.size() == 1 && network.layers[0].weights.isZero(0.0); }
 };

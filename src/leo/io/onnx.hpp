@@ -14,7 +14,10 @@
 // evaluated, with the batch size kept symbolic. Anything else is refused with
 // the node's name and op type.
 //
-// Supported ops (ai.onnx, opsets 7 to 18): see onnx_supported_ops().
+// Supported ops (ai.onnx, opsets 7 to 18): see onnx_supported_ops(). The code:
+// onnx_read.cpp (file, graph inputs and outputs), onnx/tensor (tensor
+// decoding, external data), onnx/fold (constant folding), onnx/interp (the
+// activation algebra), onnx/ops (the op handlers and the one op table).
 #include <cstdint>
 #include <filesystem>
 #include <string>

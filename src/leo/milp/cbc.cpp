@@ -14,6 +14,7 @@
 
 #include "leo/util/deadline.hpp"
 #include "leo/util/error.hpp"
+#include "leo/util/progress.hpp"
 
 namespace leo {
 namespace {
@@ -36,7 +37,10 @@ class IncumbentHandler : public CbcEventHandler {
 
   CbcAction event(CbcEvent which) override {
     if (model_ == nullptr || (model_->specialOptions() & 2048) != 0) return noAction;  // a heuristic's sub-MIP
-    if (which == node) return relaxation();
+    if (which == node) {
+      Progress::global().heartbeat();  // long solves keep printing (util/progress.hpp)
+      return relaxation();
+    }
     if (which != solution && which != heuristicSolution) return noAction;
     const double* best = model_->bestSolution();
     if (best == nullptr) return noAction;
@@ -103,18 +107,35 @@ MilpSolver::MilpSolver(const MilpModel& model) : impl_(std::make_unique<Impl>())
   impl_->priority = model.priority;
 }
 
-std::vector<double> MilpSolver::solve_relaxation(double* objective) {
+namespace {
+// Clp's own wall-clock limit (<= 0 or infinite: none). CBC's time limit is
+// only checked between nodes; the LPs inside (the root's above all, on big
+// models) must stop too.
+void limit_lp(OsiSolverInterface* solver, double seconds) {
+  auto* clp = dynamic_cast<OsiClpSolverInterface*>(solver);
+  if (clp == nullptr) return;
+  const double limit = std::isfinite(seconds) && seconds > 0 ? seconds : -1.0;
+  clp->getModelPtr()->setMaximumWallSeconds(limit);
+  clp->getModelPtr()->setMaximumSeconds(limit);
+}
+}  // namespace
+
+std::vector<double> MilpSolver::solve_relaxation(double* objective, double seconds) {
+  if (!(seconds > 0)) return {};
   try {
+    limit_lp(&impl_->solver, seconds);
     if (impl_->solved)
       impl_->solver.resolve();
     else
       impl_->solver.initialSolve();
     impl_->solved = true;
+    limit_lp(&impl_->solver, 0);
     if (!impl_->solver.isProvenOptimal()) return {};
     const double* x = impl_->solver.getColSolution();
     if (objective) *objective = impl_->solver.getObjValue();
     return std::vector<double>(x, x + impl_->solver.getNumCols());
   } catch (const CoinError&) {
+    limit_lp(&impl_->solver, 0);
     return {};
   }
 }
@@ -125,7 +146,7 @@ int MilpSolver::columns() const { return impl_->solver.getNumCols(); }
 
 void MilpSolver::set_objective(const std::vector<double>& objective) {
   if (static_cast<int>(objective.size()) != columns())
-    throw Error(ExitCode::internal, "MilpSolver::set_objective: wrong size");
+    throw Error(ExitCode::internal, "internal error: MilpSolver::set_objective: wrong size");
   impl_->solver.setObjective(objective.data());
 }
 
@@ -175,6 +196,7 @@ MilpResult MilpSolver::minimize(const MilpSettings& settings, const IncumbentCal
     }
     IncumbentHandler handler(&shared);
     model.passInEventHandler(&handler);
+    limit_lp(model.solver(), settings.seconds);
     model.branchAndBound();
 
     result.nodes = model.getNodeCount();
@@ -196,6 +218,14 @@ MilpResult MilpSolver::minimize(const MilpSettings& settings, const IncumbentCal
       result.bound = model.getBestPossibleObjValue();
     } else {
       result.status = MilpResult::Status::failed;
+    }
+    // An LP cut short by its time limit can look infeasible to CBC: past the
+    // limit, a completed search is not trusted as complete.
+    if (std::isfinite(settings.seconds) && watch.seconds() >= settings.seconds &&
+        (result.status == MilpResult::Status::optimal || result.status == MilpResult::Status::infeasible ||
+         result.status == MilpResult::Status::failed)) {
+      result.status = MilpResult::Status::time_limit;
+      result.bound = -std::numeric_limits<double>::infinity();
     }
     // The final best solution counts as an incumbent too (CBC does not always
     // raise an event, e.g. when the root LP is already integral).

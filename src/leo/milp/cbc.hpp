@@ -21,7 +21,7 @@ struct MilpSettings {
   // reaches the cutoff are pruned. +infinity: none.
   double cutoff = std::numeric_limits<double>::infinity();
   // A binary within this of 0 or 1 counts as integral. Tight, so that the
-  // relaxation a solver really solves stays close to the MILP (milp/exact.hpp).
+  // relaxation a solver really solves stays close to the MILP (stability/exact.hpp).
   double integer_tolerance = 1e-9;
   long max_nodes = -1;  // branch-and-bound nodes; -1: no limit
   bool verbose = false;  // CBC's log on stdout
@@ -73,8 +73,10 @@ class MilpSolver {
   void set_integer(int column, bool integer);
 
   // Solves the LP relaxation (warm-started from the previous one) and returns
-  // its column values; empty when it is not solved to optimality.
-  std::vector<double> solve_relaxation(double* objective = nullptr);
+  // its column values; empty when it is not solved to optimality (or not
+  // within `seconds` of wall clock).
+  std::vector<double> solve_relaxation(double* objective = nullptr,
+                                       double seconds = std::numeric_limits<double>::infinity());
 
   // Minimises the objective. The callback also sees the final best solution if
   // CBC did not report it as an event.

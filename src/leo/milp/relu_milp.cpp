@@ -6,7 +6,6 @@
 #include <cmath>
 #include <map>
 
-#include "leo/stability/verdict.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo {
@@ -21,11 +20,11 @@ int MilpModel::add_column(double lower, double upper, double obj, bool is_intege
 }
 
 int MilpModel::add_row(const std::vector<int>& cols, const std::vector<double>& values, double lower, double upper) {
-  if (cols.size() != values.size()) throw Error(ExitCode::internal, "MilpModel::add_row: sizes differ");
+  if (cols.size() != values.size()) throw Error(ExitCode::internal, "internal error: MilpModel::add_row: sizes differ");
   std::map<int, double> merged;
   for (std::size_t k = 0; k < cols.size(); ++k) {
     if (cols[k] < 0 || cols[k] >= columns())
-      throw Error(ExitCode::internal, fmt::format("MilpModel::add_row: no column {}", cols[k]));
+      throw Error(ExitCode::internal, fmt::format("internal error: MilpModel::add_row: no column {}", cols[k]));
     merged[cols[k]] += values[k];
   }
   for (const auto& [c, v] : merged) {
@@ -49,7 +48,7 @@ std::vector<int> add_input_columns(MilpModel& model, const Box& box) {
   std::vector<int> cols;
   for (Eigen::Index j = 0; j < box.size(); ++j) {
     if (!std::isfinite(box.lower[j]) || !std::isfinite(box.upper[j]) || box.lower[j] > box.upper[j])
-      throw Error(ExitCode::internal, fmt::format("milp: input box feature {} is not a finite interval", j));
+      throw Error(ExitCode::internal, fmt::format("internal error: milp: input box feature {} is not a finite interval", j));
     cols.push_back(model.add_column(box.lower[j], box.upper[j]));
   }
   return cols;
@@ -58,10 +57,10 @@ std::vector<int> add_input_columns(MilpModel& model, const Box& box) {
 std::vector<LayerEncoding> encode_relu_network(MilpModel& model, const Network& net, const NetworkBounds& bounds,
                                                const std::vector<int>& inputs, std::size_t upto,
                                                const ReluEncodingOptions& options) {
-  if (upto > net.depth()) throw Error(ExitCode::internal, "encode_relu_network: upto exceeds the network depth");
-  if (bounds.size() < upto) throw Error(ExitCode::internal, "encode_relu_network: bounds for too few layers");
+  if (upto > net.depth()) throw Error(ExitCode::internal, "internal error: encode_relu_network: upto exceeds the network depth");
+  if (bounds.size() < upto) throw Error(ExitCode::internal, "internal error: encode_relu_network: bounds for too few layers");
   if (static_cast<Eigen::Index>(inputs.size()) != net.inputs())
-    throw Error(ExitCode::internal, "encode_relu_network: wrong number of input columns");
+    throw Error(ExitCode::internal, "internal error: encode_relu_network: wrong number of input columns");
   std::vector<LayerEncoding> layers;
   std::vector<int> previous = inputs;
   std::vector<int> row_cols;
@@ -71,7 +70,7 @@ std::vector<LayerEncoding> encode_relu_network(MilpModel& model, const Network& 
     const Bounds& b = bounds[l];
     const bool hidden = l + 1 < net.depth();
     if (b.lower.size() != layer.outputs() || b.upper.size() != layer.outputs())
-      throw Error(ExitCode::internal, fmt::format("encode_relu_network: bounds of layer {} have the wrong size", l));
+      throw Error(ExitCode::internal, fmt::format("internal error: encode_relu_network: bounds of layer {} have the wrong size", l));
     LayerEncoding enc;
     for (Eigen::Index i = 0; i < layer.outputs(); ++i) {
       double lo = b.lower[i], hi = b.upper[i];
@@ -119,25 +118,6 @@ std::vector<LayerEncoding> encode_relu_network(MilpModel& model, const Network& 
     layers.push_back(std::move(enc));
   }
   return layers;
-}
-
-NetworkBounds tightened_bounds(const NetworkBounds& bounds, const Analysis& analysis) {
-  NetworkBounds out = bounds;
-  for (std::size_t l = 0; l < analysis.layers.size() && l < out.size(); ++l) {
-    Bounds& b = out[l];
-    const auto& verdicts = analysis.layers[l];
-    if (static_cast<Eigen::Index>(verdicts.size()) != b.lower.size()) continue;
-    for (std::size_t i = 0; i < verdicts.size(); ++i) {
-      const UnitVerdict& v = verdicts[i];
-      double lo = std::max(b.lower[i], v.lower), hi = std::min(b.upper[i], v.upper);
-      if (v.status == Status::active) lo = std::max(lo, 0.0);
-      if (v.status == Status::inactive) hi = std::min(hi, 0.0);
-      if (lo > hi) continue;  // inconsistent evidence: keep the given bounds
-      b.lower[i] = lo;
-      b.upper[i] = hi;
-    }
-  }
-  return out;
 }
 
 }  // namespace leo

@@ -14,7 +14,7 @@
 // execution of the network, and in which z = 1 is feasible whenever g >= -m and
 // z = 0 whenever g <= m. So "z_i = 1 is infeasible" proves max g_i < -m, and
 // "z_i = 0 is infeasible" proves min g_i > m: the margin that makes a solver's
-// claim robust to its tolerances (see milp/exact.hpp).
+// claim robust to its tolerances (see stability/exact.hpp).
 //
 // Several networks can be encoded over the SAME input columns (e.g. two
 // networks for `leo verify --exact`): call add_input_columns once, then
@@ -28,8 +28,6 @@
 #include "leo/network/network.hpp"
 
 namespace leo {
-
-struct Analysis;
 
 // A MILP under construction: minimise objective . v subject to
 // row_lower <= A v <= row_upper, col_lower <= v <= col_upper, v_j integer
@@ -87,9 +85,5 @@ std::vector<LayerEncoding> encode_relu_network(MilpModel& model, const Network& 
                                                const std::vector<int>& inputs, std::size_t upto,
                                                const ReluEncodingOptions& options = {});
 
-// `bounds` tightened by what `analysis` knows: each unit's verdict bounds
-// (lower/upper), stably active units clamped to lower >= 0, stably inactive to
-// upper <= 0. Layers beyond the hidden ones are copied as they are.
-NetworkBounds tightened_bounds(const NetworkBounds& bounds, const Analysis& analysis);
 
 }  // namespace leo

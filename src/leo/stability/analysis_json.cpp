@@ -59,6 +59,13 @@ nlohmann::json to_json(const Analysis& a) {
     layers.push_back(layer);
   }
   j["layers"] = layers;
+  // Totals over the hidden layers; undecided units are kept as unstable.
+  nlohmann::json totals = {{"units", 0}, {"stably_active", 0}, {"stably_inactive", 0}, {"unstable", 0},
+                           {"undecided", 0}};
+  for (const auto& layer : layers)
+    for (const char* key : {"units", "stably_active", "stably_inactive", "unstable", "undecided"})
+      totals[key] = totals[key].get<long>() + layer[key].get<long>();
+  j["totals"] = totals;
   nlohmann::json witnesses = nlohmann::json::array();
   for (const Witness& w : a.witnesses) {
     nlohmann::json units = nlohmann::json::array();

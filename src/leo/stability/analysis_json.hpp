@@ -8,10 +8,11 @@
 //   "layers": [{"units", "stably_active", "stably_inactive", "unstable", "undecided",
 //               "decided_by": {stage: count},
 //               "verdicts": [{"status", "stage", "lower", "upper"}]}],   // one per hidden layer
+//   "totals": {"units", "stably_active", "stably_inactive", "unstable", "undecided"},
 //   "witnesses": [{"input": [...], "units": [{"layer", "unit", "sign": "positive"|"negative"}]}] }
 //
 // status: active | inactive | unstable | undecided; stage: the stage that
-// decided it ("none" if undecided); lower/upper: best proven bounds on g
+// decided it ("none" if undecided; names: the stage table, stages.hpp); lower/upper: best proven bounds on g
 // (null when unbounded / not computed).
 #include <nlohmann/json.hpp>
 

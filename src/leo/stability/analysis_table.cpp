@@ -44,6 +44,9 @@ std::string format_table(const Analysis& a) {
   int stable = total[1] + total[2];
   out += fmt::format("stable units: {} of {} ({:.1f}%)\n", stable, total[0],
                      total[0] > 0 ? 100.0 * stable / total[0] : 0.0);
+  if (total[4] > 0)
+    out += fmt::format("undecided units: {} of {} (kept as unstable{})\n", total[4], total[0],
+                       a.timed_out ? "; the time limit stopped the analysis" : "");
   return out;
 }
 

@@ -5,7 +5,8 @@
 
 #include "leo/bounds/backsub.hpp"
 #include "leo/bounds/interval.hpp"
-#include "leo/stability/witnesses.hpp"
+#include "leo/stability/evidence.hpp"
+#include "leo/util/progress.hpp"
 
 namespace leo {
 namespace {
@@ -113,6 +114,7 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
     Eigen::Index B_live = B;  // columns in X: the live ones after each compaction
     for (int step = 0; step < steps; ++step) {
       if (deadline.expired()) break;
+      Progress::global().heartbeat();
       // Forward through the layers up to the highest target layer.
       for (std::size_t h = 0; h <= top; ++h) {
         const AffineLayer& layer = network.layers[h];

@@ -6,7 +6,7 @@
 // for the relaxations) is extreme: exact for layer-0 units, a good guess for
 // deeper ones. All targets of a chunk run together as the columns of one
 // batched forward/backward pass; every iterate is scanned for signs any
-// undecided unit lacks (witnesses.hpp), and the columns whose target is
+// undecided unit lacks (evidence.hpp), and the columns whose target is
 // settled are dropped from the batch.
 #include <random>
 

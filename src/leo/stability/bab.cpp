@@ -8,8 +8,7 @@
 
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
-#include "leo/stability/cascade.hpp"
-#include "leo/stability/witnesses.hpp"
+#include "leo/stability/evidence.hpp"
 #include "leo/util/progress.hpp"
 
 namespace leo {
@@ -111,6 +110,7 @@ int bab_stage(const Network& network, NetworkBounds& bounds, Analysis& analysis,
 
   while (!queue.empty()) {
     if (st.nodes >= options.max_nodes || expired()) break;
+    progress.heartbeat();
     Node node = std::move(queue.front());
     queue.pop_front();
     std::erase_if(node.open, [&](int u) { return !undecided(u); });

@@ -11,7 +11,7 @@
 // open units, the centre and, for each open unit, the two corners that
 // maximise / minimise the unit's linearisation at the centre (the Jacobian's
 // signs) are evaluated: the signs they show are witnesses (re-evaluated in
-// float64, witnesses.hpp). A node still with open units is bisected at the
+// float64, evidence.hpp). A node still with open units is bisected at the
 // midpoint of one feature (largest sum over open units of
 // |dg/dx_j| * width_j / (upper - lower)); the two halves share the midpoint,
 // so the leaves always cover the box exactly.

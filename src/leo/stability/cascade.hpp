@@ -1,19 +1,20 @@
 #pragma once
-// The stability cascade (docs/design.md §2): samples, attack, interval bounds,
-// CROWN, alpha-CROWN, branch and bound on the input box (bab, bab.hpp; for few
-// inputs), LP tightening, branch and bound on ReLU phases (split,
-// relu_split.hpp; a small budget per unit), exact MILP. Each stage only decides units
-// that are still undecided, and only with evidence:
-// - unstable: a positive and a negative witness (witnesses.hpp);
-// - stable: a sound bound on g over the box. Convention for g reaching exactly
-//   0: a unit whose proven upper bound is <= 0 is *inactive* (its output is
-//   always 0), checked first; otherwise a unit whose proven lower bound is >= 0
-//   is *active* (its output always equals g, affine). A unit with g == 0 on the
-//   whole box is therefore inactive. Both rewrites are exact for such units.
-// A bound that contradicts a witness (a float64 evaluation strictly on the
-// other side of 0) is not used for that unit: it stays undecided and a
-// warning is printed. Units left undecided (a stage off, a time limit) are
-// reported as `undecided` and must be treated as unstable.
+// The stability cascade (docs/design.md §2). The stages and their order are those
+// of the stage table (stages.hpp): ibp (interval bounds), samples and attack
+// (witnesses of instability), crown and alpha (linear bounds), bab (branch and
+// bound on the input box, for few inputs; bab.hpp), lp (LP tightening), split
+// (branch and bound on ReLU phases, a small budget per unit; relu_split.hpp),
+// milp (the exact stage; exact.hpp). Each stage only decides units that are
+// still undecided, and only through the evidence rules of evidence.hpp: a
+// positive and a negative witness make a unit unstable; a sound bound with a
+// sign makes it stable; a bound that contradicts a witness leaves it
+// undecided with a warning. Units left undecided (a stage off, a time limit)
+// are reported as `undecided` and must be treated as unstable.
+//
+// Time: with a time limit every stage stops when it expires (a unit whose
+// work was not finished stays undecided), the stages after it are skipped,
+// and analysis.timed_out is set. Progress: a line on stderr when each stage
+// starts and ends, and at least every 5 s while it runs (util/progress.hpp).
 #include <cstdint>
 #include <set>
 #include <string>
@@ -22,8 +23,10 @@
 #include "leo/network/network.hpp"
 #include "leo/stability/attack.hpp"
 #include "leo/stability/bab.hpp"
+#include "leo/stability/evidence.hpp"
 #include "leo/stability/relu_split.hpp"
 #include "leo/stability/samples.hpp"
+#include "leo/stability/stages.hpp"
 #include "leo/stability/verdict.hpp"
 
 namespace leo {
@@ -33,9 +36,9 @@ enum class ExactMethod { network, per_unit, none };
 struct AnalyzeOptions {
   std::set<Stage> stages{std::begin(kCascadeStages), std::end(kCascadeStages)};
   ExactMethod exact = ExactMethod::per_unit;  // measured faster than one network MILP here (bench/)
-  double time_limit = 0;    // seconds of wall-clock time; <= 0: none
+  double time_limit = 0;    // seconds of wall-clock time for the whole analysis; <= 0: none
   std::uint64_t seed = 1;
-  int threads = 0;          // OpenMP and OpenBLAS threads; 0: leave their defaults (all cores)
+  int threads = 0;          // OpenMP, OpenBLAS and CBC threads, capped at the cores; 0: all cores (CBC: 1)
   SampleOptions samples;
   AttackOptions attack;
   BabOptions bab;
@@ -48,7 +51,8 @@ struct AnalyzeOptions {
   double split_share = 0.5;
 };
 
-// "samples,attack,ibp" -> stages; "all" -> every stage. Throws InputError.
+// "samples,attack,ibp" -> stages; "all" -> every stage; "none" -> no stage
+// (names: the stage table, stages.hpp). Throws InputError.
 std::set<Stage> parse_stages(const std::string& list);
 // "network" | "per-unit" | "none". Throws InputError.
 ExactMethod parse_exact(const std::string& name);
@@ -63,9 +67,5 @@ bool stage_available(Stage stage);
 
 // Runs the cascade on the box (and probe points) of `domain`.
 Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOptions& options = {});
-
-// Applies sound bounds to the undecided units (the convention above), and
-// tightens every unit's recorded lower/upper. Returns the units decided.
-int apply_bounds(Analysis& analysis, const NetworkBounds& bounds, Stage stage);
 
 }  // namespace leo

@@ -9,9 +9,9 @@
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
-#include "leo/stability/cascade.hpp"
-#include "leo/stability/witnesses.hpp"
+#include "leo/stability/evidence.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 namespace {
@@ -76,8 +76,8 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
                        Eigen::Index unit, bool nonpositive, const SplitOptions& options,
                        const SplitPointCheck& check) {
   if (layer >= net.layers.size() || unit < 0 || unit >= net.layers[layer].outputs())
-    throw std::invalid_argument("prove_sign: no such unit");
-  if (bounds.size() != net.layers.size()) throw std::invalid_argument("prove_sign: bounds do not match the network");
+    throw Error(ExitCode::internal, "internal error: prove_sign: no such unit");
+  if (bounds.size() != net.layers.size()) throw Error(ExitCode::internal, "internal error: prove_sign: bounds do not match the network");
   SplitResult result;
   // max a.g over the node: a = e_unit (prove g <= 0) or -e_unit (prove g >= 0).
   Eigen::VectorXd a = Eigen::VectorXd::Zero(net.layers[layer].outputs());
@@ -92,6 +92,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   std::vector<std::vector<Split>> stack{{}};
   while (!stack.empty()) {
     if (result.nodes >= options.max_nodes || options.deadline.expired()) return result;  // unknown
+    Progress::global().heartbeat();
     std::vector<Split> splits = std::move(stack.back());
     stack.pop_back();
     ++result.nodes;
@@ -163,6 +164,7 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
       const auto unit = static_cast<Eigen::Index>(i);
       for (bool nonpositive : {true, false}) {
         if (!needs_witness(analysis, h, unit, nonpositive) || out_of_time()) continue;
+        Progress::global().heartbeat();
         SplitOptions o;
         o.max_nodes = options.unit_nodes;
         o.deadline = stage.remaining() < deadline.remaining() ? stage : deadline;

@@ -70,7 +70,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 // Stage "split" of the cascade (after lp, before milp): for each undecided
 // unit of the hidden layers after the first, in layer order, prove_sign on
 // each side not yet seen, with a small node budget; the LP points are
-// harvested as witnesses (witnesses.hpp) for every unit they show. A proven
+// harvested as witnesses (evidence.hpp) for every unit they show. A proven
 // side tightens `bounds` (upper <= bound <= 0, or lower >= bound >= 0), which
 // decides the unit (apply_bounds) and, layer by layer, tightens the search for
 // later layers. Units it cannot settle in budget are left to the MILP.

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-#include "leo/stability/witnesses.hpp"
+#include "leo/stability/evidence.hpp"
+#include "leo/util/progress.hpp"
 
 namespace leo {
 
@@ -60,6 +61,7 @@ int sample_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
   auto phase = [&](std::int64_t total, bool may_stop, auto&& fill) {
     for (std::int64_t start = 0; start < total; start += batch) {
       if (done()) return;
+      Progress::global().heartbeat();
       const Eigen::Index count = static_cast<Eigen::Index>(std::min<std::int64_t>(batch, total - start));
       for (Eigen::Index c = 0; c < count; ++c) fill(c, start + c);
       bool news = evaluate(count);

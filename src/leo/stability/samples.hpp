@@ -1,6 +1,6 @@
 #pragma once
 // Stage 1 of the cascade: evaluate many inputs of the domain in batches and
-// record every sign they show (witnesses; see witnesses.hpp).
+// record every sign they show (witnesses; see evidence.hpp).
 //
 // Inputs, in three phases: the box centre and the domain's probe points (all
 // of them), the box corners (all 2^n when n <= max_all_corners_log2, else

@@ -6,18 +6,13 @@
 #include <vector>
 
 #include "leo/domain/box.hpp"
+#include "leo/stability/stages.hpp"
 
 namespace leo {
 
 enum class Status { active, inactive, unstable, undecided };
-enum class Stage { none, samples, attack, ibp, crown, alpha, lp, bab, split, milp };
-
-// Every stage of the cascade, in the order it runs them (cascade.hpp).
-inline constexpr Stage kCascadeStages[] = {Stage::ibp,   Stage::samples, Stage::attack, Stage::crown, Stage::alpha,
-                                           Stage::bab,   Stage::lp,      Stage::split,  Stage::milp};
 
 const char* to_string(Status status);
-const char* to_string(Stage stage);
 
 struct UnitVerdict {
   Status status = Status::undecided;

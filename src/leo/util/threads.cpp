@@ -2,6 +2,9 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <thread>
+
 extern "C" {
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
@@ -13,6 +16,7 @@ int blas_thread_shutdown_(void);
 namespace leo {
 
 void set_threads(int n) {
+  n = effective_threads(n);
   if (n <= 0) return;
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
@@ -23,5 +27,15 @@ void set_threads(int n) {
 }
 
 int blas_threads() { return openblas_get_num_threads(); }
+
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int effective_threads(int requested) {
+  if (requested <= 0) return 0;
+  return std::min(requested, hardware_threads());
+}
 
 }  // namespace leo

@@ -6,9 +6,16 @@
 // system time. A command that takes --threads must set both.
 namespace leo {
 
-// Sets OpenMP's and OpenBLAS's thread counts (n > 0; n <= 0 leaves both
-// alone). n = 1 also stops OpenBLAS's idle pool threads.
+// Sets OpenMP's and OpenBLAS's thread counts (n > 0, capped at the cores;
+// n <= 0 leaves both alone). n = 1 also stops OpenBLAS's idle pool threads.
 void set_threads(int n);
 int blas_threads();
+
+// Cores of this machine (at least 1).
+int hardware_threads();
+// The thread count to use for a request: <= 0 stays 0 (the libraries'
+// defaults: all cores); more than the cores is capped at the cores (more
+// threads than cores only cost memory and time: stacks, spinning pools).
+int effective_threads(int requested);
 
 }  // namespace leo

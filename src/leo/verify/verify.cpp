@@ -3,16 +3,26 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <numeric>
+#include <optional>
+#include <stdexcept>
 #include <random>
 
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
+#include "leo/bounds/rounding.hpp"
 #include "leo/milp/cbc.hpp"
 #include "leo/milp/relu_milp.hpp"
+#include "leo/stability/cascade.hpp"
+#include "leo/stability/relu_split.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/verify/joint.hpp"
 
 namespace leo {
 
@@ -46,18 +56,57 @@ MatrixXd corner_points(const Box& box, std::mt19937_64& rng) {
   return X;
 }
 
+// x rounded to a float32 value inside [lo, hi]: the nearest float, moved one
+// float step inwards when rounding left the interval (kept as it is when no
+// float lies in the interval).
+double float_inside(double x, double lo, double hi) {
+  float f = static_cast<float>(x);
+  if (static_cast<double>(f) < lo) {
+    float g = std::nextafter(f, std::numeric_limits<float>::infinity());
+    if (static_cast<double>(g) <= hi) f = g;
+  } else if (static_cast<double>(f) > hi) {
+    float g = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    if (static_cast<double>(g) >= lo) f = g;
+  }
+  return static_cast<double>(f);
+}
+
+// One network evaluated in the arithmetic the options ask for.
+class Evaluator {
+ public:
+  Evaluator(const Network& net, ElementType type) : net_(net) {
+    if (type == ElementType::float32) f32_.emplace(net);
+  }
+  MatrixXd operator()(const MatrixXd& X) const { return f32_ ? f32_->evaluate(X) : net_.evaluate(X); }
+
+ private:
+  const Network& net_;
+  std::optional<Float32Network> f32_;
+};
+
 class Search {
  public:
-  Search(const Network& a, const Network& b, VerifyResult& result) : a_(a), b_(b), r_(result) {}
+  Search(const Network& a, const Network& b, const Box& box, const VerifyOptions& options, VerifyResult& result)
+      : a_(a, options.arithmetic_a),
+        b_(b, options.arithmetic_b),
+        box_(box),
+        round_(options.arithmetic_a == ElementType::float32 || options.arithmetic_b == ElementType::float32),
+        r_(result) {}
 
   // Signed differences f_A - f_B (outputs x N); records the largest |.|.
-  MatrixXd consider(const MatrixXd& X, const char* how) {
-    MatrixXd d = a_.evaluate(X) - b_.evaluate(X);
+  // With a float32 arithmetic, X is first rounded to float32 points of the box.
+  MatrixXd consider(MatrixXd X, const char* how) {
+    if (round_)
+      for (Index j = 0; j < X.cols(); ++j)
+        for (Index i = 0; i < X.rows(); ++i) X(i, j) = float_inside(X(i, j), box_.lower[i], box_.upper[i]);
+    MatrixXd d = a_(X) - b_(X);
     r_.points_evaluated += X.cols();
     if (d.size() == 0) return d;
     Index k = 0, j = 0;
-    double m = d.cwiseAbs().maxCoeff(&k, &j);
-    if (std::isnan(m)) m = std::numeric_limits<double>::infinity();
+    // A NaN difference (an overflow: inf - inf) counts as an infinite one.
+    MatrixXd magnitude = d.cwiseAbs().unaryExpr(
+        [](double v) { return std::isnan(v) ? std::numeric_limits<double>::infinity() : v; });
+    double m = magnitude.maxCoeff(&k, &j);
     if (r_.worst_input.size() == 0 || m > r_.max_abs_deviation) {
       r_.max_abs_deviation = m;
       r_.worst_output = static_cast<int>(k);
@@ -68,8 +117,10 @@ class Search {
   }
 
  private:
-  const Network& a_;
-  const Network& b_;
+  Evaluator a_;
+  Evaluator b_;
+  const Box& box_;
+  bool round_;
   VerifyResult& r_;
 };
 
@@ -160,14 +211,62 @@ void link_identical_units(MilpModel& model, const Network& a, const Network& b, 
   }
 }
 
-// The exact stage: see the header.
-void exact_stage(const Network& a, const Network& b, const Box& box, const VerifyOptions& options,
-                 VerifyResult& result) {
-  Progress::global().report("verify", "bounds for the MILP");
+// A progress line on stderr every few seconds while the exact stage works.
+class Ticker {
+ public:
+  explicit Ticker(double period) {
+    if (!Progress::global().enabled()) return;
+    thread_ = std::thread([this, period] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!wake_.wait_for(lock, std::chrono::duration<double>(period), [this] { return stop_; }))
+        Progress::global().report("verify", "{} ({:.1f}s)", status_, watch_.seconds());
+    });
+  }
+  ~Ticker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void set(std::string status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_ = std::move(status);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::string status_ = "exact stage";
+  Stopwatch watch_;
+  std::thread thread_;
+};
+
+// Records a point found by the exact stage (re-evaluated in double) in the result.
+void record_point(const Network& a, const Network& b, const VectorXd& x, Index k, OutputBound& out,
+                  VerifyResult& result, const char* how) {
+  const double d = std::abs(a.evaluate(x)[k] - b.evaluate(x)[k]);
+  out.found = std::max(out.found, d);
+  if (d > result.max_abs_deviation) {
+    result.max_abs_deviation = d;
+    result.worst_output = static_cast<int>(k);
+    result.worst_input = x;
+    result.found_by = how;
+  }
+  ++result.points_evaluated;
+}
+
+// CBC as a search for points with |f_A,k - f_B,k| > T on the outputs not yet
+// settled: only the incumbents it finds are used (re-evaluated in double);
+// its bounds prove nothing (see the header).
+void milp_search(const Network& a, const Network& b, const Box& box, const VerifyOptions& options,
+                 VerifyResult& result, const std::vector<Index>& outputs, Ticker& ticker) {
+  if (outputs.empty() || options.deadline.expired()) return;
   NetworkBounds bounds_a = interval_bounds(a, box), bounds_b = interval_bounds(b, box);
   crown_bounds(a, box, bounds_a, options.deadline);
   crown_bounds(b, box, bounds_b, options.deadline);
-
   MilpModel model;
   std::vector<int> inputs = add_input_columns(model, box);
   auto enc_a = encode_relu_network(model, a, bounds_a, inputs, a.depth());
@@ -175,81 +274,140 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
   link_identical_units(model, a, b, enc_a, enc_b);
   MilpSolver solver(model);
   const double T = options.tolerance;
+  for (Index k : outputs) {
+    OutputBound& out = result.outputs[static_cast<std::size_t>(k)];
+    const int ya = enc_a.back().g[static_cast<std::size_t>(k)], yb = enc_b.back().g[static_cast<std::size_t>(k)];
+    for (int s : {1, -1}) {
+      if (options.deadline.expired()) return;
+      ticker.set(fmt::format("output {}: MILP search for a difference above {:.3g}", k, T));
+      std::vector<double> objective(static_cast<std::size_t>(solver.columns()), 0.0);
+      objective[static_cast<std::size_t>(ya)] = -s;
+      objective[static_cast<std::size_t>(yb)] = s;
+      solver.set_objective(objective);
+      MilpSettings settings;
+      settings.threads = options.threads;
+      settings.cutoff = -T;
+      settings.seconds = options.deadline.remaining();
+      bool refuted = false;
+      auto on_incumbent = [&](const std::vector<double>& solution) {
+        VectorXd x(box.size());
+        for (Index i = 0; i < box.size(); ++i)
+          x[i] = std::clamp(solution[static_cast<std::size_t>(inputs[static_cast<std::size_t>(i)])], box.lower[i],
+                            box.upper[i]);
+        record_point(a, b, x, k, out, result, "milp");
+        refuted = s * (a.evaluate(x)[k] - b.evaluate(x)[k]) > T;
+        return refuted;  // a real counterexample: stop
+      };
+      solver.minimize(settings, on_incumbent);
+      if (refuted) {
+        out.complete = true;
+        break;
+      }
+    }
+  }
+}
+
+// The exact stage: see the header.
+void exact_stage(const Network& a, const Network& b, const Box& box, const VerifyOptions& options,
+                 VerifyResult& result) {
+  Stopwatch watch;
+  Ticker ticker(options.progress_seconds);
+  const double T = options.tolerance;
   result.exact = true;
   result.proven_bound = 0;
+  for (Index k = 0; k < a.outputs(); ++k) result.outputs.push_back(OutputBound{static_cast<int>(k)});
+
+  // 1. Sound verdicts on both networks (the cascade of analyze, its proofs
+  // included), each with a share of the time.
+  Analysis verdicts[2];
+  const Network* nets[2] = {&a, &b};
+  const double each = options.analysis_share / 2 * options.deadline.remaining();  // inf without a limit
+  for (int i = 0; i < 2; ++i) {
+    ticker.set(fmt::format("stability analysis of network {}", i ? "B" : "A"));
+    AnalyzeOptions ao;
+    ao.seed = options.seed;
+    if (!options.deadline.unlimited()) ao.time_limit = std::max(1e-3, std::min(each, options.deadline.remaining()));
+    Domain domain;
+    domain.box = box;
+    domain.probes = MatrixXd(box.size(), 0);
+    domain.description = "verify";
+    verdicts[i] = analyze(*nets[i], domain, ao);
+  }
+
+  // 2. The difference network, its sound bounds with the verdicts applied.
+  ticker.set("bounds of the difference network");
+  JointNetwork joint = joint_difference(a, b, verdicts[0], verdicts[1], box, T);
+  Progress::global().report("verify",
+                            "difference network: {} hidden units ({} of A, {} of B: {} shared, {} near copies)",
+                            joint.net.hidden_units(), joint.units_a, joint.units_b, joint.units_shared,
+                            joint.units_near);
+  const Box& jbox = joint.box;
+  NetworkBounds bounds = interval_bounds(joint.net, jbox);
+  apply_verdicts(joint, bounds);
+  if (joint.net.depth() > 1) interval_tighten(joint.net, jbox, bounds, 1);
+  crown_bounds(joint.net, jbox, bounds, options.deadline);
+  const bool usable = shifts_hold(joint, bounds);
+  const std::size_t last = joint.net.depth() - 1;
+
+  // 3. Each output and side: J_r <= 0 by CROWN, else by the ReLU-phase search.
+  std::vector<Index> unsettled;
+  int proven_outputs = 0;
   for (Index k = 0; k < a.outputs(); ++k) {
-    OutputBound out;
-    out.output = static_cast<int>(k);
-    const int ya = enc_a.back().g[static_cast<std::size_t>(k)], yb = enc_b.back().g[static_cast<std::size_t>(k)];
-    // Output bounds alone may already prove it.
-    double interval_gap = std::max(bounds_a.back().upper[k] - bounds_b.back().lower[k],
-                                   bounds_b.back().upper[k] - bounds_a.back().lower[k]);
+    OutputBound& out = result.outputs[static_cast<std::size_t>(k)];
     double proven = 0;
-    bool complete = true;
-    // CBC's answer is trusted only with a margin (as the exact stability stage,
-    // milp/exact.hpp): it searches for a difference above T - margin, and
-    // every bound it proves is widened by the margin.
-    const double scale = std::max({std::abs(bounds_a.back().lower[k]), std::abs(bounds_a.back().upper[k]),
-                                   std::abs(bounds_b.back().lower[k]), std::abs(bounds_b.back().upper[k])});
-    const double margin = options.margin + options.margin_relative * scale;
-    const double target = std::max(0.0, T - margin);
-    // A proven "difference <= v" becomes <= v + margin (exactly T when v is the target).
-    auto widened = [&](double v) { return target > 0 && v <= target ? T : v + margin; };
-    if (interval_gap <= T) {
-      proven = interval_gap;
-    } else {
-      for (int s : {1, -1}) {
-        // minimise -s (y_A - y_B): a solution below the cutoff -T has s (y_A - y_B) > T.
-        std::vector<double> objective(static_cast<std::size_t>(solver.columns()), 0.0);
-        objective[static_cast<std::size_t>(ya)] = -s;
-        objective[static_cast<std::size_t>(yb)] = s;
-        solver.set_objective(objective);
-        MilpSettings settings;
-        settings.threads = options.threads;
-        settings.cutoff = -target;
-        settings.seconds = options.deadline.remaining();
+    bool settled = true, refuted = false;
+    for (int side = 0; side < 2 && usable; ++side) {
+      const Index r = 2 * k + side;
+      double envelope = bounds[last].upper[r];
+      if (!(envelope <= 0.0)) {
         if (options.deadline.expired()) {
-          complete = false;
+          settled = false;
           proven = std::numeric_limits<double>::infinity();
           break;
         }
-        auto on_incumbent = [&](const std::vector<double>& solution) {
-          VectorXd x(box.size());
-          for (Index i = 0; i < box.size(); ++i)
-            x[i] = std::clamp(solution[static_cast<std::size_t>(inputs[static_cast<std::size_t>(i)])], box.lower[i],
-                              box.upper[i]);
-          double d = s * (a.evaluate(x)[k] - b.evaluate(x)[k]);
-          out.found = std::max(out.found, std::abs(d));
-          if (std::abs(d) > result.max_abs_deviation) {
-            result.max_abs_deviation = std::abs(d);
-            result.worst_output = static_cast<int>(k);
-            result.worst_input = x;
-            result.found_by = "milp";
-          }
-          ++result.points_evaluated;
-          return d > T;  // a real counterexample: stop
+        ticker.set(fmt::format("output {}: proving {} <= {:.3g} ({} of {} outputs proven)", k,
+                               side ? "f_B - f_A" : "f_A - f_B", T, proven_outputs, a.outputs()));
+        SplitOptions so;
+        so.max_nodes = options.split_nodes;
+        so.deadline = options.deadline;
+        auto check = [&](const VectorXd& input) {
+          const VectorXd x = input.head(box.size());  // the carriers' inputs are not A's or B's
+          record_point(a, b, x, k, out, result, "split");
+          const double d = a.evaluate(x)[k] - b.evaluate(x)[k];
+          return (side ? -d : d) > T;
         };
-        MilpResult m = solver.minimize(settings, on_incumbent);
-        double side = std::numeric_limits<double>::infinity();
-        switch (m.status) {
-          case MilpResult::Status::infeasible: side = widened(target); break;
-          case MilpResult::Status::optimal: side = widened(std::max(target, -m.bound)); break;
-          case MilpResult::Status::time_limit:
-            side = std::isfinite(m.bound) ? widened(std::max(target, -m.bound)) : side;
-            complete = false;
-            break;
-          default: complete = false; break;
+        SplitResult sr = prove_sign(joint.net, jbox, bounds, last, r, true, so, check);
+        out.nodes += sr.nodes;
+        if (sr.status == SplitResult::Status::refuted) {
+          refuted = true;
+          proven = std::numeric_limits<double>::infinity();
+          break;
         }
-        proven = std::max(proven, side);
+        if (sr.status != SplitResult::Status::proven) {
+          settled = false;
+          proven = std::numeric_limits<double>::infinity();
+          break;
+        }
+        envelope = sr.bound;
       }
+      // |f_side| - T <= J_r + error <= envelope + error.
+      const double bound = rounding::add_up(rounding::add_up(envelope, output_error(joint, bounds, r)), T);
+      proven = std::max(proven, std::max(bound, 0.0));
     }
+    if (!usable) settled = false, proven = std::numeric_limits<double>::infinity();
     out.proven = proven;
-    out.complete = complete;
+    out.complete = settled || refuted;
+    if (!settled && !refuted) unsettled.push_back(k);
+    if (std::isfinite(proven) && proven <= T) ++proven_outputs;
     result.proven_bound = std::max(result.proven_bound, proven);
-    Progress::global().report("verify", "output {}: |f_A - f_B| <= {:.3g} proven{}", k, proven,
-                              complete ? "" : " (search incomplete)");
-    result.outputs.push_back(out);
+    Progress::global().report("verify", "output {}: {} ({:.2f}s)", k,
+                              refuted             ? "a difference above the tolerance found"
+                              : std::isfinite(proven) ? fmt::format("|f_A - f_B| <= {:.3g} proven", proven)
+                                                      : std::string("not proven"),
+                              watch.seconds());
   }
+  // 4. What is not settled: CBC looks for a counterexample with the time left.
+  milp_search(a, b, box, options, result, unsettled, ticker);
 }
 
 }  // namespace
@@ -276,7 +434,7 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   VerifyResult result;
   result.tolerance = options.tolerance;
   std::mt19937_64 rng(options.seed);
-  Search search(a, b, result);
+  Search search(a, b, box, options, result);
 
   if (probes.cols() > 0) {
     if (probes.rows() != a.inputs()) throw InputError("probe points do not match the networks' inputs");
@@ -295,13 +453,17 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   }
   if (pool.cols() == 0) {
     pool = box.center();
-    pool_diff = a.evaluate(pool) - b.evaluate(pool);
+    pool_diff = search.consider(pool, "probe");
   }
   if (options.gradient_steps > 0 && options.gradient_starts > 0)
     gradient_search(a, b, box, pool, pool_diff, options, rng, search);
   Progress::global().report("verify", "search: max |f_A - f_B| = {:.3g} over {} points", result.max_abs_deviation,
                             result.points_evaluated);
 
+  const bool in_double =
+      options.arithmetic_a == ElementType::float64 && options.arithmetic_b == ElementType::float64;
+  if (options.exact && !in_double)
+    throw std::invalid_argument("verify_equivalence: the exact stage compares the networks in double");
   if (options.exact && result.max_abs_deviation <= options.tolerance) exact_stage(a, b, box, options, result);
   result.time_seconds = watch.seconds();
   return result;
@@ -325,7 +487,8 @@ nlohmann::json to_json(const VerifyResult& r) {
       outs.push_back({{"output", o.output},
                       {"found", o.found},
                       {"proven", std::isfinite(o.proven) ? nlohmann::json(o.proven) : nlohmann::json(nullptr)},
-                      {"complete", o.complete}});
+                      {"complete", o.complete},
+                      {"nodes", o.nodes}});
   }
   j["time_seconds"] = r.time_seconds;
   return j;

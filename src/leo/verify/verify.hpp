@@ -11,22 +11,36 @@
 //     signed steps shrinking from 1/4 of the box width.
 // Every number reported is a real point of the box evaluated in double.
 //
-// Exact (optional): both networks are encoded as big-M MILPs over the SAME
-// input columns (milp/relu_milp.hpp, big-M from sound CROWN bounds); for every
-// output k CBC is asked for a point with f_A,k - f_B,k > T - m and one with
-// f_B,k - f_A,k > T - m (cutoff T - m, so that it stops at the first such
-// point and prunes every node whose relaxation proves the difference
-// <= T - m), where m = margin + margin_relative * max |output bounds| is the
-// margin that absorbs CBC's tolerances (feasibility 1e-7, integrality 1e-9 x
-// big-M), as in the exact stability stage. When both searches end without
-// one, max_x |f_A,k - f_B,k| <= T is proven for output k; every bound CBC
-// proves is reported widened by m. Each incumbent is re-evaluated in double; only that value is
-// reported as found. A time limit leaves outputs unproven, never wrongly proven.
+// Exact (optional): a proof, for every output k, that
+// max_x |f_A,k(x) - f_B,k(x)| <= T over the box, sound in floating point:
+//   1. both networks are analysed (stability/cascade.hpp, the cascade of
+//      `leo analyze`, its solver claims proven by the ReLU-phase search), each
+//      with a share of the time: units proven stable are fixed;
+//   2. the two networks become one difference network J (verify/joint.hpp):
+//      units of B that are copies of units of A (a compressed model keeps its
+//      surviving first-layer rows bit for bit, and every row whose only
+//      changes are deleted inactive columns) are one unit of J, so what the
+//      two networks share cancels exactly in J's output rows
+//      f_A,k - f_B,k - T and f_B,k - f_A,k - T;
+//   3. each output row is bounded by sound CROWN (bounds/crown.hpp) on J with
+//      the verdicts applied, and where that does not show J_r <= 0, by the
+//      ReLU-phase branch and bound (stability/relu_split.hpp: CROWN and a
+//      rigorous LP dual bound, outward rounded, per node; the LP points are
+//      re-evaluated in double and one beyond T ends the search with that
+//      counterexample). The bound reported is the search's, plus the
+//      rounding error of J's output rows (joint.hpp), plus T.
+//   4. outputs neither proven nor refuted in time: CBC (big-M MILP of both
+//      networks, milp/relu_milp.hpp) looks for a point beyond T with the
+//      time left. Only the points it finds count (re-evaluated in double);
+//      its bounds are never reported as proven: on badly scaled models they
+//      can be wrong by more than any fixed margin (tests/fixtures/milp).
+// A time limit leaves outputs "not proven" (proven = inf), never wrongly proven.
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "leo/domain/box.hpp"
+#include "leo/network/evaluate_float.hpp"
 #include "leo/network/network.hpp"
 #include "leo/util/deadline.hpp"
 
@@ -46,16 +60,26 @@ struct VerifyOptions {
   bool exact = false;
   Deadline deadline;         // for the exact stage (the search is short)
   int threads = 1;           // CBC threads
-  double margin = 1e-6;           // exact: absolute part of the margin on CBC's bounds
-  double margin_relative = 1e-6;  // exact: relative part, times max |output bounds|
+  long split_nodes = 200000;        // exact: node budget of the ReLU-phase search, per output and side
+  double analysis_share = 0.3;      // exact: share of the time left for the stability analyses (with a limit)
+  double progress_seconds = 5;      // exact: a progress line at least this often (when progress is on)
   unsigned seed = 1;
+  // The arithmetic each network is evaluated in by the search
+  // (network/evaluate_float.hpp). float32: the model as a float32 runtime
+  // computes it; the search's points are then rounded to float32 values of
+  // the box (towards its inside), so that the point reported is exactly the
+  // input both networks saw. The gradient steps follow the double gradients.
+  // The exact stage is about the real-valued functions: it needs both double.
+  ElementType arithmetic_a = ElementType::float64;
+  ElementType arithmetic_b = ElementType::float64;
 };
 
 struct OutputBound {
   int output = 0;
   double found = 0;                                    // largest |f_A,k - f_B,k| found at a point
   double proven = std::numeric_limits<double>::infinity();  // proven upper bound on it (inf: none)
-  bool complete = false;                               // both MILP searches finished
+  bool complete = false;                               // proven or refuted (not stopped by the time limit)
+  long nodes = 0;                                      // ReLU-phase search nodes spent on it
 };
 
 struct VerifyResult {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "leo/io/onnx.hpp"
+#include "leo/io/onnx/tensor.hpp"
 
 namespace leo {
 namespace fs = std::filesystem;
@@ -22,15 +23,12 @@ std::vector<fs::path> onnx_external_data_files(const fs::path& file) {
   if (!in || !model.ParseFromArray(data.data(), static_cast<int>(size))) return {};
   data.clear();
 
-  const fs::path folder = fs::weakly_canonical(fs::absolute(file, ec).parent_path(), ec);
   std::vector<fs::path> files;
   auto add = [&](const onnx::TensorProto& t) {
     if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
     for (const auto& kv : t.external_data())
       if (kv.key() == "location" && !kv.value().empty()) {
-        std::error_code e;
-        fs::path p = fs::weakly_canonical(folder / fs::path(kv.value()), e);
-        if (e || p.empty()) p = folder / fs::path(kv.value());
+        fs::path p = onnx_read::resolve_external(file, kv.value()).path;
         if (std::find(files.begin(), files.end(), p) == files.end()) files.push_back(std::move(p));
       }
   };

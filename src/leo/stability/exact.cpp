@@ -1,4 +1,4 @@
-#include "leo/milp/exact.hpp"
+#include "leo/stability/exact.hpp"
 
 #include <fmt/core.h>
 
@@ -8,6 +8,7 @@
 #include "leo/milp/cbc.hpp"
 #include "leo/milp/relu_milp.hpp"
 #include "leo/bounds/interval.hpp"
+#include "leo/stability/evidence.hpp"
 #include "leo/stability/relu_split.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
@@ -24,51 +25,29 @@ namespace {
 
 void check_inputs(const Network& net, const Box& box, const NetworkBounds& bounds, Analysis& analysis) {
   if (box.size() != net.inputs())
-    throw Error(ExitCode::internal, fmt::format("milp: the box has {} features, the network {} inputs", box.size(),
+    throw Error(ExitCode::internal, fmt::format("internal error: milp: the box has {} features, the network {} inputs", box.size(),
                                                 net.inputs()));
+  // Witnesses are kept only inside the analysis' box (evidence.hpp): a bare
+  // analysis (no domain yet) gets this box.
+  if (analysis.domain.box.size() == 0) analysis.domain.box = box;
+  if (analysis.domain.box.size() != box.size())
+    throw Error(ExitCode::internal, "internal error: milp: the box is not the analysis' domain");
   auto widths = net.widths();
   if (bounds.size() < widths.size())
-    throw Error(ExitCode::internal, "milp: bounds are missing for some hidden layers");
+    throw Error(ExitCode::internal, "internal error: milp: bounds are missing for some hidden layers");
   if (analysis.layers.empty())
     for (auto w : widths) analysis.layers.emplace_back(static_cast<std::size_t>(w));
   if (analysis.layers.size() != widths.size())
-    throw Error(ExitCode::internal, "milp: the analysis does not match the network's hidden layers");
+    throw Error(ExitCode::internal, "internal error: milp: the analysis does not match the network's hidden layers");
   for (std::size_t l = 0; l < widths.size(); ++l) {
     if (static_cast<Eigen::Index>(analysis.layers[l].size()) != widths[l] || bounds[l].lower.size() != widths[l] ||
         bounds[l].upper.size() != widths[l])
-      throw Error(ExitCode::internal, fmt::format("milp: layer {} sizes do not match", l));
+      throw Error(ExitCode::internal, fmt::format("internal error: milp: layer {} sizes do not match", l));
   }
 }
 
-void mark_inactive(UnitVerdict& v) {
-  v.status = Status::inactive;
-  v.stage = Stage::milp;
-  v.upper = std::min(v.upper, 0.0);
-}
-
-void mark_active(UnitVerdict& v) {
-  v.status = Status::active;
-  v.stage = Stage::milp;
-  v.lower = std::max(v.lower, 0.0);
-}
-
-// Undecided units that the (sound) bounds alone show stable.
-void mark_stable_by_bounds(const NetworkBounds& bounds, Analysis& analysis) {
-  for (std::size_t l = 0; l < analysis.layers.size(); ++l)
-    for (std::size_t i = 0; i < analysis.layers[l].size(); ++i) {
-      UnitVerdict& v = analysis.layers[l][i];
-      if (v.status != Status::undecided) continue;
-      if (bounds[l].upper[i] <= 0.0 && !v.seen_positive) {
-        mark_inactive(v);
-        v.upper = std::min(v.upper, bounds[l].upper[i]);
-      } else if (bounds[l].lower[i] >= 0.0 && !v.seen_negative) {
-        mark_active(v);
-        v.lower = std::max(v.lower, bounds[l].lower[i]);
-      }
-    }
-}
-
-// Re-evaluates incumbents in double and records what they show.
+// Re-evaluates incumbents (clipped to the box) in double and records what they
+// show (evidence.hpp), counting the new facts.
 class Harvester {
  public:
   Harvester(const Network& net, const Box& box, std::vector<int> inputs, Analysis& analysis)
@@ -87,31 +66,7 @@ class Harvester {
 
   // The same for an input of the box.
   int harvest_input(const Eigen::VectorXd& input) {
-    Eigen::MatrixXd x = input;
-    auto pre = net_.pre_activations(x);
-    Witness witness;
-    for (std::size_t l = 0; l < analysis_.layers.size(); ++l)
-      for (std::size_t i = 0; i < analysis_.layers[l].size(); ++i) {
-        UnitVerdict& v = analysis_.layers[l][i];
-        if (v.status != Status::undecided) continue;
-        double g = pre[l](static_cast<Eigen::Index>(i), 0);
-        if (g > 0 && !v.seen_positive) {
-          v.seen_positive = true;
-          witness.units.push_back({static_cast<int>(l), static_cast<int>(i), true});
-        } else if (g < 0 && !v.seen_negative) {
-          v.seen_negative = true;
-          witness.units.push_back({static_cast<int>(l), static_cast<int>(i), false});
-        }
-        if (v.seen_positive && v.seen_negative) {
-          v.status = Status::unstable;
-          v.stage = Stage::milp;
-        }
-      }
-    int n = static_cast<int>(witness.units.size());
-    if (n > 0) {
-      witness.input = x.col(0);
-      analysis_.witnesses.push_back(std::move(witness));
-    }
+    const int n = leo::harvest(net_, Eigen::MatrixXd(input), analysis_, Stage::milp).facts;
     facts_ += n;
     return n;
   }
@@ -165,14 +120,11 @@ class Certifier {
     c.seconds += watch.seconds();
     bool proven = r.status == SplitResult::Status::proven && v.status == Status::undecided;
     if (proven) {
-      ++c.proven;
-      if (inactive) {
-        mark_inactive(v);
-        if (std::isfinite(r.bound)) v.upper = std::min(v.upper, r.bound);
-      } else {
-        mark_active(v);
-        if (std::isfinite(r.bound)) v.lower = std::max(v.lower, r.bound);
-      }
+      // The search's bound when it has one, else the sign alone.
+      double bound = inactive ? std::min(0.0, std::isfinite(r.bound) ? r.bound : 0.0)
+                              : std::max(0.0, std::isfinite(r.bound) ? r.bound : 0.0);
+      proven = mark_stable(analysis_, layer, unit, inactive, bound, Stage::milp);
+      if (proven) ++c.proven; else ++c.unknown;
     } else if (r.status == SplitResult::Status::refuted) {
       ++c.refuted;
       Progress::global().report("milp", "CBC claimed layer {} unit {} stably {}; a re-evaluated point refutes it", layer,
@@ -209,6 +161,7 @@ enum class Outcome { proven, witnessed, open, out_of_time };
 Outcome settle(MilpSolver& solver, int g_column, bool positive, double margin, std::size_t layer, std::size_t unit,
                Harvester& harvester, Analysis& analysis, const ExactOptions& options) {
   if (options.deadline.expired()) return Outcome::out_of_time;
+  Progress::global().heartbeat();
   std::vector<double> objective(static_cast<std::size_t>(solver.columns()), 0.0);
   objective[g_column] = positive ? -1.0 : 1.0;
   solver.set_objective(objective);
@@ -253,7 +206,7 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
   const std::size_t hidden = net.hidden_layers();
   for (std::size_t l = 0; l < hidden; ++l) {
     NetworkBounds tight = tightened_bounds(bounds, analysis);
-    mark_stable_by_bounds(tight, analysis);
+    apply_bounds(analysis, tight, Stage::milp);  // units the (sound) bounds alone show stable
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < analysis.layers[l].size(); ++i)
       if (analysis.layers[l][i].status == Status::undecided) todo.push_back(i);
@@ -301,7 +254,7 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
   check_inputs(net, box, bounds, analysis);
   const std::size_t hidden = net.hidden_layers();
   NetworkBounds tight = tightened_bounds(bounds, analysis);
-  mark_stable_by_bounds(tight, analysis);
+  apply_bounds(analysis, tight, Stage::milp);  // units the (sound) bounds alone show stable
   bool any = false;
   for (const auto& layer : analysis.layers)
     for (const auto& v : layer) any = any || v.status == Status::undecided;
@@ -397,7 +350,7 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
     // Cheap first: the LP relaxation's point, re-evaluated, often shows a few
     // candidates; only when it shows none is the MILP needed.
     double lp_objective = 0;
-    std::vector<double> lp = solver.solve_relaxation(&lp_objective);
+    std::vector<double> lp = solver.solve_relaxation(&lp_objective, options.deadline.remaining());
     if (!lp.empty() && lp_objective < -0.5 && harvester.harvest(lp) > 0) continue;
     Progress::global().report("milp", "network: MILP {}, {} candidates left, {} binaries", round, open,
                               model.integers());

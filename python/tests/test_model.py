@@ -1,0 +1,108 @@
+"""Models: loading (path, bytes), info, evaluation, saving, round trips."""
+import os
+
+import numpy as np
+import pytest
+
+import leo
+from conftest import ACAS, MNIST_EXAMPLE, run_leo, write_csv
+
+
+def test_info_is_what_leo_info_prints(mnist_model, acas_model, leo_binary):
+    for path, model in [(MNIST_EXAMPLE, mnist_model), (ACAS, acas_model)]:
+        expected = run_leo("info", "--json", path)
+        assert model.info == expected
+    assert mnist_model.inputs == 784 and mnist_model.outputs == 10
+    assert mnist_model.widths == [50, 50]
+    assert mnist_model.hidden_units == 100 and mnist_model.depth == 3
+    assert mnist_model.parameters == 784 * 50 + 50 + 50 * 50 + 50 + 50 * 10 + 10
+    assert mnist_model.dtype == "float"
+    assert [w.shape for w, b in mnist_model.layers] == [(50, 784), (50, 50), (10, 50)]
+    assert [b.shape for w, b in mnist_model.layers] == [(50,), (50,), (10,)]
+
+
+def test_evaluation_matches_leo_eval(mnist_model, acas_model, leo_binary, tmp_path):
+    rng = np.random.default_rng(3)
+    for path, model, x in [(MNIST_EXAMPLE, mnist_model, rng.random((7, 784))),
+                           (ACAS, acas_model, rng.uniform(-0.5, 0.5, (9, 5)))]:
+        csv = tmp_path / "points.csv"
+        write_csv(csv, x)
+        expected = np.asarray(run_leo("eval", path, "--input", csv, "--json")["outputs"])
+        y = model(x)
+        assert y.shape == (len(x), model.outputs)
+        # the same double evaluation: bit for bit
+        assert np.array_equal(y, expected)
+        # one point without a batch dimension; other array types and layouts
+        assert np.array_equal(model(x[2]), expected[2])
+        assert np.array_equal(model(x.tolist()), expected)
+        assert np.array_equal(model(np.asfortranarray(x).astype(np.float32)), model(x.astype(np.float32)))
+    # image-shaped batches are flattened
+    images = rng.random((4, 1, 28, 28))
+    assert np.array_equal(mnist_model(images), mnist_model(images.reshape(4, 784)))
+    assert mnist_model(np.zeros((0, 784))).shape == (0, 10)
+
+
+def test_evaluation_by_hand():
+    # y = relu(x0 - x1) - relu(x1 - x0) + 0.5 = (x0 - x1) + 0.5
+    model = leo.from_layers([(np.array([[1.0, -1.0], [-1.0, 1.0]]), np.zeros(2)),
+                             (np.array([[1.0, -1.0]]), np.array([0.5]))])
+    x = np.array([[0.0, 0.0], [2.0, 1.0], [1.0, 3.0], [-1.5, 0.25]])
+    assert np.array_equal(model(x)[:, 0], x[:, 0] - x[:, 1] + 0.5)
+    assert model.widths == [2] and model.inputs == 2 and model.outputs == 1
+
+
+def test_save_load_round_trip(mnist_model, tmp_path):
+    path = tmp_path / "copy.onnx"
+    mnist_model.save(path)
+    again = leo.load(path)
+    for (w0, b0), (w1, b1) in zip(mnist_model.layers, again.layers):
+        assert np.array_equal(w0, w1) and np.array_equal(b0, b1)
+    assert again.info["parameters"] == mnist_model.info["parameters"]
+    assert again.input_shape == mnist_model.input_shape
+    # str and os.PathLike both work
+    again = leo.load(str(path))
+    assert again.source == str(path)
+
+
+def test_bytes_round_trip(mnist_model, acas_model):
+    for model in (mnist_model, acas_model):
+        data = model.to_bytes()
+        assert isinstance(data, bytes) and len(data) > 1000
+        again = leo.load(data)
+        assert again.format == "onnx" and again.source == "<bytes>"
+        x = np.random.default_rng(0).random((5, model.inputs))
+        assert np.array_equal(again(x), model(x))
+        # bytes read from a file are the same model as the file
+        with open(model.source, "rb") as f:
+            from_file_bytes = leo.load(f.read())
+        assert np.array_equal(from_file_bytes(x), model(x))
+    # .nnet text, both ways
+    text = acas_model.to_bytes(format="nnet")
+    assert text.lstrip().startswith(b"//")
+    nnet = leo.load(text)
+    assert nnet.format == "nnet"
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (5, 5))
+    assert np.allclose(nnet(x), acas_model(x), rtol=0, atol=1e-6)
+
+
+def test_dtype_on_save(tmp_path):
+    w = np.array([[0.1, 1 / 3]])  # not representable in float32
+    model = leo.from_layers([(w, np.array([0.7]))], dtype="double")
+    assert model.dtype == "double"
+    model.save(tmp_path / "d.onnx")
+    assert np.array_equal(leo.load(tmp_path / "d.onnx").layers[0][0], w)
+    model.save(tmp_path / "f.onnx", dtype="float")
+    as_float = leo.load(tmp_path / "f.onnx")
+    assert as_float.dtype == "float"
+    assert np.array_equal(as_float.layers[0][0], w.astype(np.float32).astype(np.float64))
+    assert not np.array_equal(as_float.layers[0][0], w)
+    assert leo.load(model.to_bytes(dtype="double")).dtype == "double"
+
+
+def test_save_refuses_nothing_partial(mnist_model, tmp_path):
+    with pytest.raises(leo.InputError):
+        mnist_model.save(tmp_path / "no" / "such" / "folder" / "m.onnx")
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(ValueError):
+        mnist_model.save(tmp_path / "m.onnx", dtype="half")
+    assert not os.path.exists(tmp_path / "m.onnx")

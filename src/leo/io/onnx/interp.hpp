@@ -1,0 +1,149 @@
+#pragma once
+// ONNX reader, part 3 of 3 (private to io/): the symbolic interpreter the op
+// handlers (ops.hpp) work on.
+//
+// Every tensor of the graph is either a constant (Const, tensor.hpp) or "the
+// activation" (Act): a tensor that depends on the network input, held per
+// sample as an affine function A z + c of z, the output of the last ReLU (or
+// the flattened input). Affine ops compose into A and c; Relu closes a layer.
+//
+// Writing a handler for a new op: read its inputs with act(k) / cst(k), its
+// attributes with the typed accessors (attr_int, attr_float, attr_ints, ...:
+// a wrong AttributeProto type is refused, never misread), transform the
+// activation with the helpers below (apply_axis for a matrix on one axis,
+// which with a reshape to one axis is any linear map of the sample; scale,
+// per_sample for a broadcast constant, permute, reshape), count the weights it reads from
+// the file with count_stored, and publish the result with set_output. Fail
+// with fail("what is wrong"): the reader adds the file, the node and its op.
+#include <Eigen/Dense>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "leo/io/onnx/tensor.hpp"
+#include "leo/network/network.hpp"
+
+namespace onnx {
+class NodeProto;
+class AttributeProto;
+}  // namespace onnx
+
+namespace leo::onnx_read {
+
+// The activation: per sample, A z + c, laid out row-major over `shape` (the
+// dimensions without the batch axis).
+struct Act {
+  Dims shape;
+  bool diagonal = true;  // A = diag(d)
+  Eigen::VectorXd d;
+  Eigen::MatrixXd A;
+  Eigen::VectorXd c;
+  std::size_t base = 0;         // number of layers closed when z was produced
+  bool fresh = true;            // A = I and c = 0 (nothing applied since z)
+  bool pending_matmul = false;  // the last op was a MatMul/Gemm without bias: an Add next is its bias
+
+  std::int64_t size() const { return product(shape); }
+  Eigen::MatrixXd matrix() const {
+    if (diagonal) return Eigen::MatrixXd(d.asDiagonal());
+    return A;
+  }
+};
+
+class Interpreter {
+ public:
+  // `decoder` reads the tensors of Constant nodes. `max_weights`: the most
+  // weights (matrix entries and biases, counted over all layers built) the
+  // network may hold; dense matrices are checked against it before they are
+  // allocated (see onnx.hpp: memory is bounded by the size limit).
+  Interpreter(TensorDecoder& decoder, std::int64_t opset, std::int64_t max_weights)
+      : decoder_(decoder), opset_(opset), max_weights_(max_weights) {}
+
+  // --- graph set-up (the reader) ---
+  void add_constant(const std::string& name, Const c) { consts_[name] = std::move(c); }
+  bool has_constant(const std::string& name) const { return consts_.count(name) > 0; }
+  // The network input: a fresh activation of the given per-sample shape.
+  void set_input(const std::string& name, const Dims& sample, bool batched);
+  void begin_node(const onnx::NodeProto& node) { node_ = &node; }
+  void end_nodes() { node_ = nullptr; }
+  const Act* find_act(const std::string& name) const;
+  std::vector<AffineLayer>& layers() { return layers_; }
+  std::int64_t stored() const { return stored_; }
+
+  // --- the current node ---
+  const onnx::NodeProto& node() const { return *node_; }
+  const std::string& op() const;
+  std::int64_t opset() const { return opset_; }
+  bool batched() const { return batched_; }
+
+  // Inputs.
+  int input_count() const;
+  bool has_input(int k) const;
+  bool is_act(int k) const;
+  bool is_const(int k) const;
+  void require_known(int k) const;  // fails when input k is missing or unknown
+  const Act& act(int k) const;
+  const Const& cst(int k) const;   // fails when input k is not a constant
+  std::vector<std::int64_t> ints_of(const Const& c, const char* what) const;
+
+  // Attributes, by AttributeProto type. Absent: the default (or nullopt /
+  // nullptr). Present with another type: fails naming the attribute, its type
+  // and the type the op needs.
+  std::int64_t attr_int(const std::string& name, std::int64_t def) const;
+  double attr_float(const std::string& name, double def) const;
+  std::optional<std::vector<std::int64_t>> attr_ints(const std::string& name) const;
+  std::optional<std::vector<double>> attr_floats(const std::string& name) const;
+  const onnx::TensorProto* attr_tensor(const std::string& name) const;
+  bool has_attr(const std::string& name) const;
+
+  // Outputs.
+  void set_output(const Act& a, int k = 0);
+  void set_output(const Const& c, int k = 0);
+
+  // Constants of Constant nodes, counted weights.
+  Const decode(const onnx::TensorProto& t, const std::string& what) { return decoder_.decode(t, what); }
+  void count_stored(std::size_t n) { stored_ += static_cast<std::int64_t>(n); }
+
+  // --- the activation ---
+  // The full ONNX shape of the activation (kBatch first when batched).
+  Dims full_shape(const Act& a) const;
+  // ONNX axis of the full tensor -> axis of the per-sample shape (fails on
+  // the batch axis).
+  std::size_t sample_axis(std::int64_t axis, std::size_t full_rank, const char* what) const;
+  // Applies M (out x in) along `axis` of the sample: entries (p, l, s) with
+  // l < in become (p, i, s) = sum_l M(i, l) (p, l, s).
+  void apply_axis(Act& a, std::size_t axis, const Eigen::MatrixXd& M);
+  // Permutes the axes of the sample.
+  void permute(Act& a, const std::vector<std::size_t>& perm);
+  // The constant broadcast over one sample of the activation.
+  Eigen::VectorXd per_sample(const Act& a, const Const& k) const;
+  // Multiplies the sample elementwise by s.
+  void scale(Act& a, const Eigen::VectorXd& s) const;
+  void reshape(Act& a, Dims shape) const;
+  // Ends a layer at the activation (Relu) and returns the fresh activation z
+  // of the next one.
+  Act close_layer(const Act& a);
+  // The last layer when the graph ends with a Relu: the identity.
+  void close_identity(const Act& a);
+  Act fresh_act(const Dims& shape) const;
+
+ private:
+  const onnx::AttributeProto* attr(const std::string& name, int type) const;
+  // Fails unless a dense matrix of rows x cols fits in the weights left.
+  void reserve_dense(std::int64_t rows, std::int64_t cols, const char* what) const;
+  void materialize(Act& a) const;
+
+  TensorDecoder& decoder_;
+  std::int64_t opset_ = 0;
+  std::int64_t max_weights_ = 0;
+  std::int64_t weights_ = 0;  // held by the closed layers
+  bool batched_ = false;      // the input's first dimension is symbolic: a batch axis
+  std::map<std::string, Const> consts_;
+  std::map<std::string, Act> acts_;
+  std::vector<AffineLayer> layers_;
+  std::int64_t stored_ = 0;
+  const onnx::NodeProto* node_ = nullptr;
+};
+
+}  // namespace leo::onnx_read
