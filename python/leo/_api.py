@@ -132,8 +132,12 @@ class Model:
     prints; layers are its affine layers as (weights (out, in), bias (out,)).
     """
 
-    def __init__(self, network, source="<model>", format="onnx", read_from=()):
+    def __init__(self, network, source="<model>", format="onnx", read_from=(), dtype=None):
         self._net = network
+        # The element type it is saved with and computes in ("float" or
+        # "double"); None: its input tensor's (a compressed model: the dtype
+        # compress was asked for).
+        self._dtype = dtype
         self.source = source
         self.format = format
         # The files this model (or the model it was compressed from) was read
@@ -188,8 +192,8 @@ class Model:
 
     @property
     def dtype(self):
-        """Element type of the weights as stored: "float" or "double"."""
-        return self._net.dtype
+        """Element type of the weights as saved: "float" or "double"."""
+        return self._dtype or self._net.dtype
 
     @property
     def metadata(self):
@@ -210,7 +214,7 @@ class Model:
         Runtime runs a float32 model) or "double"; default: the model's
         element type, as `leo eval`."""
         rows, single = _as_rows(x, self.inputs)
-        y = self._net.evaluate(rows, dtype)
+        y = self._net.evaluate(rows, dtype or self._dtype)
         return y[0] if single else y
 
     # -- writing
@@ -218,11 +222,11 @@ class Model:
         """Writes the model (".nnet" extension: .nnet text, else ONNX),
         atomically; never over the file it (or the model it was compressed
         from) was read from. dtype: "float" or "double" (default: the model's)."""
-        _leo.save_path(self._net, os.fsdecode(path), dtype=dtype, inputs=self._read_from)
+        _leo.save_path(self._net, os.fsdecode(path), dtype=dtype or self._dtype, inputs=self._read_from)
 
     def to_bytes(self, dtype=None, format="onnx"):
         """The bytes save() would write: format "onnx" or "nnet"."""
-        return _leo.save_bytes(self._net, dtype=dtype, format=format)
+        return _leo.save_bytes(self._net, dtype=dtype or self._dtype, format=format)
 
     # -- the pipeline
     def domain(self, box=None, vnnlib=None, box_file=None, data=None):
@@ -262,8 +266,9 @@ class Model:
         with _Progress(progress):
             r = _leo.compress(self._net, d, fold_layers=fold_layers, dtype=dtype, tolerance=float(tolerance),
                               check_points=check_points, **args)
-        small = Model(r.compressed, source="<compressed>", format=self.format, read_from=self._read_from)
         report = CompressReport(json.loads(r.to_json(self.source, "")), Analysis(r.analysis))
+        small = Model(r.compressed, source="<compressed>", format=self.format, read_from=self._read_from,
+                      dtype=report["dtype"])
         return small, report
 
     def verify(self, other, **options):

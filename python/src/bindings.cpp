@@ -108,6 +108,7 @@ nlohmann::json describe(const Network& net) {
   j["output_name"] = net.output.name;
   j["output_shape"] = net.output.shape;
   j["output_type"] = type_name(net.output.type);
+  j["output_activation"] = output_activation_name(net.output_activation);
   j["outputs"] = net.outputs();
   j["layers"] = net.depth();
   j["hidden_layers"] = net.hidden_layers();
@@ -122,6 +123,22 @@ nlohmann::json describe(const Network& net) {
   if (auto box = nnet_input_box(net)) {
     j["input_box"] = {{"lower", std::vector<double>(box->lower.data(), box->lower.data() + box->lower.size())},
                       {"upper", std::vector<double>(box->upper.data(), box->upper.data() + box->upper.size())}};
+  }
+  // The domain a compressed model was made for (leo.domain.lower / .upper
+  // metadata, JSON arrays written by compress), when present and well formed.
+  auto lo = net.metadata.find("leo.domain.lower"), hi = net.metadata.find("leo.domain.upper");
+  if (lo != net.metadata.end() && hi != net.metadata.end()) {
+    try {
+      auto lower = nlohmann::json::parse(lo->second).get<std::vector<double>>();
+      auto upper = nlohmann::json::parse(hi->second).get<std::vector<double>>();
+      if (lower.size() == upper.size()) {
+        auto text = net.metadata.find("leo.domain");
+        j["domain"] = {{"lower", lower},
+                       {"upper", upper},
+                       {"description", text != net.metadata.end() ? text->second : std::string()}};
+      }
+    } catch (const nlohmann::json::exception&) {
+    }
   }
   j["metadata"] = net.metadata;
   return j;

@@ -109,18 +109,30 @@ def test_bad_options(mnist_model, acas_model):
 
 
 def test_check_failure_is_a_check_error():
+    # A weight float32 cannot hold: no candidate (rewritten, deletions only,
+    # original) can be stored as float, so nothing is returned.
+    big = leo.from_layers([(np.array([[1e39], [1.0]]), np.zeros(2)), (np.array([[1.0, 1.0]]), np.zeros(1))],
+                          dtype="double")
+    with pytest.raises(leo.CheckError, match="not written") as e:
+        big.compress(box=(0, 1), dtype="float")
+    assert e.value.code == 3 and not isinstance(e.value, ValueError)
+    small, report = big.compress(box=(0, 1))  # in double it can
+    assert report.dtype == "double"
+
+
+def test_check_beyond_tolerance_is_a_check_error():
     # Two duplicate (unstable) units merge into one with the summed outgoing
     # weight; stored in float32 that sum rounds (by ~7e-9), so a tolerance of
-    # 1e-12 refuses the result, while in double it passes.
-    w1 = np.array([[1.0], [1.0]])
-    b1 = np.array([0.1, 0.1])
+    # 1e-12 refuses the result, while in double the merge passes.
+    w1, b1 = np.array([[1.0], [1.0]]), np.array([0.1, 0.1])
     w2 = np.array([[0.1, 0.2]], dtype=np.float32).astype(np.float64)
-    model = leo.from_layers([(w1, b1), (w2, np.zeros(1))])
-    small, report = model.compress(box=(-1, 1), dtype="double", tolerance=1e-12)
-    assert small.widths == [1] and report.rewrites[0]["rewrite"] == "duplicate_unit"
+    as_float = leo.from_layers([(w1, b1), (w2, np.zeros(1))], dtype="float")
     with pytest.raises(leo.CheckError, match="tolerance") as e:
-        model.compress(box=(-1, 1), tolerance=1e-12)
+        as_float.compress(box=(-1, 1), tolerance=1e-12)
     assert e.value.code == 3
+    as_double = leo.from_layers([(w1, b1), (w2, np.zeros(1))], dtype="double")
+    small, report = as_double.compress(box=(-1, 1), tolerance=1e-12)
+    assert small.widths == [1] and report.rewrites[0]["rewrite"] == "duplicate_unit"
 
 
 def test_interpreter_survives_every_bad_call():

@@ -120,6 +120,7 @@ def test_compress_agrees_with_cli_acas(acas_model, tmp_path):
     # in double, on request
     small64, report64 = acas_model.compress(vnnlib=ACAS_PROP1, stages=ACAS_STAGES, dtype="double")
     assert small64.dtype == "double" and report64.dtype == "double"
+    assert leo.load(small64.to_bytes()).dtype == "double"  # saved as it was compressed
 
 
 def test_verify(mnist_model):
