@@ -87,12 +87,6 @@ py::array_t<double> columns_array(const Eigen::MatrixXd& columns) {
   return out;
 }
 
-// numpy (N, features) -> columns (features x N)
-Eigen::MatrixXd rows_to_columns(const DoubleArray& rows, const char* what) {
-  if (rows.ndim() != 2) throw InputError(std::string(what) + ": expected a 2-d array (points x features)");
-  return Eigen::Map<const RowMatrix>(rows.data(), rows.shape(0), rows.shape(1)).transpose();
-}
-
 std::optional<ElementType> dtype_of(const std::optional<std::string>& text) {
   if (!text) return std::nullopt;
   return api::parse_dtype(*text, "dtype");

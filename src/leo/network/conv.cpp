@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "leo/util/error.hpp"
 
@@ -99,7 +102,9 @@ std::vector<Index> tap_table(std::int64_t kernel, std::int64_t out, std::int64_t
 // doubles, reused across calls: allocating the im2col buffers afresh on every
 // product made glibc map and unmap (and the kernel clear) megabytes per call,
 // which cost more than the product itself (bench/results/conv_ops.md). Holds
-// at most about 2 * scratch_limit doubles per thread.
+// per thread two buffers of at most max(scratch_limit, P * max(K, O)) doubles
+// each (P * max(K, O): one sample, when one alone exceeds the budget), kept
+// until the thread ends.
 double* scratch(int which, Index size) {
   thread_local std::vector<double> buffers[2];
   auto& b = buffers[which];
@@ -394,6 +399,74 @@ Eigen::VectorXd Conv2d::dense_bias() const {
   const auto P = output_.positions();
   for (Index o = 0; o < output_.channels; ++o) b.segment(o * P, P).setConstant(bias_(o));
   return b;
+}
+
+namespace {
+
+void check_keep(const std::vector<std::int64_t>& keep, std::int64_t channels, const char* what) {
+  for (std::size_t i = 0; i < keep.size(); ++i)
+    if (keep[i] < 0 || keep[i] >= channels || (i > 0 && keep[i] <= keep[i - 1]))
+      throw std::invalid_argument(fmt::format("{}: channels to keep must be ascending, distinct and below {}", what,
+                                              channels));
+  if (keep.empty()) throw std::invalid_argument(fmt::format("{}: no channel kept", what));
+}
+
+}  // namespace
+
+Conv2d Conv2d::select_output_channels(const std::vector<std::int64_t>& keep) const {
+  if (group_ != 1) throw std::invalid_argument("Conv2d::select_output_channels: grouped convolution");
+  check_keep(keep, output_.channels, "Conv2d::select_output_channels");
+  const auto n = static_cast<Index>(keep.size());
+  Eigen::MatrixXd w(n, weights_.cols());
+  Eigen::VectorXd b(n);
+  for (Index r = 0; r < n; ++r) {
+    w.row(r) = weights_.row(keep[static_cast<std::size_t>(r)]);
+    b(r) = bias_(keep[static_cast<std::size_t>(r)]);
+  }
+  Conv2d out(input_, n, window_, 1, std::move(w), std::move(b));
+  out.scratch_limit = scratch_limit;
+  return out;
+}
+
+Conv2d Conv2d::select_input_channels(const std::vector<std::int64_t>& keep) const {
+  if (group_ != 1) throw std::invalid_argument("Conv2d::select_input_channels: grouped convolution");
+  check_keep(keep, input_.channels, "Conv2d::select_input_channels");
+  const auto taps = window_.kernel_h * window_.kernel_w;
+  const auto n = static_cast<Index>(keep.size());
+  Eigen::MatrixXd w(weights_.rows(), n * taps);
+  for (Index r = 0; r < n; ++r) w.middleCols(r * taps, taps) = weights_.middleCols(keep[static_cast<std::size_t>(r)] * taps, taps);
+  Conv2d out({n, input_.height, input_.width}, output_.channels, window_, 1, std::move(w), bias_);
+  out.scratch_limit = scratch_limit;
+  return out;
+}
+
+std::vector<std::pair<Eigen::Index, double>> Conv2d::row(Eigen::Index unit) const {
+  if (unit < 0 || unit >= outputs()) throw std::invalid_argument("Conv2d::row: unit out of range");
+  const auto P = output_.positions();
+  const Index o = unit / P, oh = (unit % P) / output_.width, ow = unit % output_.width;
+  const Index per_group = input_.channels / group_, c0 = (o / (output_.channels / group_)) * per_group;
+  std::vector<std::pair<Eigen::Index, double>> r;
+  for (Index cl = 0; cl < per_group; ++cl)
+    for (Index i = 0; i < window_.kernel_h; ++i) {
+      const Index ih = oh * window_.stride_h - window_.pad_top + i * window_.dilation_h;
+      if (ih < 0 || ih >= input_.height) continue;
+      for (Index j = 0; j < window_.kernel_w; ++j) {
+        const Index iw = ow * window_.stride_w - window_.pad_left + j * window_.dilation_w;
+        if (iw < 0 || iw >= input_.width) continue;
+        r.emplace_back(input_.index(c0 + cl, ih, iw), weight(o, cl, i, j));
+      }
+    }
+  // Ascending already: channel, then row, then column of the input.
+  return r;
+}
+
+std::vector<Eigen::Index> channel_features(const Shape3& shape, const std::vector<std::int64_t>& keep) {
+  check_keep(keep, shape.channels, "channel_features");
+  std::vector<Eigen::Index> f;
+  f.reserve(keep.size() * static_cast<std::size_t>(shape.positions()));
+  for (auto c : keep)
+    for (std::int64_t p = 0; p < shape.positions(); ++p) f.push_back(c * shape.positions() + p);
+  return f;
 }
 
 // ---------------------------------------------------------------- AvgPool2d

@@ -369,7 +369,11 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
                                side ? "f_B - f_A" : "f_A - f_B", T, proven_outputs, a.outputs()));
         SplitOptions so;
         so.max_nodes = options.split_nodes;
-        so.deadline = options.deadline;
+        // An equal share of the time left for each side still to prove, so
+        // that one hard output does not leave the others unexamined.
+        const double sides_left = static_cast<double>(2 * (a.outputs() - k) - side);
+        so.deadline = options.deadline.unlimited() ? options.deadline
+                                                   : Deadline(options.deadline.remaining() / sides_left);
         auto check = [&](const VectorXd& input) {
           const VectorXd x = input.head(box.size());  // the carriers' inputs are not A's or B's
           record_point(a, b, x, k, out, result, "split");

@@ -27,7 +27,8 @@
 //      ReLU-phase branch and bound (stability/relu_split.hpp: CROWN and a
 //      rigorous LP dual bound, outward rounded, per node; the LP points are
 //      re-evaluated in double and one beyond T ends the search with that
-//      counterexample). The bound reported is the search's, plus the
+//      counterexample; each output side gets an equal share of the time
+//      left). The bound reported is the search's, plus the
 //      rounding error of J's output rows (joint.hpp), plus T.
 //   4. outputs neither proven nor refuted in time: CBC (big-M MILP of both
 //      networks, milp/relu_milp.hpp) looks for a point beyond T with the
