@@ -204,6 +204,17 @@ TEST(Conv2d, RandomShapesAgreeWithTheDenseLowering) {
       conv.scratch_limit = limit;
       expect_products_match(conv, D, rng, what + fmt::format(" scratch {}", limit));
     }
+    // Sparse rows (for LP/MILP encodings) are the dense rows.
+    for (Eigen::Index r = 0; r < D.rows(); r += 1 + D.rows() / 7) {
+      Eigen::RowVectorXd from_sparse = Eigen::RowVectorXd::Zero(D.cols());
+      Eigen::Index last = -1;
+      for (const auto& [f, v] : conv.row(r)) {
+        EXPECT_GT(f, last) << what;
+        last = f;
+        from_sparse(f) = v;
+      }
+      EXPECT_EQ(from_sparse, D.row(r)) << what << " row " << r;
+    }
     // The rounding-error term counts bound every row's / column's nonzeros.
     for (Eigen::Index r = 0; r < D.rows(); ++r)
       EXPECT_LE((D.row(r).array() != 0).count(), conv.terms_per_output()) << what;
@@ -240,7 +251,8 @@ TEST(Conv2d, DepthwiseAndGroupedAgreeWithPerGroupConvolutions) {
 
 TEST(Conv2d, CifarLikeLayerAgreesWithTheDenseLowering) {
   // 3x16x16 -> 16x8x8, k4 s2 p1 (the first layer of the cifar nets on a
-  // quarter of the image), a batch of 8, with the default scratch budget.
+  // quarter of the image), a batch of 64 (large enough for the OpenMP
+  // branches of the products), with the default scratch budget.
   std::mt19937 rng(5);
   ConvCase k;
   k.in = {3, 16, 16};
@@ -254,11 +266,49 @@ TEST(Conv2d, CifarLikeLayerAgreesWithTheDenseLowering) {
   const auto conv = Conv2d::from_onnx_weights(k.in, k.out_channels, k.w, 1, k.weights, k.bias);
   EXPECT_EQ(conv.output(), (Shape3{16, 8, 8}));
   const MatrixXd D = dense_conv(k);
-  const MatrixXd X = random_matrix(rng, 768, 8);
+  const MatrixXd X = random_matrix(rng, 768, 64);
   EXPECT_LT(rel_diff(conv.forward(X), (D * X).colwise() + dense_conv_bias(k, 1024)), 1e-13);
-  const MatrixXd Nu = random_matrix(rng, 8, 1024);
+  const MatrixXd Nu = random_matrix(rng, 64, 1024);
   EXPECT_LT(rel_diff(conv.transpose_multiply_rows(Nu), Nu * D), 1e-13);
   EXPECT_LT(rel_diff(conv.transpose_multiply(Nu.transpose(), Weights::absolute), D.cwiseAbs().transpose() * Nu.transpose()), 1e-13);
+}
+
+TEST(Conv2d, ChannelSelectionKeepsTheMapOfTheKeptChannels) {
+  std::mt19937 rng(31);
+  int checked = 0;
+  for (int t = 0; t < 60; ++t) {
+    auto k = random_conv_case(rng);
+    if (k.group != 1 || !fits(k.in, k.w)) continue;
+    const auto conv = Conv2d::from_onnx_weights(k.in, k.out_channels, k.w, 1, k.weights, k.bias);
+    std::vector<std::int64_t> out_keep, in_keep;
+    for (std::int64_t c = 0; c < k.out_channels; ++c)
+      if (c % 2 == t % 2 || k.out_channels == 1) out_keep.push_back(c);
+    for (std::int64_t c = 0; c < k.in.channels; ++c)
+      if (c != t % k.in.channels || k.in.channels == 1) in_keep.push_back(c);
+    const MatrixXd X = random_matrix(rng, conv.inputs(), 3);
+    // Outputs: the kept channels' rows.
+    const auto fewer_out = conv.select_output_channels(out_keep);
+    const MatrixXd Y = conv.forward(X);
+    const auto rows = channel_features(conv.output(), out_keep);
+    ASSERT_EQ(fewer_out.outputs(), static_cast<Eigen::Index>(rows.size()));
+    EXPECT_LT(rel_diff(fewer_out.forward(X), Y(rows, Eigen::all)), 1e-14);
+    // Inputs: x zero on the dropped channels.
+    MatrixXd Xz = MatrixXd::Zero(X.rows(), X.cols());
+    const auto cols = channel_features(conv.input(), in_keep);
+    Xz(cols, Eigen::all) = X(cols, Eigen::all);
+    const auto fewer_in = conv.select_input_channels(in_keep);
+    EXPECT_EQ(fewer_in.input().channels, static_cast<std::int64_t>(in_keep.size()));
+    EXPECT_LT(rel_diff(fewer_in.forward(X(cols, Eigen::all)), conv.forward(Xz)), 1e-14);
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+  Window2d w;
+  const auto grouped = Conv2d::from_onnx_weights({2, 3, 3}, 2, w, 2, {1.0, 2.0}, {});
+  EXPECT_THROW(grouped.select_output_channels({0}), std::invalid_argument);
+  const auto plain = Conv2d::from_onnx_weights({2, 3, 3}, 2, w, 1, {1.0, 2.0, 3.0, 4.0}, {});
+  EXPECT_THROW(plain.select_output_channels({1, 0}), std::invalid_argument);
+  EXPECT_THROW(plain.select_input_channels({2}), std::invalid_argument);
+  EXPECT_THROW(plain.select_input_channels({}), std::invalid_argument);
 }
 
 TEST(Conv2d, ShapeErrorsAreInputErrorsWithClearMessages) {

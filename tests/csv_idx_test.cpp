@@ -130,6 +130,41 @@ TEST(Csv, BadFilesNameLineAndColumn) {
   }
 }
 
+// Issue 16 section 4: a first row is dropped as a header only when every
+// field is a name; a BOM is skipped; a bad first data row is an error.
+TEST(Csv, FirstRowIsAHeaderOnlyWhenEveryFieldIsAName) {
+  const fs::path dir = test::fixtures_dir() / "robustness" / "csv";
+  CsvData bom = read_csv(dir / "bom.csv");
+  EXPECT_TRUE(bom.header.empty());
+  ASSERT_EQ(bom.rows.rows(), 2);
+  EXPECT_EQ(bom.rows.row(0), (Eigen::RowVector3d{0.1, 0.2, 0.3}));
+  EXPECT_EQ(bom.lines.front(), 1u);
+  auto error_of_file = [](const fs::path& p) -> std::string {
+    try {
+      read_csv(p);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error_of_file(dir / "emptyfirst.csv"),
+            (dir / "emptyfirst.csv").string() + ": line 1, column 2: empty field, expected a number");
+  EXPECT_EQ(error_of_file(dir / "typo_first.csv"),
+            (dir / "typo_first.csv").string() + ": line 1, column 2: 'x' is not a number");
+
+  EXPECT_EQ(csv_error("a,,c\n1,2,3\n"), "in.csv: line 1, column 1: 'a' is not a number");
+  EXPECT_EQ(csv_error("x0,1\n1,2\n"), "in.csv: line 1, column 1: 'x0' is not a number");
+  EXPECT_EQ(csv_error("\xEF\xBB\xBF"), "in.csv: no data rows");
+  // A BOM before a header, and names that look almost like numbers.
+  CsvData h = parse_csv("\xEF\xBB\xBFx0,e1,1e\n1,2,3\n", "h.csv");
+  EXPECT_EQ(h.header, (std::vector<std::string>{"x0", "e1", "1e"}));
+  EXPECT_EQ(h.rows, (Eigen::MatrixXd{{1, 2, 3}}));
+  // A BOM is only skipped at the start of the file.
+  EXPECT_EQ(csv_error("1,2\n\xEF\xBB\xBF" "3,4\n").rfind("in.csv: line 2, column 1: ", 0), 0u);
+  // Control characters of a quoted field are escaped.
+  EXPECT_EQ(csv_error("1,2\n3,\x1b[2J\n"), "in.csv: line 2, column 2: '\\x1b[2J' is not a number");
+}
+
 TEST(Idx, EveryElementType) {
   struct Case {
     unsigned char type;

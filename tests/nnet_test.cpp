@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "leo/domain/box_file.hpp"
 #include "leo/io/nnet.hpp"
 #include "leo/io/onnx.hpp"
 #include "leo/util/error.hpp"
@@ -127,8 +128,8 @@ TEST(Nnet, RandomNetworksRoundTripBitExact) {
     net.layers[1].weights(0, 0) = 1e-300;
     net.layers[1].weights(1, 0) = -DBL_MAX;
     net.layers[1].weights(2, 0) = 4.9406564584124654e-324;  // denormal
-    net.input = {"x.in", {-1, 1, 3 + trial}, ElementType::float32};
-    net.output = {"logits", {-1, 2 + trial}, ElementType::float32};
+    net.input = {"x.in", {-1, 1, 3 + trial}, ElementType::float32, {}};
+    net.output = {"logits", {-1, 2 + trial}, ElementType::float32, {}};
     Network back = parse_nnet(to_text(net), "random.nnet");
     expect_identical(net, back);
     EXPECT_EQ(back.input.name, "x.in");
@@ -235,6 +236,45 @@ TEST(Nnet, BoxFromMetadataIsCheckedAgainstTheNetwork) {
   // The writer then falls back to unbounded, and the reader stores nothing.
   Network back = parse_nnet(to_text(net), "w.nnet");
   EXPECT_TRUE(back.metadata.empty());
+}
+
+TEST(Nnet, MessagesNameTheFileAndEscapeControlCharacters) {
+  // An infinite bound in the file: the domain's message names the model file.
+  const fs::path min_inf = test::fixtures_dir() / "robustness" / "nnet" / "min_inf.nnet";
+  Network net = read_nnet(min_inf);
+  EXPECT_EQ(net.source, min_inf.string());
+  try {
+    default_box(net);
+    ADD_FAILURE() << "an infinite bound was accepted";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(min_inf.string() + ": model metadata nnet.input_min", 0), 0u) << msg;
+    EXPECT_NE(msg.find("infinite"), std::string::npos) << msg;
+  }
+  // A field quoted from the file keeps the message on one line and the terminal safe.
+  const std::string head = "1,2,1,2,\n2,1,\n0,\n0,0,\n1,1,\n0,0,0,\n1,1,1,\n";
+  const std::string msg = error_of(head + "1,x\x01y\x1b[2J,\n0.5,\n");
+  EXPECT_NE(msg.find("'x\\x01y\\x1b[2J'"), std::string::npos) << msg;
+  for (char c : msg) EXPECT_GE(static_cast<unsigned char>(c), 32u) << msg;
+}
+
+TEST(Nnet, ANetworkWithASoftmaxIsRefusedNotWrittenWithoutIt) {
+  Network net = parse_nnet(kSmall, "small.nnet");
+  net.output_activation = OutputActivation::softmax;
+  std::ostringstream out;
+  try {
+    write_nnet(net, out, ElementType::float64);
+    ADD_FAILURE() << "written";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ends with a Softmax, which the .nnet format cannot store"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(out.str().empty());
+  const fs::path dir = test::temp_dir("nnet_softmax");
+  EXPECT_THROW(write_nnet(net, dir / "s.nnet"), InputError);
+  EXPECT_FALSE(fs::exists(dir / "s.nnet"));
+  fs::remove_all(dir);
 }
 
 // ONNX -> .nnet -> ONNX on the 45 ACAS Xu networks: the weights and outputs

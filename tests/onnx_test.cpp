@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
 
+#include <fmt/core.h>
+
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -429,7 +431,18 @@ TEST(OnnxWrite, RoundTripsOfTheReferenceModels) {
       EXPECT_EQ(b.input.shape[0], -1);  // dynamic batch
       EXPECT_EQ(b.output.shape[0], -1);
     }
-    EXPECT_EQ(b.opset, 13);
+    EXPECT_EQ(b.opset, std::min<std::int64_t>(a.opset, 17));  // kept (ONNX 1.12 knows opsets up to 17)
+    if (!a.input.dim_params.empty() && !a.input.dim_params[0].empty() && a.input.shape[0] < 0) {
+      EXPECT_EQ(b.input.dim_params.at(0), a.input.dim_params[0]);
+    }
+    for (std::size_t l = 0; l < a.depth(); ++l) {
+      if (!a.layers[l].weight_name.empty()) {
+        EXPECT_EQ(b.layers[l].weight_name, a.layers[l].weight_name);
+      }
+      if (!a.layers[l].bias_name.empty()) {
+        EXPECT_EQ(b.layers[l].bias_name, a.layers[l].bias_name);
+      }
+    }
     EXPECT_EQ(b.producer.rfind("leo", 0), 0u);
     // Second trip: the same file contents.
     fs::path out2 = dir.path / "b.onnx";
@@ -439,6 +452,156 @@ TEST(OnnxWrite, RoundTripsOfTheReferenceModels) {
     Eigen::MatrixXd X = test::random_points(Eigen::VectorXd::Constant(a.inputs(), -1.0),
                                             Eigen::VectorXd::Constant(a.inputs(), 1.0), 20, rng);
     EXPECT_TRUE(a.evaluate(X) == c.evaluate(X));
+  }
+}
+
+// --- written models keep their identity (issue 16 section 8) ---------------
+
+// A PyTorch-like classifier: fc1 -> Relu -> fc2 -> Softmax (or LogSoftmax),
+// batch dimension "batch_size", at the given opset.
+OnnxBuilder classifier(int opset, const std::string& activation) {
+  OnnxBuilder b({-1, 2}, {-1, 3}, opset);
+  for (auto* v : {b.graph->mutable_input(0), b.graph->mutable_output(0)})
+    v->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_param("batch_size");
+  b.init("fc1.weight", {3, 2}, {1, 2, 3, 4, -1, 1});
+  b.init("fc1.bias", {3}, {0.5, -1, 0});
+  b.init("fc2.weight", {3, 3}, {1, -1, 2, 0.5, 0.25, -1, 0, 1, 1});
+  b.init("fc2.bias", {3}, {0.25, 0, -0.5});
+  OnnxBuilder::attr_int(b.node("Gemm", {"x", "fc1.weight", "fc1.bias"}, {"g1"}), "transB", 1);
+  b.node("Relu", {"g1"}, {"h1"});
+  const bool act = !activation.empty();
+  OnnxBuilder::attr_int(b.node("Gemm", {"h1", "fc2.weight", "fc2.bias"}, {act ? "logits" : "y"}), "transB", 1);
+  if (act) {
+    auto* n = b.node(activation, {"logits"}, {"y"}, "prob");
+    if (opset >= 13) OnnxBuilder::attr_int(n, "axis", -1);  // older opsets: the default axis 1 is the last
+  }
+  return b;
+}
+
+// The written file itself: passes the checker, and has what is asked.
+onnx::ModelProto load_checked(const fs::path& p) {
+  onnx::ModelProto m;
+  std::ifstream in(p, std::ios::binary);
+  EXPECT_TRUE(m.ParseFromIstream(&in)) << p;
+  EXPECT_NO_THROW(onnx::checker::check_model(m)) << p;
+  return m;
+}
+
+TEST(OnnxWrite, KeepsOpsetNamesBatchNameAndSoftmax) {
+  TempDir dir;
+  std::mt19937_64 rng(11);
+  for (int opset : {7, 9, 11, 12, 13, 15, 17})
+    for (const std::string activation : {"", "Softmax", "LogSoftmax"}) {
+      SCOPED_TRACE(fmt::format("opset {} {}", opset, activation));
+      const fs::path src = classifier(opset, activation).save(dir.path, "c.onnx");
+      Network a = read_onnx(src);
+      EXPECT_EQ(a.opset, opset);
+      EXPECT_EQ(a.layers[0].weight_name, "fc1.weight");
+      EXPECT_EQ(a.layers[1].bias_name, "fc2.bias");
+      EXPECT_EQ(a.input.dim_params.at(0), "batch_size");
+      EXPECT_EQ(a.output.dim_params.at(0), "batch_size");
+      const OutputActivation want = activation == "Softmax"      ? OutputActivation::softmax
+                                    : activation == "LogSoftmax" ? OutputActivation::log_softmax
+                                                                 : OutputActivation::none;
+      EXPECT_EQ(a.output_activation, want);
+
+      const fs::path out = dir.path / "w.onnx";
+      write_onnx(a, out);
+      const onnx::ModelProto m = load_checked(out);
+      ASSERT_EQ(m.opset_import_size(), 1);
+      EXPECT_EQ(m.opset_import(0).version(), opset);
+      std::vector<std::string> names;
+      for (const auto& t : m.graph().initializer()) names.push_back(t.name());
+      EXPECT_EQ(names, (std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}));
+      EXPECT_EQ(m.graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "batch_size");
+      EXPECT_EQ(m.graph().output(0).type().tensor_type().shape().dim(0).dim_param(), "batch_size");
+      const auto& last = m.graph().node(m.graph().node_size() - 1);
+      EXPECT_EQ(last.op_type(), activation.empty() ? "Gemm" : activation);
+
+      // Read back: the same identity and the same outputs.
+      Network b = read_onnx(out);
+      EXPECT_EQ(b.opset, opset);
+      EXPECT_EQ(b.layers[0].weight_name, "fc1.weight");
+      EXPECT_EQ(b.layers[0].bias_name, "fc1.bias");
+      EXPECT_EQ(b.layers[1].weight_name, "fc2.weight");
+      EXPECT_EQ(b.input.dim_params.at(0), "batch_size");
+      EXPECT_EQ(b.output_activation, want);
+      Eigen::MatrixXd X = test::random_points(Eigen::VectorXd::Constant(2, -2.0), Eigen::VectorXd::Constant(2, 2.0),
+                                              16, rng);
+      EXPECT_TRUE(a.evaluate(X) == b.evaluate(X));
+      EXPECT_TRUE(a.logits(X) == b.logits(X));
+    }
+}
+
+TEST(OnnxWrite, NewestOpsetAndDefaultsForNetworksBuiltInCode) {
+  TempDir dir;
+  std::mt19937_64 rng(5);
+  Network a = test::random_network({3, 4, 2}, rng);
+  a.layers[1].weight_name = "head.weight";  // one named layer, the rest default
+  write_onnx(a, dir.path / "a.onnx");
+  onnx::ModelProto m = load_checked(dir.path / "a.onnx");
+  EXPECT_EQ(m.opset_import(0).version(), 13);
+  std::vector<std::string> names;
+  for (const auto& t : m.graph().initializer()) names.push_back(t.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"layer0.weight", "layer0.bias", "head.weight", "layer1.bias"}));
+  EXPECT_EQ(m.graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "batch");
+  // A name taken twice falls back to the default for the second.
+  a.layers[0].weight_name = "head.weight";
+  write_onnx(a, dir.path / "b.onnx");
+  m = load_checked(dir.path / "b.onnx");
+  EXPECT_EQ(m.graph().initializer(0).name(), "head.weight");
+  EXPECT_EQ(m.graph().initializer(2).name(), "layer1.weight");
+  // Opset 18 (read, but newer than the linked ONNX knows) is written as 17.
+  a.opset = 18;
+  write_onnx(a, dir.path / "c.onnx");
+  EXPECT_EQ(load_checked(dir.path / "c.onnx").opset_import(0).version(), 17);
+}
+
+TEST(OnnxRead, SoftmaxIsEvaluatedOnTheLastAxis) {
+  TempDir dir;
+  Network s = read_onnx(classifier(13, "Softmax").save(dir.path, "s.onnx"));
+  Network l = read_onnx(classifier(13, "LogSoftmax").save(dir.path, "l.onnx"));
+  Network n = read_onnx(classifier(13, "").save(dir.path, "n.onnx"));
+  Eigen::VectorXd x(2);
+  x << 0.5, -1.0;
+  const Eigen::VectorXd z = n.evaluate(x);
+  EXPECT_TRUE(s.logits(Eigen::MatrixXd(x)) == Eigen::MatrixXd(z));
+  const Eigen::VectorXd p = s.evaluate(x), q = l.evaluate(x);
+  const double sum = z.array().exp().sum();
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_NEAR(p[k], std::exp(z[k]) / sum, 1e-15);
+    EXPECT_NEAR(q[k], z[k] - std::log(sum), 1e-14);
+  }
+  EXPECT_NEAR(p.sum(), 1.0, 1e-15);
+  // Large logits do not overflow.
+  Eigen::MatrixXd big(3, 1);
+  big << 1000, 999, -1000;
+  s.apply_output_activation(big);
+  EXPECT_NEAR(big(0, 0), 1 / (1 + std::exp(-1.0)), 1e-15);
+  // Groups along the last axis of a rank-3 output: [N, 2, 3] softmaxes each row of 3.
+  std::mt19937_64 rng(1);
+  Network g = test::random_network({2, 6}, rng);
+  g.output.shape = {-1, 2, 3};
+  g.output_activation = OutputActivation::softmax;
+  const Eigen::VectorXd y = g.evaluate(Eigen::VectorXd(x));
+  EXPECT_NEAR(y.head(3).sum(), 1.0, 1e-15);
+  EXPECT_NEAR(y.tail(3).sum(), 1.0, 1e-15);
+}
+
+TEST(OnnxBadInput, SoftmaxOnlyLastAndOnTheLastAxis) {
+  TempDir dir;
+  {
+    OnnxBuilder b = classifier(13, "Softmax");
+    b.graph->mutable_node(3)->set_output(0, "p");
+    b.node("Relu", {"p"}, {"y"}, "after");
+    EXPECT_THAT(input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); }),
+                HasSubstr("node 'after' (Relu): Relu after Softmax: leo reads a Softmax or LogSoftmax only as the last op"));
+  }
+  {
+    OnnxBuilder b = classifier(13, "LogSoftmax");
+    b.graph->mutable_node(3)->mutable_attribute(0)->set_i(0);
+    EXPECT_THAT(input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); }),
+                HasSubstr("node 'prob' (LogSoftmax): LogSoftmax on axis 0"));
   }
 }
 
@@ -552,6 +715,121 @@ TEST(OnnxBadInput, UnknownOp) {
   std::string msg = input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); });
   EXPECT_THAT(msg, HasSubstr("Sigmoid"));
   EXPECT_THAT(msg, HasSubstr("squash"));
+}
+
+TEST(OnnxRead, EveryListedOpIsDispatched) {
+  // The list and the dispatch come from one table: no listed op is refused as
+  // unsupported (each fails here only for want of inputs or attributes).
+  TempDir dir;
+  ASSERT_GE(onnx_supported_ops().size(), 20u);
+  for (const auto& op : onnx_supported_ops()) {
+    OnnxBuilder b({-1, 2}, {-1, 2});
+    b.node(op, {}, {"y"}, "n");
+    const std::string msg = input_error([&] { read_onnx(b.save(dir.path, "m.onnx")); });
+    EXPECT_THAT(msg, ::testing::Not(HasSubstr("unsupported op"))) << op;
+    EXPECT_THAT(msg, HasSubstr("node 'n' (" + op + ")")) << op;
+  }
+  const std::string msg = input_error([&] {
+    OnnxBuilder b({-1, 2}, {-1, 2});
+    b.node("Softplus", {"x"}, {"y"});
+    read_onnx(b.save(dir.path, "m.onnx"));
+  });
+  for (const auto& op : onnx_supported_ops()) EXPECT_THAT(msg, HasSubstr(op));
+}
+
+// --- attributes are read by their type (issue 16 section 2) -----------------
+
+TEST(OnnxBadInput, AttributesOfTheWrongTypeAreRefusedNamingTheNode) {
+  const fs::path dir = test::fixtures_dir() / "robustness" / "onnx";
+  // alpha stored as INT used to read as 0 (a constant network).
+  std::string msg = input_error([&] { read_onnx(dir / "gemm_alpha_int.onnx"); });
+  EXPECT_THAT(msg, HasSubstr("gemm_alpha_int.onnx: node "));
+  EXPECT_THAT(msg, HasSubstr("(Gemm): attribute 'alpha' has type INT; Gemm needs FLOAT"));
+  // transB stored as FLOAT used to be ignored.
+  msg = input_error([&] { read_onnx(dir / "gemm_transB_float.onnx"); });
+  EXPECT_THAT(msg, HasSubstr("(Gemm): attribute 'transB' has type FLOAT; Gemm needs INT"));
+
+  TempDir tmp;
+  auto refused = [&](OnnxBuilder& b) { return input_error([&] { read_onnx(b.save(tmp.path, "m.onnx")); }); };
+  {  // An unnamed node is named by its index.
+    OnnxBuilder b({-1, 2, 3}, {-1, 6});
+    OnnxBuilder::attr_float(b.node("Flatten", {"x"}, {"y"}), "axis", 1.0f);
+    b.graph->mutable_node(0)->clear_name();
+    EXPECT_THAT(refused(b), HasSubstr("node #0 (Flatten): attribute 'axis' has type FLOAT; Flatten needs INT"));
+  }
+  {  // perm as one INT instead of INTS.
+    OnnxBuilder b({-1, 2, 3}, {-1, 3, 2});
+    OnnxBuilder::attr_int(b.node("Transpose", {"x"}, {"y"}, "t"), "perm", 0);
+    EXPECT_THAT(refused(b), HasSubstr("node 't' (Transpose): attribute 'perm' has type INT; Transpose needs INTS"));
+  }
+  {  // Constant's value_int stored as FLOAT.
+    OnnxBuilder b({-1, 2}, {-1, 2});
+    OnnxBuilder::attr_float(b.node("Constant", {}, {"k"}, "c"), "value_int", 2.0f);
+    b.node("Mul", {"x", "k"}, {"y"});
+    EXPECT_THAT(refused(b), HasSubstr("node 'c' (Constant): attribute 'value_int' has type FLOAT"));
+  }
+  {  // The same attributes with the right types read fine (and alpha is applied).
+    OnnxBuilder b({-1, 2}, {-1, 1});
+    b.init("W", {1, 2}, {1, 2});
+    auto* g = b.node("Gemm", {"x", "W"}, {"y"});
+    OnnxBuilder::attr_int(g, "transB", 1);
+    OnnxBuilder::attr_float(g, "alpha", 3.0f);
+    Network net = read_onnx(b.save(tmp.path, "ok.onnx"));
+    EXPECT_DOUBLE_EQ(eval1(net, {1, 1}), 9.0);
+  }
+}
+
+// --- memory follows the size limit, not declared dimensions (section 5) ----
+
+TEST(OnnxBadInput, DeclaredDimensionsAreBoundedByTheSizeLimit) {
+  // 73 bytes declaring 15,000 features: an identity output layer of 15,000^2.
+  const fs::path relu = test::fixtures_dir() / "robustness" / "onnx" / "relu_15000.onnx";
+  std::string msg = input_error([&] { read_onnx(relu, {.max_file_bytes = 1024}); });
+  EXPECT_THAT(msg, HasSubstr("size limit of 1024 bytes"));
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+
+  TempDir dir;
+  {  // 40,000 features at the default limit (2 GiB): 1.6e9 weights > 2^29.
+    OnnxBuilder b({-1, 40000}, {-1, 40000});
+    b.node("Relu", {"x"}, {"h"});
+    b.node("Relu", {"h"}, {"y"});
+    msg = input_error([&] { read_onnx(b.save(dir.path, "wide.onnx")); });
+    EXPECT_THAT(msg, HasSubstr("40000 x 40001 matrix"));
+    EXPECT_THAT(msg, HasSubstr("size limit of 2147483648 bytes"));
+  }
+  {  // A Transpose of a weightless 10,000-feature input would be a dense 10^4 x 10^4 matrix.
+    OnnxBuilder b({-1, 100, 100}, {-1, 100, 100});
+    auto* t = b.node("Transpose", {"x"}, {"y"}, "swap");
+    auto* a = t->add_attribute();
+    a->set_name("perm");
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int k : {0, 2, 1}) a->add_ints(k);
+    msg = input_error([&] { read_onnx(b.save(dir.path, "tr.onnx"), {.max_file_bytes = 1 << 20}); });
+    EXPECT_THAT(msg, HasSubstr("node 'swap' (Transpose): the layer would be a 10000 x 10000 matrix"));
+  }
+  {  // An input wider than the limit allows weights (a scaling stores one).
+    OnnxBuilder b({-1, 1000}, {-1, 1000});
+    b.init("s", {}, {2.0});
+    b.node("Mul", {"x", "s"}, {"y"});
+    msg = input_error([&] { read_onnx(b.save(dir.path, "in.onnx"), {.max_file_bytes = 3000}); });
+    EXPECT_THAT(msg, HasSubstr("input 'x' has 1000 features"));
+  }
+  // Models with stored weights read within a limit of their own size.
+  for (const char* m : {"small/test_small.onnx", "acasxu/ACASXU_run2a_1_1_batch_2000.onnx"}) {
+    const auto size = fs::file_size(model(m));
+    EXPECT_NO_THROW(read_onnx(model(m), {.max_file_bytes = size})) << m;
+  }
+}
+
+// --- messages: one line, names from the file escaped (section 4 of the cases) --
+
+TEST(OnnxBadInput, ControlCharactersInNamesAreEscaped) {
+  const fs::path evil = test::fixtures_dir() / "robustness" / "onnx" / "evilname.onnx";
+  const std::string msg = input_error([&] { read_onnx(evil); });
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  EXPECT_THAT(msg, HasSubstr("evil\\nsecond line\\rthird"));
+  EXPECT_THAT(msg, HasSubstr("(Conv)"));
+  for (char c : msg) EXPECT_TRUE(static_cast<unsigned char>(c) >= 32) << msg;
 }
 
 TEST(OnnxBadInput, EmptyGraph) {

@@ -112,7 +112,7 @@ def _as_rows(x, features):
         if arr.shape[0] != features:
             raise _input_error(f"model(x): {arr.shape[0]} features but the model has {features} inputs")
         return np.ascontiguousarray(arr.reshape(1, -1)), True
-    rows = arr.reshape(arr.shape[0], -1)
+    rows = arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:])))
     if rows.shape[1] != features:
         raise _input_error(
             f"model(x): points of shape {arr.shape[1:]} have {rows.shape[1]} features but the model has "
@@ -126,8 +126,9 @@ def _as_rows(x, features):
 class Model:
     """A feed-forward ReLU network leo can work on.
 
-    model(x) evaluates it in double on x of shape (features,) -> (outputs,) or
-    (points, ...) -> (points, outputs); info is the object `leo info --json`
+    model(x) evaluates it on x of shape (features,) -> (outputs,) or
+    (points, ...) -> (points, outputs), in its element type's arithmetic
+    (model(x, dtype="double") in double); info is the object `leo info --json`
     prints; layers are its affine layers as (weights (out, in), bias (out,)).
     """
 
@@ -203,9 +204,13 @@ class Model:
         return f"<leo.Model {self.source}: {sizes}, {self.parameters} parameters>"
 
     # -- evaluation
-    def __call__(self, x):
+    def __call__(self, x, dtype=None):
+        """f(x) for x of shape (features,) or (points, ...), as float64 numbers
+        computed in the arithmetic of `dtype`: "float" (float32, as ONNX
+        Runtime runs a float32 model) or "double"; default: the model's
+        element type, as `leo eval`."""
         rows, single = _as_rows(x, self.inputs)
-        y = self._net.evaluate(rows)
+        y = self._net.evaluate(rows, dtype)
         return y[0] if single else y
 
     # -- writing
@@ -420,11 +425,12 @@ class CompressReport(_Report):
 
 
 class VerifyReport(_Report):
-    """The fields of `leo verify --json`, with worst_input as an array; true
-    when within_tolerance (and, with exact=True, proven equivalent)."""
+    """The fields of `leo verify --json` (a and b: the models' sources), with
+    worst_input as an array; true when `equivalent`: within the tolerance
+    (and, with exact=True, proven so)."""
 
     def __bool__(self):
-        return bool(self["within_tolerance"]) and (not self["exact"] or bool(self.get("proven_equivalent")))
+        return bool(self["equivalent"])
 
 
 def verify(a, b, box=None, vnnlib=None, box_file=None, data=None, tolerance=None, exact=False, time_limit=None,
@@ -442,6 +448,10 @@ def verify(a, b, box=None, vnnlib=None, box_file=None, data=None, tolerance=None
                                   time_limit=time_limit, threads=threads, seed=seed, random_points=random_points)
     report = VerifyReport(json.loads(text))
     report["worst_input"] = worst
+    # the fields `leo verify --json` adds
+    report["a"], report["b"], report["domain"] = a.source, b.source, d.description
+    report["equivalent"] = bool(report["within_tolerance"]) and (not report["exact"] or bool(
+        report.get("proven_equivalent")))
     return report
 
 

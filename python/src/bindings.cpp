@@ -29,6 +29,7 @@
 #include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/io/nnet.hpp"
+#include "leo/network/evaluate_float.hpp"
 #include "leo/util/progress.hpp"
 
 namespace py = pybind11;
@@ -86,12 +87,6 @@ py::array_t<double> columns_array(const Eigen::MatrixXd& columns) {
   return out;
 }
 
-// numpy (N, features) -> columns (features x N)
-Eigen::MatrixXd rows_to_columns(const DoubleArray& rows, const char* what) {
-  if (rows.ndim() != 2) throw InputError(std::string(what) + ": expected a 2-d array (points x features)");
-  return Eigen::Map<const RowMatrix>(rows.data(), rows.shape(0), rows.shape(1)).transpose();
-}
-
 std::optional<ElementType> dtype_of(const std::optional<std::string>& text) {
   if (!text) return std::nullopt;
   return api::parse_dtype(*text, "dtype");
@@ -132,8 +127,10 @@ nlohmann::json describe(const Network& net) {
   return j;
 }
 
-// f(x) for a batch: rows (N, inputs) -> (N, outputs), in double.
-py::array_t<double> evaluate_rows(const Network& net, const DoubleArray& rows) {
+// f(x) for a batch: rows (N, inputs) -> (N, outputs), in the arithmetic of
+// `dtype` (none: the model's element type, as `leo eval` and ONNX Runtime).
+py::array_t<double> evaluate_rows(const Network& net, const DoubleArray& rows, const std::optional<std::string>& dtype) {
+  const ElementType type = dtype ? api::parse_dtype(*dtype, "dtype") : arithmetic_of(net);
   if (rows.ndim() != 2) throw InputError("model(x): expected an array of shape (points, features)");
   if (rows.shape(1) != net.inputs())
     throw InputError("model(x): " + std::to_string(rows.shape(1)) + " features per point but the model has " +
@@ -143,7 +140,7 @@ py::array_t<double> evaluate_rows(const Network& net, const DoubleArray& rows) {
   Eigen::MatrixXd y;
   {
     py::gil_scoped_release release;
-    y = n > 0 ? net.evaluate(x) : Eigen::MatrixXd(net.outputs(), 0);
+    y = n > 0 ? evaluate_in(net, x, type) : Eigen::MatrixXd(net.outputs(), 0);
   }
   py::array_t<double> out({n, static_cast<Eigen::Index>(net.outputs())});
   Eigen::Map<RowMatrix>(out.mutable_data(), n, net.outputs()) = y.transpose();
@@ -370,7 +367,7 @@ PYBIND11_MODULE(_leo, m) {
                                return b;
                              })
       .def("info", [](const Network& n) { return json_to_python(describe(n)); })
-      .def("evaluate", &evaluate_rows, py::arg("rows"));
+      .def("evaluate", &evaluate_rows, py::arg("rows"), py::arg("dtype") = py::none());
 
   m.def("from_layers", &from_layers, py::arg("weights"), py::arg("biases"), py::arg("dtype") = "float");
 

@@ -30,10 +30,17 @@ def test_evaluation_matches_leo_eval(mnist_model, acas_model, leo_binary, tmp_pa
         expected = np.asarray(run_leo("eval", path, "--input", csv, "--json")["outputs"])
         y = model(x)
         assert y.shape == (len(x), model.outputs)
-        # the same double evaluation: bit for bit
+        # the same evaluation (float32 arithmetic for these float32 models): bit for bit
         assert np.array_equal(y, expected)
-        # one point without a batch dimension; other array types and layouts
-        assert np.array_equal(model(x[2]), expected[2])
+        in_double = np.asarray(run_leo("eval", path, "--input", csv, "--dtype", "double", "--json")["outputs"])
+        assert np.array_equal(model(x, dtype="double"), in_double)
+        assert not np.array_equal(in_double, expected)
+        assert np.allclose(in_double, expected, rtol=1e-5, atol=1e-5)
+        # one point without a batch dimension (float32 sums may come in another
+        # order for one point than for a batch); other array types and layouts
+        assert model(x[2]).shape == (model.outputs,)
+        assert np.allclose(model(x[2]), expected[2], rtol=1e-5, atol=1e-5)
+        assert np.allclose(model(x[2], dtype="double"), in_double[2], rtol=1e-12, atol=1e-12)
         assert np.array_equal(model(x.tolist()), expected)
         assert np.array_equal(model(np.asfortranarray(x).astype(np.float32)), model(x.astype(np.float32)))
     # image-shaped batches are flattened
@@ -48,6 +55,9 @@ def test_evaluation_by_hand():
                              (np.array([[1.0, -1.0]]), np.array([0.5]))])
     x = np.array([[0.0, 0.0], [2.0, 1.0], [1.0, 3.0], [-1.5, 0.25]])
     assert np.array_equal(model(x)[:, 0], x[:, 0] - x[:, 1] + 0.5)
+    assert np.array_equal(model(x, dtype="double")[:, 0], x[:, 0] - x[:, 1] + 0.5)
+    # float32 arithmetic rounds the input: 0.1 is not a float
+    assert model(np.array([0.1, 0.0]), dtype="float")[0] == np.float32(np.float32(0.1) + np.float32(0.5))
     assert model.widths == [2] and model.inputs == 2 and model.outputs == 1
 
 

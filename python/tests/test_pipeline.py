@@ -129,17 +129,19 @@ def test_verify(mnist_model):
     assert same.within_tolerance and same.max_abs_deviation <= 1e-4
     assert same.worst_input.shape == (784,)
     cli = run_leo("verify", MNIST_EXAMPLE, MNIST_EXAMPLE, "--box", "0,1", "--json")
-    assert set(cli.keys()) <= set(same.keys())
+    assert set(cli.keys()) == set(same.keys())
+    assert same.equivalent and same.a == MNIST_EXAMPLE and same.b == "<compressed>"
     # a changed weight is found, at a point of the box where it shows
     layers = [(w.copy(), b.copy()) for w, b in mnist_model.layers]
     layers[2][1][3] += 0.5
     other = leo.from_layers(layers)
     far = mnist_model.verify(other, box=(0, 1))
-    assert not far and not far.within_tolerance
+    assert not far and not far.within_tolerance and not far.equivalent
     assert far.max_abs_deviation == pytest.approx(0.5, abs=1e-6)
     assert far.worst_output == 3
     assert np.all((far.worst_input >= 0) & (far.worst_input <= 1))
-    assert abs(other(far.worst_input) - mnist_model(far.worst_input))[3] == pytest.approx(far.max_abs_deviation)
+    gap = np.abs(other(far.worst_input, dtype="double") - mnist_model(far.worst_input, dtype="double"))
+    assert gap[3] == pytest.approx(far.max_abs_deviation, abs=1e-6)
 
 
 def test_probe_points_as_array(mnist_model):

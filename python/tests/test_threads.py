@@ -3,8 +3,6 @@ import logging
 import threading
 import time
 
-import pytest
-
 from conftest import ACAS_PROP1, ACAS_STAGES
 
 
@@ -52,10 +50,13 @@ def test_progress_to_a_callback(mnist_model):
     mnist_model.compress(box=(0, 1), progress=lines.append)
     assert lines and all(isinstance(line, str) and "\n" not in line for line in lines)
     assert any("checking" in line for line in lines)
-    # a failing callback does not break the work
+    # a failing callback does not break the work (its exception goes to
+    # sys.unraisablehook, as for any callback Python cannot raise into)
+    calls = []
+
     def broken(line):
+        calls.append(line)
         raise RuntimeError("callback failed")
 
-    with pytest.warns(pytest.PytestUnraisableExceptionWarning):
-        small, _ = mnist_model.compress(box=(0, 1), progress=broken)
-    assert small.hidden_units < mnist_model.hidden_units
+    small, _ = mnist_model.compress(box=(0, 1), progress=broken)
+    assert calls and small.hidden_units < mnist_model.hidden_units

@@ -35,12 +35,21 @@ namespace {
 // Stops primal simplex as soon as a primal feasible point reaches an objective
 // (Clp's, minimised) below `limit`: the LP can then no longer prove the sign
 // the caller asked about. Only a heuristic; soundness never depends on it.
+// Also stops either simplex at `stop_at` (wall clock): Clp's own time limit is
+// checked too rarely on these dense LPs (a dual solve ran 4 s past it).
 class ObjectiveLimit : public ClpEventHandler {
  public:
   double limit = -COIN_DBL_MAX;
   bool hit = false;
+  Deadline::clock::time_point stop_at = Deadline::clock::time_point::max();
+  bool timed_out = false;
   int event(Event which) override {
-    if (which != endOfIteration || limit == -COIN_DBL_MAX || model_->algorithm() <= 0) return -1;
+    if (which != endOfIteration) return -1;
+    if (stop_at != Deadline::clock::time_point::max() && Deadline::clock::now() >= stop_at) {
+      timed_out = true;
+      return 0;
+    }
+    if (limit == -COIN_DBL_MAX || model_->algorithm() <= 0) return -1;
     if (model_->numberPrimalInfeasibilities() == 0 && model_->objectiveValue() < limit) {
       hit = true;
       return 0;
@@ -126,6 +135,8 @@ class RelaxationLp {
         if (std::isfinite(l) && std::isfinite(u)) {  // x - s g <= -s l
           const double s = u / (u - l);
           unit.chord = static_cast<int>(row_lo.size());
+          unit.slope = s;
+          unit.chord_upper = -s * l;
           int ri[2] = {x, g};
           double rv[2] = {1.0, -s};
           M.appendRow(2, ri, rv);
@@ -162,11 +173,21 @@ class RelaxationLp {
         if (unit.x == unit.g) continue;  // stably active from the start
         model_.setColumnBounds(unit.x, 0.0, u <= 0 ? 0.0 : (std::isfinite(u) ? u : COIN_DBL_MAX));
         if (unit.chord < 0 || !std::isfinite(l) || !std::isfinite(u)) continue;
-        // Every chord is set anew (a previous node's chord may not hold here):
+        // Every chord follows the node's bounds (a previous node's may not hold here):
         // x <= 0 when inactive, x <= g when active, else x <= s (g - l).
+        // Only what changed: modifyCoefficient copies Clp's whole matrix
+        // (measured: a quarter of the split stage's time on a 784-input net).
         const double s = u <= 0 ? 0.0 : l >= 0 ? 1.0 : u / (u - l);
-        model_.modifyCoefficient(unit.chord, unit.g, -s);
-        model_.setRowUpper(unit.chord, u <= 0 || l >= 0 ? 0.0 : -s * l);
+        const double upper = u <= 0 || l >= 0 ? 0.0 : -s * l;
+        Unit& cached = units_[j][i];
+        if (s != cached.slope) {
+          model_.modifyCoefficient(unit.chord, unit.g, -s);
+          cached.slope = s;
+        }
+        if (upper != cached.chord_upper) {
+          model_.setRowUpper(unit.chord, upper);
+          cached.chord_upper = upper;
+        }
       }
     warm_ = true;
   }
@@ -187,11 +208,16 @@ class RelaxationLp {
     }
     for (int j = 0; j < ncols; ++j) model_.setObjectiveCoefficient(j, obj[static_cast<std::size_t>(j)]);
     // Wall clock (the deadline's); CPU seconds alone overrun on a loaded machine.
-    model_.setMaximumSeconds(seconds > 0 ? seconds : -1.0);
-    model_.setMaximumWallSeconds(seconds > 0 ? seconds : -1.0);
+    const bool limited = seconds > 0 && seconds < 1e9;  // (infinite: none; also keeps the time_point finite)
+    model_.setMaximumSeconds(limited ? seconds : -1.0);
+    model_.setMaximumWallSeconds(limited ? seconds : -1.0);
     auto* handler = dynamic_cast<ObjectiveLimit*>(model_.eventHandler());
     if (handler) {
       handler->hit = false;
+      handler->timed_out = false;
+      handler->stop_at = limited ? Deadline::clock::now() + std::chrono::duration_cast<Deadline::clock::duration>(
+                                                                    std::chrono::duration<double>(seconds))
+                                     : Deadline::clock::time_point::max();
       // a.g = -objective + a.b > stop_above  <=>  objective < a.b - stop_above
       handler->limit = std::isfinite(stop_above) ? a.dot(layer.bias) - stop_above : -COIN_DBL_MAX;
     }
@@ -204,7 +230,7 @@ class RelaxationLp {
       sol.stopped = true;
       return sol;
     }
-    if (model_.status() != 0 && model_.status() != 5) {
+    if (model_.status() != 0 && model_.status() != 5 && !(handler && handler->timed_out)) {
       if (warm_) model_.primal(); else model_.dual();  // a second chance from the current basis
     }
     sol.optimal = model_.status() == 0;
@@ -237,6 +263,7 @@ class RelaxationLp {
     int g = -1, x = -1;  // columns (x == g: stably active); -1: none (stably inactive)
     int row = -1;        // g - W x = b
     int chord = -1;      // x - s g <= -s l
+    double slope = 0.0, chord_upper = 0.0;  // s and -s l as the LP has them now
   };
   const Network& net_;
   std::size_t k_;

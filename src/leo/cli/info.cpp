@@ -56,6 +56,7 @@ nlohmann::json describe(const Network& net, const std::filesystem::path& file) {
   j["output_name"] = net.output.name;
   j["output_shape"] = net.output.shape;
   j["output_type"] = type_name(net.output.type);
+  j["output_activation"] = output_activation_name(net.output_activation);
   j["outputs"] = net.outputs();
   j["layers"] = net.depth();
   j["hidden_layers"] = net.hidden_layers();
@@ -86,6 +87,9 @@ void print_text(const Network& net, const std::filesystem::path& file) {
   fmt::print("output:         {} {} {} ({} values)\n", net.output.name, shape_text(net.output.shape),
              type_name(net.output.type), net.outputs());
   fmt::print("layers:         {} affine, {} hidden ReLU\n", net.depth(), net.hidden_layers());
+  if (net.output_activation != OutputActivation::none)
+    fmt::print("activation:     {} on the last axis after the last layer (analysis acts on the logits)\n",
+               output_activation_name(net.output_activation));
   std::vector<std::string> sizes{std::to_string(net.inputs())};
   for (const auto& layer : net.layers) sizes.push_back(std::to_string(layer.outputs()));
   fmt::print("widths:         {}\n", fmt::join(sizes, " -> "));
@@ -120,7 +124,7 @@ Run setup_info(CLI::App& app) {
   app.footer(
       "Prints the layers, widths, parameter count, input/output shapes, producer and opset. "
       "With --json: file, format, producer, opset, input_name, input_shape, input_type, inputs, output_name, "
-      "output_shape, output_type, outputs, layers (affine layers), hidden_layers, widths, hidden_units, "
+      "output_shape, output_type, output_activation (none, Softmax or LogSoftmax), outputs, layers (affine layers), hidden_layers, widths, hidden_units, "
       "layer_shapes, parameters (weights and biases as stored in the file), affine_parameters, multiply_adds, "
       "input_box (.nnet bounds, if any), domain (lower, upper, description: the box a model written by leo compress "
       "was compressed for), metadata. A shape dimension of -1 is dynamic (the batch).");

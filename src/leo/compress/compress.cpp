@@ -59,11 +59,11 @@ std::vector<KeptLayer> kept_units(const Compressible& state) {
     if (!origins.empty()) layer.original_layer = origins.front().layer;
     for (const auto& o : origins) {
       if (o.layer != layer.original_layer || (!layer.units.empty() && o.unit <= layer.units.back()))
-        throw std::logic_error(fmt::format("compress: hidden layer {} mixes or reorders original units", h));
+        throw Error(ExitCode::internal, fmt::format("internal error: compress: hidden layer {} mixes or reorders original units", h));
       layer.units.push_back(o.unit);
     }
     if (!map.empty() && layer.original_layer <= map.back().original_layer)
-      throw std::logic_error(fmt::format("compress: hidden layer {} does not follow the original's order", h));
+      throw Error(ExitCode::internal, fmt::format("internal error: compress: hidden layer {} does not follow the original's order", h));
     map.push_back(std::move(layer));
   }
   return map;

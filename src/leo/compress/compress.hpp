@@ -67,7 +67,7 @@ struct CompressResult {
 };
 
 // The kept-unit map of a Compressible: one KeptLayer per hidden layer.
-// Throws std::logic_error when a layer's origins are not one original layer
+// Throws leo::Error (internal) when a layer's origins are not one original layer
 // in increasing unit order (a broken invariant).
 std::vector<KeptLayer> kept_units(const Compressible& state);
 

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "leo/util/error.hpp"
+#include "leo/util/printable.hpp"
 #include "leo/util/numbers.hpp"
 
 namespace leo {
@@ -31,8 +32,8 @@ void split(std::string_view line, std::vector<std::string_view>& fields) {
 }
 
 std::string quote(std::string_view field) {
-  if (field.size() > 40) return fmt::format("'{}...'", field.substr(0, 40));
-  return fmt::format("'{}'", field);
+  if (field.size() > 40) return fmt::format("'{}...'", printable(field.substr(0, 40)));
+  return fmt::format("'{}'", printable(field));
 }
 
 }  // namespace
@@ -40,6 +41,8 @@ std::string quote(std::string_view field) {
 CsvData parse_csv(const std::string& text, const std::string& name) {
   CsvData data;
   std::string_view all(text);
+  // A UTF-8 byte order mark (spreadsheets write one) is not part of the data.
+  if (all.substr(0, 3) == "\xEF\xBB\xBF") all.remove_prefix(3);
   std::vector<std::string_view> fields;
   std::vector<double> values;
   std::size_t columns = 0, header_line = 0;
@@ -56,9 +59,11 @@ CsvData parse_csv(const std::string& text, const std::string& name) {
     if (first) {
       first = false;
       columns = fields.size();
-      bool numeric = true;
-      for (auto f : fields) numeric = numeric && parse_double(f).has_value();
-      if (!numeric) {
+      // A header only when every field is a name: non-empty and not a number.
+      // A first row with a number among its fields is data, checked as such.
+      bool names = true;
+      for (auto f : fields) names = names && !f.empty() && !parse_double(f).has_value();
+      if (names) {
         for (auto f : fields) data.header.emplace_back(f);
         header_line = number;
         continue;

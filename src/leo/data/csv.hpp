@@ -3,8 +3,11 @@
 //
 // - Spaces, tabs and a trailing carriage return around values are ignored;
 //   blank lines are skipped.
-// - The first non-blank line is a header (and skipped) only if one of its
-//   fields is not a number; it must have as many fields as the data rows.
+// - A UTF-8 byte order mark at the start is skipped.
+// - The first non-blank line is a header (and skipped) only if every one of
+//   its fields is a name (non-empty and not a number); it must have as many
+//   fields as the data rows. Otherwise it is a data row like any other, so a
+//   typo or an empty field in it is an error, never a dropped row.
 // - Every data row must have the same number of fields; every field must be a
 //   finite number ("nan" and "inf" are refused).
 // Errors are InputError "FILE: line L, column C: what is wrong".

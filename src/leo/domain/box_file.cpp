@@ -122,16 +122,18 @@ std::optional<Box> default_box(const Network& network, std::string* description)
   auto min_it = network.metadata.find("nnet.input_min");
   auto max_it = network.metadata.find("nnet.input_max");
   if (min_it != network.metadata.end() && max_it != network.metadata.end()) {
-    auto lo = parse_list(min_it->second, "model metadata nnet.input_min");
-    auto hi = parse_list(max_it->second, "model metadata nnet.input_max");
+    // Messages name the model file the metadata comes from.
+    const std::string from = network.source.empty() ? "model metadata" : network.source + ": model metadata";
+    auto lo = parse_list(min_it->second, from + " nnet.input_min");
+    auto hi = parse_list(max_it->second, from + " nnet.input_max");
     auto expand = [&](const std::vector<double>& v, const char* what) {
       if (v.size() == 1) return Eigen::VectorXd::Constant(n, v[0]).eval();
       if (static_cast<Eigen::Index>(v.size()) != n)
-        throw InputError(fmt::format("model metadata {}: {} values for {} inputs", what, v.size(), n));
+        throw InputError(fmt::format("{} {}: {} values for {} inputs", from, what, v.size(), n));
       return Eigen::Map<const Eigen::VectorXd>(v.data(), n).eval();
     };
     Box box(expand(lo, "nnet.input_min"), expand(hi, "nnet.input_max"));
-    box.validate(n, "model metadata nnet.input_min/nnet.input_max");
+    box.validate(n, from + " nnet.input_min/nnet.input_max");
     if (description) *description = "box from the model's nnet.input_min/max";
     return box;
   }

@@ -11,6 +11,7 @@
 
 #include "leo/util/atomic_file.hpp"
 #include "leo/util/error.hpp"
+#include "leo/util/printable.hpp"
 #include "leo/util/numbers.hpp"
 
 namespace leo {
@@ -44,8 +45,8 @@ std::vector<std::string_view> split_fields(std::string_view text) {
 
 std::string quote(std::string_view field) {
   field = trim(field);
-  if (field.size() > 40) return fmt::format("'{}...'", field.substr(0, 40));
-  return fmt::format("'{}'", field);
+  if (field.size() > 40) return fmt::format("'{}...'", printable(field.substr(0, 40)));
+  return fmt::format("'{}'", printable(field));
 }
 
 // Parses "NAME [d0,d1,...] TYPE" of a "// leo input:" comment.
@@ -310,6 +311,7 @@ Network parse_nnet(const std::string& text, const std::string& name) {
 
   Network net(std::move(layers));
   net.producer = "nnet";
+  net.source = name;
   net.source_parameters = stored;
   net.input.type = ElementType::float64;
   net.output.type = ElementType::float64;
@@ -354,8 +356,19 @@ std::optional<Box> nnet_input_box(const Network& net) {
   return box;
 }
 
+namespace {
+// .nnet has no output activation: a network with one is refused, not written
+// without it (its outputs would silently change).
+void check_no_output_activation(const Network& net, const std::string& context) {
+  if (net.output_activation != OutputActivation::none)
+    throw InputError(fmt::format("{}: the network ends with a {}, which the .nnet format cannot store; write ONNX instead",
+                                 context, output_activation_name(net.output_activation)));
+}
+}  // namespace
+
 void write_nnet(const Network& net, std::ostream& out, ElementType type) {
   net.validate("network to write as .nnet");
+  check_no_output_activation(net, "network to write as .nnet");
   const auto value = [type](double v) {
     return format_double(type == ElementType::float32 ? static_cast<double>(static_cast<float>(v)) : v);
   };
@@ -405,6 +418,7 @@ void write_nnet(const Network& net, std::ostream& out, ElementType type) {
 
 void write_nnet(const Network& net, const fs::path& file, const NnetWriteOptions& options) {
   net.validate("network to write as .nnet");
+  check_no_output_activation(net, file.string());
   write_file_atomically(
       file, [&](std::ostream& out) { write_nnet(net, out, options.type); }, options.inputs);
 }

@@ -9,7 +9,8 @@
 // Reshape, Squeeze, Unsqueeze, Transpose, Identity, Dropout, Cast) only change
 // the activation's shape; Relu closes a layer. So consecutive affine ops with
 // no ReLU between them become one layer, and input normalisation is folded
-// into the neighbouring layer. Shape arithmetic (Shape, Gather, Unsqueeze,
+// into the neighbouring layer. A Softmax or LogSoftmax on the last axis may
+// end the graph: it is recorded as Network::output_activation. Shape arithmetic (Shape, Gather, Unsqueeze,
 // Concat, ... on constants, as in PyTorch's `x.view(x.size(0), -1)`) is
 // evaluated, with the batch size kept symbolic. Anything else is refused with
 // the node's name and op type.
@@ -31,11 +32,21 @@ struct OnnxReadOptions {
   // A model larger than this, counting the .onnx file and every external data
   // file it names, is refused before that data is read into memory. The .onnx
   // file itself must also stay below 2 GiB, the protobuf limit.
+  // The same limit bounds the network leo builds, whatever dimensions the
+  // model declares: at most max_file_bytes / 4 weights and biases in all (what
+  // a model within the limit stores in float32), checked before any dense
+  // matrix is allocated. Layers built from declared dimensions rather than
+  // stored weights (the identity after a final Relu, a Transpose or a
+  // diagonal Mul made dense) count too. So leo holds at most about twice the
+  // limit in memory (weights in double), plus temporaries of the same size.
   std::uintmax_t max_file_bytes = std::uintmax_t{1} << 31;
 };
 
 // Reads an ONNX model made of affine layers and ReLUs. Throws InputError
-// naming the file, and the node and op where applicable.
+// naming the file, and the node and op where applicable (names from the file
+// escaped by printable(), so a message is one line). Attributes are read by
+// their AttributeProto type: one of another type (Gemm's alpha stored as
+// INT) is refused, never misread.
 Network read_onnx(const std::filesystem::path& file);
 Network read_onnx(const std::filesystem::path& file, const OnnxReadOptions& options);
 
@@ -51,12 +62,19 @@ struct OnnxWriteOptions {
   std::vector<std::filesystem::path> inputs;   // files never to overwrite (passed to write_file_atomically)
 };
 
-// Writes the network as a Gemm/Relu chain, opset 13, with the network's input
-// and output names and shapes (inputs of rank > 2 are flattened inside the
-// graph, outputs of rank != 2 reshaped). The first dimension is a symbolic
-// "batch" when both input and output have rank >= 2. The model passes
-// onnx::checker::check_model. float32 weights are the doubles rounded to
-// nearest (bit-identical for weights that were read from float32).
+// Writes the network as a Gemm/Relu chain with the network's input and output
+// names and shapes (inputs of rank > 2 are flattened inside the graph, outputs
+// of rank != 2 reshaped), followed by its output_activation (Softmax or
+// LogSoftmax on the last axis) if any. What the model read had is kept:
+// - the opset (net.opset; 13 for a network built in code), raised to 7 or
+//   lowered to the newest the linked ONNX library knows when outside those;
+//   the ops written mean the same at every opset from 7 on;
+// - the layers' weight and bias names (AffineLayer::weight_name/bias_name;
+//   layerL.weight / layerL.bias for unnamed layers or names already taken);
+// - the batch dimension's name (TensorInfo::dim_params[0]; "batch" if none):
+//   the first dimension is symbolic when both input and output have rank >= 2.
+// The model passes onnx::checker::check_model. float32 weights are the
+// doubles rounded to nearest (bit-identical for weights read from float32).
 void write_onnx(const Network& net, const std::filesystem::path& file, const OnnxWriteOptions& options = {});
 
 // The ONNX op types read_onnx understands.

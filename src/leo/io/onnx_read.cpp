@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <climits>
 #include <fstream>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "leo/io/onnx.hpp"
 #include "leo/io/onnx/ops.hpp"
 #include "leo/util/error.hpp"
+#include "leo/util/printable.hpp"
 
 namespace leo {
 namespace {
@@ -36,8 +38,6 @@ class Reader {
   Network interpret();
   void dispatch(Interpreter& in);
   [[noreturn]] void fail_at(const std::string& what) const;
-  // The most weights the network may hold: what the size limit allows.
-  std::int64_t max_weights() const { return std::numeric_limits<std::int64_t>::max(); }
 
   const fs::path& file_;
   const onnx::ModelProto& model_;
@@ -47,12 +47,15 @@ class Reader {
   int node_index_ = 0;
 };
 
+// Messages quote names from the file (nodes, tensors, op types): they are
+// escaped here, once, so that a message stays on one line.
 void Reader::fail_at(const std::string& what) const {
   if (node_) {
     std::string name = node_->name().empty() ? fmt::format("#{}", node_index_) : "'" + node_->name() + "'";
-    throw InputError(fmt::format("{}: node {} ({}): {}", file_.string(), name, node_->op_type(), what));
+    throw InputError(fmt::format("{}: node {} ({}): {}", file_.string(), printable(name), printable(node_->op_type()),
+                                 printable(what)));
   }
-  throw InputError(fmt::format("{}: {}", file_.string(), what));
+  throw InputError(fmt::format("{}: {}", file_.string(), printable(what)));
 }
 
 Network Reader::run() {
@@ -70,6 +73,12 @@ void Reader::dispatch(Interpreter& in) {
   const OpHandler handler = find_handler(op);
   if (!handler)
     fail(fmt::format("unsupported op {} (leo reads feed-forward ReLU networks: {})", op, supported_list()));
+  // A Softmax/LogSoftmax must end the graph: only no-ops may follow it.
+  const bool no_op = op == "Identity" || op == "Dropout" || op == "Cast";
+  for (int k = 0; k < node_->input_size() && !no_op; ++k)
+    if (const Act* a = in.find_act(node_->input(k)); a && a->output_activation != OutputActivation::none)
+      fail(fmt::format("{} after {}: leo reads a Softmax or LogSoftmax only as the last op of the graph", op,
+                       output_activation_name(a->output_activation)));
   handler(in);
 }
 
@@ -80,7 +89,10 @@ TensorInfo tensor_info(const onnx::ValueInfoProto& v) {
     const auto& tt = v.type().tensor_type();
     t.type = tt.elem_type() == onnx::TensorProto::DOUBLE ? ElementType::float64 : ElementType::float32;
     if (tt.has_shape())
-      for (const auto& d : tt.shape().dim()) t.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      for (const auto& d : tt.shape().dim()) {
+        t.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+        t.dim_params.push_back(d.has_dim_param() ? d.dim_param() : "");
+      }
   }
   return t;
 }
@@ -100,7 +112,7 @@ Network Reader::interpret() {
   if (g.node_size() == 0) fail("the graph is empty (no nodes)");
   if (g.sparse_initializer_size() > 0) fail("sparse initializers are not supported");
 
-  Interpreter interp(decoder_, opset, max_weights());
+  Interpreter interp(decoder_, opset, limit_);
   for (const auto& t : g.initializer())
     interp.add_constant(t.name(), decoder_.decode(t, fmt::format("initializer '{}'", t.name())));
 
@@ -162,6 +174,7 @@ Network Reader::interpret() {
     output.shape = computed;
     for (auto& x : output.shape)
       if (x == kBatch) x = -1;
+    output.dim_params.assign(output.shape.size(), "");
   } else {
     bool ok = output.shape.size() == computed.size();
     for (std::size_t k = 0; ok && k < computed.size(); ++k)
@@ -173,12 +186,14 @@ Network Reader::interpret() {
   if (!out.type().has_tensor_type()) output.type = input.type;
 
   Network net(std::move(interp.layers()));
+  net.source = file_.string();
   net.input = input;
   net.output = output;
   net.producer = model_.producer_name();
   if (!model_.producer_version().empty())
     net.producer += (net.producer.empty() ? "" : " ") + model_.producer_version();
   net.opset = opset;
+  net.output_activation = a.output_activation;
   net.source_parameters = interp.stored();
   for (const auto& p : model_.metadata_props()) net.metadata[p.key()] = p.value();
   net.validate(file_.string());

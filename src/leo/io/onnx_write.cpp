@@ -1,8 +1,10 @@
-// ONNX writer: a Gemm/Relu chain, opset 13 (see onnx.hpp).
+// ONNX writer: a Gemm/Relu chain (see onnx.hpp).
 #include <fmt/core.h>
 #include <onnx/checker.h>
+#include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <bit>
 #include <climits>
 #include <set>
@@ -16,23 +18,58 @@ namespace {
 namespace fs = std::filesystem;
 using Dims = std::vector<std::int64_t>;
 
-constexpr std::int64_t kOpset = 13;
-constexpr std::int64_t kIrVersion = 7;  // the IR version of opset 13 (ONNX 1.8)
+// The opset of a network built in code.
+constexpr std::int64_t kDefaultOpset = 13;
+// The oldest opset the ops written (Gemm, Relu, Flatten, Reshape with a shape
+// input, Softmax/LogSoftmax on the last axis) all exist in with the meaning
+// used here.
+constexpr std::int64_t kMinOpset = 7;
+
+// The newest ai.onnx opset the linked ONNX library (its checker) knows.
+std::int64_t newest_opset() {
+  const auto& map = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().LastReleaseVersionMap();
+  auto it = map.find(onnx::ONNX_DOMAIN);
+  return it == map.end() ? kDefaultOpset : it->second;
+}
+
+// The opset to write: the model's own where the writer's ops allow it, so
+// that a written model keeps its identity.
+std::int64_t opset_to_write(std::int64_t read) {
+  if (read <= 0) return kDefaultOpset;
+  return std::clamp(read, kMinOpset, newest_opset());
+}
+
+// The IR version released with an opset (onnx/docs/Versioning.md), at least
+// 4: before it, initializers had to be listed among the graph's inputs.
+std::int64_t ir_version_of(std::int64_t opset) {
+  if (opset <= 9) return 4;
+  if (opset == 10) return 5;
+  if (opset == 11) return 6;
+  if (opset <= 14) return 7;
+  if (opset <= 18) return 8;
+  return 9;
+}
 
 void append_le(std::string& out, std::uint64_t v, int bytes) {
   for (int b = 0; b < bytes; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
 }
 
-void set_shape(onnx::ValueInfoProto* v, const std::string& name, ElementType type, const Dims& shape, bool batch) {
+void set_shape(onnx::ValueInfoProto* v, const std::string& name, ElementType type, const Dims& shape,
+               const std::string& batch) {
   v->set_name(name);
   auto* tt = v->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(static_cast<int>(type));
   auto* sh = tt->mutable_shape();
   for (std::size_t k = 0; k < shape.size(); ++k) {
     auto* d = sh->add_dim();
-    if (k == 0 && batch) d->set_dim_param("batch");
+    if (k == 0 && !batch.empty()) d->set_dim_param(batch);
     else d->set_dim_value(shape[k]);
   }
+}
+
+// The name of a tensor's batch dimension: its own dim_param, else "batch".
+std::string batch_name(const TensorInfo& t) {
+  return !t.dim_params.empty() && !t.dim_params[0].empty() ? t.dim_params[0] : "batch";
 }
 
 void add_int64_initializer(onnx::GraphProto* g, const std::string& name, const Dims& values) {
@@ -105,13 +142,14 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
   check_dims(in_shape, batch, n_in, "input");
   check_dims(out_shape, batch, n_out, "output");
 
+  const std::int64_t opset = opset_to_write(net.opset);
   onnx::ModelProto model;
-  model.set_ir_version(kIrVersion);
+  model.set_ir_version(ir_version_of(opset));
   model.set_producer_name("leo");
   model.set_producer_version(LEO_VERSION);
   auto* op = model.add_opset_import();
   op->set_domain("");
-  op->set_version(kOpset);
+  op->set_version(opset);
   for (const auto& [k, v] : net.metadata) {
     auto* p = model.add_metadata_props();
     p->set_key(k);
@@ -119,8 +157,8 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
   }
   auto* g = model.mutable_graph();
   g->set_name("leo");
-  set_shape(g->add_input(), in_name, type, in_shape, batch);
-  set_shape(g->add_output(), out_name, type, out_shape, batch);
+  set_shape(g->add_input(), in_name, type, in_shape, batch ? batch_name(net.input) : "");
+  set_shape(g->add_output(), out_name, type, out_shape, batch ? batch_name(net.output) : "");
 
   std::set<std::string> used{in_name, out_name};
   auto fresh = [&](const std::string& want) {
@@ -157,13 +195,25 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
     x = flat;
   }
   const bool out_is_matrix = out_shape.size() == 2 && (batch || out_shape[0] == 1);
+  const bool activation = net.output_activation != OutputActivation::none;
+  // The final tensor before the output activation, if any.
+  const std::string logits = activation ? fresh(out_name + "_logits") : out_name;
+  // A layer's own tensor name when it has one not yet used, else layerL.*.
+  auto name_of = [&](const std::string& own, const std::string& fallback) {
+    if (!own.empty() && !used.count(own)) {
+      used.insert(own);
+      return own;
+    }
+    return fresh(fallback);
+  };
   for (std::size_t l = 0; l < net.layers.size(); ++l) {
     const auto& layer = net.layers[l];
-    std::string w = fresh(fmt::format("layer{}.weight", l)), b = fresh(fmt::format("layer{}.bias", l));
+    std::string w = name_of(layer.weight_name, fmt::format("layer{}.weight", l));
+    std::string b = name_of(layer.bias_name, fmt::format("layer{}.bias", l));
     add_initializer(g, w, layer.weights, false, type);
     add_initializer(g, b, layer.bias, true, type);
     const bool last = l + 1 == net.layers.size();
-    std::string y = last && out_is_matrix ? out_name : fresh(fmt::format("layer{}.gemm", l));
+    std::string y = last && out_is_matrix ? logits : fresh(fmt::format("layer{}.gemm", l));
     auto* gemm = add_node("Gemm", {x, w, b}, y);
     auto* a = gemm->add_attribute();
     a->set_name("transB");
@@ -181,7 +231,16 @@ void write_onnx(const Network& net, const fs::path& file, const OnnxWriteOptions
     if (batch) target[0] = -1;
     std::string shape = fresh("output_shape");
     add_int64_initializer(g, shape, target);
-    add_node("Reshape", {x, shape}, out_name);
+    add_node("Reshape", {x, shape}, logits);
+  }
+  if (activation) {
+    // On the last axis (given explicitly: opsets before 13 default to 1 and
+    // coerce to 2-D there, which is the same for the last axis).
+    auto* node = add_node(output_activation_name(net.output_activation), {logits}, out_name);
+    auto* a = node->add_attribute();
+    a->set_name("axis");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(static_cast<std::int64_t>(out_shape.size()) - 1);
   }
 
   try {

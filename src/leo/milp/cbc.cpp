@@ -6,9 +6,12 @@
 #include <CoinError.hpp>
 #include <CoinMessageHandler.hpp>
 #include <CoinPackedMatrix.hpp>
+#include <ClpEventHandler.hpp>
+#include <ClpSimplex.hpp>
 #include <OsiClpSolverInterface.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 
@@ -108,15 +111,36 @@ MilpSolver::MilpSolver(const MilpModel& model) : impl_(std::make_unique<Impl>())
 }
 
 namespace {
-// Clp's own wall-clock limit (<= 0 or infinite: none). CBC's time limit is
-// only checked between nodes; the LPs inside (the root's above all, on big
-// models) must stop too.
+// Stops a Clp simplex (either algorithm) at a wall-clock time, checked after
+// every iteration: Clp's own time limit is checked too rarely on dense LPs.
+class LpDeadline : public ClpEventHandler {
+ public:
+  explicit LpDeadline(Deadline::clock::time_point stop_at) : stop_at_(stop_at) {}
+  int event(Event which) override {
+    if (which == endOfIteration && stop_at_ != Deadline::clock::time_point::max() &&
+        Deadline::clock::now() >= stop_at_)
+      return 0;  // stop (status 5)
+    return -1;
+  }
+  ClpEventHandler* clone() const override { return new LpDeadline(*this); }
+
+ private:
+  Deadline::clock::time_point stop_at_;
+};
+
+// A wall-clock limit on the LPs of `solver` (<= 0 or infinite: none). CBC's
+// time limit is only checked between nodes; the LPs inside (the root's above
+// all, on big models) must stop too.
 void limit_lp(OsiSolverInterface* solver, double seconds) {
   auto* clp = dynamic_cast<OsiClpSolverInterface*>(solver);
   if (clp == nullptr) return;
-  const double limit = std::isfinite(seconds) && seconds > 0 ? seconds : -1.0;
-  clp->getModelPtr()->setMaximumWallSeconds(limit);
-  clp->getModelPtr()->setMaximumSeconds(limit);
+  const bool limited = seconds > 0 && seconds < 1e9;  // (infinite: none; also keeps the time_point finite)
+  clp->getModelPtr()->setMaximumWallSeconds(limited ? seconds : -1.0);
+  clp->getModelPtr()->setMaximumSeconds(limited ? seconds : -1.0);
+  LpDeadline handler(limited ? Deadline::clock::now() + std::chrono::duration_cast<Deadline::clock::duration>(
+                                                            std::chrono::duration<double>(seconds))
+                             : Deadline::clock::time_point::max());
+  clp->getModelPtr()->passInEventHandler(&handler);  // Clp keeps a clone
 }
 }  // namespace
 

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "leo/util/error.hpp"
 
@@ -95,6 +98,24 @@ std::vector<Index> tap_table(std::int64_t kernel, std::int64_t out, std::int64_t
   return t;
 }
 
+// Scratch buffer `which` (0 or 1) of the calling thread, at least `size`
+// doubles, reused across calls: allocating the im2col buffers afresh on every
+// product made glibc map and unmap (and the kernel clear) megabytes per call,
+// which cost more than the product itself (bench/results/conv_ops.md). Holds
+// per thread two buffers of at most max(scratch_limit, P * max(K, O)) doubles
+// each (P * max(K, O): one sample, when one alone exceeds the budget), kept
+// until the thread ends.
+double* scratch(int which, Index size) {
+  thread_local std::vector<double> buffers[2];
+  auto& b = buffers[which];
+  if (static_cast<Index>(b.size()) < size) {
+    b.clear();
+    b.shrink_to_fit();
+    b.resize(static_cast<std::size_t>(size));
+  }
+  return b.data();
+}
+
 // The convolution's products, without bias, for either layout. `weights` is
 // W or |W| (O x C/g*kh*kw).
 class ConvKernel {
@@ -105,42 +126,60 @@ class ConvKernel {
     cols_ = tap_table(w.kernel_w, out.width, in.width, w.stride_w, w.pad_left, w.dilation_w);
   }
 
-  // y = A x for every sample: x in layout xl (inputs), y in layout yl (outputs).
+  // y = A x for every sample: x in layout xl (inputs), y in layout yl
+  // (outputs, the same kind of layout as xl).
+  //
+  // Scratch rows: row(n, p) = p + P * n in the columns layout (a sample's
+  // positions contiguous, as the sample's features are) and n + m * p in the
+  // rows layout (the chunk's samples contiguous, as the features' entries
+  // are), so that every copy below runs along contiguous memory.
   void multiply(const Eigen::MatrixXd& weights, const double* x, Layout xl, double* y, Layout yl) const {
     const Index P = out_.positions(), K = weights.cols() * group_, O = out_.channels;
     const Index Kg = weights.cols(), Og = O / group_;
-    const Index nb = chunk(std::max(K, O));
-    Eigen::MatrixXd cols(nb * P, K), R(nb * P, O);
+    const Index nb = std::min(chunk(std::max(K, O)), std::max<Index>(xl.samples, 1));
+    Eigen::Map<Eigen::MatrixXd> cols(scratch(0, nb * P * K), nb * P, K), R(scratch(1, nb * P * O), nb * P, O);
     for (Index n0 = 0; n0 < xl.samples; n0 += nb) {
       const Index m = std::min(nb, xl.samples - n0);
-      const bool by_sample = !xl.rows();  // row r = p + P * n (columns) or n + m * p (rows)
-      auto row = [&](Index n, Index p) { return by_sample ? p + P * n : n + m * p; };
+      const bool by_sample = !xl.rows();
       im2col(x, xl, n0, m, cols, by_sample);
       for (std::int64_t g = 0; g < group_; ++g)
         R.topRows(m * P).middleCols(g * Og, Og).noalias() =
             cols.topRows(m * P).middleCols(g * Kg, Kg) * weights.middleRows(g * Og, Og).transpose();
 #pragma omp parallel for schedule(static) if (m * P * O > (1 << 16))
-      for (Index o = 0; o < O; ++o)
-        for (Index p = 0; p < P; ++p)
-          for (Index n = 0; n < m; ++n) y[(n0 + n) * yl.sample + (o * P + p) * yl.feature] = R(row(n, p), o);
+      for (Index o = 0; o < O; ++o) {
+        const double* r = R.data() + o * R.rows();
+        if (by_sample) {
+          for (Index n = 0; n < m; ++n)
+            for (Index p = 0; p < P; ++p) y[(n0 + n) * yl.sample + o * P + p] = r[p + P * n];
+        } else {
+          for (Index p = 0; p < P; ++p)
+            for (Index n = 0; n < m; ++n) y[n0 + n + (o * P + p) * yl.feature] = r[n + m * p];
+        }
+      }
     }
   }
 
   // x = A^T l for every sample: l in layout ll (outputs), x in layout xl
-  // (inputs), x zero on entry.
+  // (inputs, the same kind of layout), x zero on entry.
   void transpose_multiply(const Eigen::MatrixXd& weights, const double* l, Layout ll, double* x, Layout xl) const {
     const Index P = out_.positions(), K = weights.cols() * group_, O = out_.channels;
     const Index Kg = weights.cols(), Og = O / group_;
-    const Index nb = chunk(std::max(K, O));
-    Eigen::MatrixXd L(nb * P, O), G(nb * P, K);
+    const Index nb = std::min(chunk(std::max(K, O)), std::max<Index>(ll.samples, 1));
+    Eigen::Map<Eigen::MatrixXd> L(scratch(0, nb * P * O), nb * P, O), G(scratch(1, nb * P * K), nb * P, K);
     for (Index n0 = 0; n0 < ll.samples; n0 += nb) {
       const Index m = std::min(nb, ll.samples - n0);
       const bool by_sample = !ll.rows();
-      auto row = [&](Index n, Index p) { return by_sample ? p + P * n : n + m * p; };
 #pragma omp parallel for schedule(static) if (m * P * O > (1 << 16))
-      for (Index o = 0; o < O; ++o)
-        for (Index p = 0; p < P; ++p)
-          for (Index n = 0; n < m; ++n) L(row(n, p), o) = l[(n0 + n) * ll.sample + (o * P + p) * ll.feature];
+      for (Index o = 0; o < O; ++o) {
+        double* r = L.data() + o * L.rows();
+        if (by_sample) {
+          for (Index n = 0; n < m; ++n)
+            for (Index p = 0; p < P; ++p) r[p + P * n] = l[(n0 + n) * ll.sample + o * P + p];
+        } else {
+          for (Index p = 0; p < P; ++p)
+            for (Index n = 0; n < m; ++n) r[n + m * p] = l[n0 + n + (o * P + p) * ll.feature];
+        }
+      }
       for (std::int64_t g = 0; g < group_; ++g)
         G.topRows(m * P).middleCols(g * Kg, Kg).noalias() =
             L.topRows(m * P).middleCols(g * Og, Og) * weights.middleRows(g * Og, Og);
@@ -156,64 +195,83 @@ class ConvKernel {
   }
 
   // cols(row(n, p), k) = x[n0 + n][c, ih, iw] for k = (c, i, j), 0 in the pads.
-  void im2col(const double* x, Layout xl, Index n0, Index m, Eigen::MatrixXd& cols, bool by_sample) const {
+  void im2col(const double* x, Layout xl, Index n0, Index m, Eigen::Map<Eigen::MatrixXd>& cols, bool by_sample) const {
     const Index OH = out_.height, OW = out_.width, P = out_.positions(), K = cols.cols();
     const Index kh = w_.kernel_h, kw = w_.kernel_w, ld = cols.rows();
 #pragma omp parallel for schedule(static) if (m * P * K > (1 << 16))
     for (Index k = 0; k < K; ++k) {
       const Index c = k / (kh * kw), i = (k / kw) % kh, j = k % kw;
+      const Index* ihs = rows_.data() + i * OH;
+      const Index* iws = cols_.data() + j * OW;
       double* col = cols.data() + k * ld;
-      const double* xc = x + n0 * xl.sample + c * in_.positions() * xl.feature;
-      for (Index oh = 0; oh < OH; ++oh) {
-        const Index ih = rows_[static_cast<std::size_t>(i * OH + oh)];
-        for (Index ow = 0; ow < OW; ++ow) {
-          const Index iw = cols_[static_cast<std::size_t>(j * OW + ow)];
-          const Index p = oh * OW + ow;
-          if (ih < 0 || iw < 0) {
-            if (by_sample)
-              for (Index n = 0; n < m; ++n) col[p + P * n] = 0.0;
-            else
-              for (Index n = 0; n < m; ++n) col[n + m * p] = 0.0;
-            continue;
+      if (by_sample) {
+        for (Index n = 0; n < m; ++n) {
+          const double* xc = x + (n0 + n) * xl.sample + c * in_.positions();
+          double* dst = col + P * n;
+          for (Index oh = 0; oh < OH; ++oh) {
+            const Index ih = ihs[oh];
+            if (ih < 0) {
+              std::fill(dst + oh * OW, dst + (oh + 1) * OW, 0.0);
+              continue;
+            }
+            const double* src = xc + ih * in_.width;
+            for (Index ow = 0; ow < OW; ++ow) dst[oh * OW + ow] = iws[ow] < 0 ? 0.0 : src[iws[ow]];
           }
-          const double* src = xc + (ih * in_.width + iw) * xl.feature;
-          if (by_sample)
-            for (Index n = 0; n < m; ++n) col[p + P * n] = src[n * xl.sample];
-          else
-            for (Index n = 0; n < m; ++n) col[n + m * p] = src[n * xl.sample];
         }
+      } else {
+        const double* xc = x + n0 + c * in_.positions() * xl.feature;
+        for (Index oh = 0; oh < OH; ++oh)
+          for (Index ow = 0; ow < OW; ++ow) {
+            double* dst = col + m * (oh * OW + ow);
+            if (ihs[oh] < 0 || iws[ow] < 0) {
+              std::fill(dst, dst + m, 0.0);
+              continue;
+            }
+            const double* src = xc + (ihs[oh] * in_.width + iws[ow]) * xl.feature;
+            std::copy(src, src + m, dst);
+          }
       }
     }
   }
 
   // x[n0 + n][c, ih, iw] += G(row(n, p), k) over all k = (c, i, j) and
-  // positions p reading (ih, iw).
-  void col2im(const Eigen::MatrixXd& G, bool by_sample, double* x, Layout xl, Index n0, Index m) const {
+  // positions p reading (ih, iw). Parallel over channels: each writes only
+  // its own channel.
+  void col2im(const Eigen::Map<Eigen::MatrixXd>& G, bool by_sample, double* x, Layout xl, Index n0, Index m) const {
     const Index OH = out_.height, OW = out_.width, P = out_.positions();
     const Index kh = w_.kernel_h, kw = w_.kernel_w, ld = G.rows();
     const Index C = in_.channels;
 #pragma omp parallel for schedule(static) if (m * P * G.cols() > (1 << 16))
-    for (Index c = 0; c < C; ++c) {
-      double* xc = x + n0 * xl.sample + c * in_.positions() * xl.feature;
+    for (Index c = 0; c < C; ++c)
       for (Index i = 0; i < kh; ++i)
         for (Index j = 0; j < kw; ++j) {
           const double* col = G.data() + ((c * kh + i) * kw + j) * ld;
-          for (Index oh = 0; oh < OH; ++oh) {
-            const Index ih = rows_[static_cast<std::size_t>(i * OH + oh)];
-            if (ih < 0) continue;
-            for (Index ow = 0; ow < OW; ++ow) {
-              const Index iw = cols_[static_cast<std::size_t>(j * OW + ow)];
-              if (iw < 0) continue;
-              const Index p = oh * OW + ow;
-              double* dst = xc + (ih * in_.width + iw) * xl.feature;
-              if (by_sample)
-                for (Index n = 0; n < m; ++n) dst[n * xl.sample] += col[p + P * n];
-              else
-                for (Index n = 0; n < m; ++n) dst[n * xl.sample] += col[n + m * p];
+          const Index* ihs = rows_.data() + i * OH;
+          const Index* iws = cols_.data() + j * OW;
+          if (by_sample) {
+            for (Index n = 0; n < m; ++n) {
+              double* xc = x + (n0 + n) * xl.sample + c * in_.positions();
+              const double* src = col + P * n;
+              for (Index oh = 0; oh < OH; ++oh) {
+                if (ihs[oh] < 0) continue;
+                double* dst = xc + ihs[oh] * in_.width;
+                for (Index ow = 0; ow < OW; ++ow)
+                  if (iws[ow] >= 0) dst[iws[ow]] += src[oh * OW + ow];
+              }
+            }
+          } else {
+            double* xc = x + n0 + c * in_.positions() * xl.feature;
+            for (Index oh = 0; oh < OH; ++oh) {
+              if (ihs[oh] < 0) continue;
+              for (Index ow = 0; ow < OW; ++ow) {
+                if (iws[ow] < 0) continue;
+                double* dst = xc + (ihs[oh] * in_.width + iws[ow]) * xl.feature;
+                const double* src = col + m * (oh * OW + ow);
+                for (Index n = 0; n < m; ++n) dst[n] += src[n];
+              }
             }
           }
         }
-    }
   }
 
   Shape3 in_, out_;
@@ -341,6 +399,74 @@ Eigen::VectorXd Conv2d::dense_bias() const {
   const auto P = output_.positions();
   for (Index o = 0; o < output_.channels; ++o) b.segment(o * P, P).setConstant(bias_(o));
   return b;
+}
+
+namespace {
+
+void check_keep(const std::vector<std::int64_t>& keep, std::int64_t channels, const char* what) {
+  for (std::size_t i = 0; i < keep.size(); ++i)
+    if (keep[i] < 0 || keep[i] >= channels || (i > 0 && keep[i] <= keep[i - 1]))
+      throw std::invalid_argument(fmt::format("{}: channels to keep must be ascending, distinct and below {}", what,
+                                              channels));
+  if (keep.empty()) throw std::invalid_argument(fmt::format("{}: no channel kept", what));
+}
+
+}  // namespace
+
+Conv2d Conv2d::select_output_channels(const std::vector<std::int64_t>& keep) const {
+  if (group_ != 1) throw std::invalid_argument("Conv2d::select_output_channels: grouped convolution");
+  check_keep(keep, output_.channels, "Conv2d::select_output_channels");
+  const auto n = static_cast<Index>(keep.size());
+  Eigen::MatrixXd w(n, weights_.cols());
+  Eigen::VectorXd b(n);
+  for (Index r = 0; r < n; ++r) {
+    w.row(r) = weights_.row(keep[static_cast<std::size_t>(r)]);
+    b(r) = bias_(keep[static_cast<std::size_t>(r)]);
+  }
+  Conv2d out(input_, n, window_, 1, std::move(w), std::move(b));
+  out.scratch_limit = scratch_limit;
+  return out;
+}
+
+Conv2d Conv2d::select_input_channels(const std::vector<std::int64_t>& keep) const {
+  if (group_ != 1) throw std::invalid_argument("Conv2d::select_input_channels: grouped convolution");
+  check_keep(keep, input_.channels, "Conv2d::select_input_channels");
+  const auto taps = window_.kernel_h * window_.kernel_w;
+  const auto n = static_cast<Index>(keep.size());
+  Eigen::MatrixXd w(weights_.rows(), n * taps);
+  for (Index r = 0; r < n; ++r) w.middleCols(r * taps, taps) = weights_.middleCols(keep[static_cast<std::size_t>(r)] * taps, taps);
+  Conv2d out({n, input_.height, input_.width}, output_.channels, window_, 1, std::move(w), bias_);
+  out.scratch_limit = scratch_limit;
+  return out;
+}
+
+std::vector<std::pair<Eigen::Index, double>> Conv2d::row(Eigen::Index unit) const {
+  if (unit < 0 || unit >= outputs()) throw std::invalid_argument("Conv2d::row: unit out of range");
+  const auto P = output_.positions();
+  const Index o = unit / P, oh = (unit % P) / output_.width, ow = unit % output_.width;
+  const Index per_group = input_.channels / group_, c0 = (o / (output_.channels / group_)) * per_group;
+  std::vector<std::pair<Eigen::Index, double>> r;
+  for (Index cl = 0; cl < per_group; ++cl)
+    for (Index i = 0; i < window_.kernel_h; ++i) {
+      const Index ih = oh * window_.stride_h - window_.pad_top + i * window_.dilation_h;
+      if (ih < 0 || ih >= input_.height) continue;
+      for (Index j = 0; j < window_.kernel_w; ++j) {
+        const Index iw = ow * window_.stride_w - window_.pad_left + j * window_.dilation_w;
+        if (iw < 0 || iw >= input_.width) continue;
+        r.emplace_back(input_.index(c0 + cl, ih, iw), weight(o, cl, i, j));
+      }
+    }
+  // Ascending already: channel, then row, then column of the input.
+  return r;
+}
+
+std::vector<Eigen::Index> channel_features(const Shape3& shape, const std::vector<std::int64_t>& keep) {
+  check_keep(keep, shape.channels, "channel_features");
+  std::vector<Eigen::Index> f;
+  f.reserve(keep.size() * static_cast<std::size_t>(shape.positions()));
+  for (auto c : keep)
+    for (std::int64_t p = 0; p < shape.positions(); ++p) f.push_back(c * shape.positions() + p);
+  return f;
 }
 
 // ---------------------------------------------------------------- AvgPool2d

@@ -137,9 +137,24 @@ class Conv2d {
   Eigen::MatrixXd to_dense() const;
   Eigen::VectorXd dense_bias() const;
 
+  // Channel removal (group 1 only; std::invalid_argument otherwise, or for
+  // `keep` not ascending, repeated or out of range). Invariants:
+  //   select_output_channels(keep).forward(x) == the rows of forward(x) of the
+  //     kept channels, in order;
+  //   select_input_channels(keep).forward(x_keep) == forward(x) for every x
+  //     that is 0 on the channels not kept, x_keep its kept channels.
+  Conv2d select_output_channels(const std::vector<std::int64_t>& keep) const;
+  Conv2d select_input_channels(const std::vector<std::int64_t>& keep) const;
+
+  // Row `unit` of the dense matrix as (input feature, weight) pairs, ascending
+  // by feature, without the zeros of the padding (at most terms_per_output()
+  // entries): what an LP or MILP encoding of one unit needs. The bias of the
+  // unit is bias()(unit / output().positions()).
+  std::vector<std::pair<Eigen::Index, double>> row(Eigen::Index unit) const;
+
   // Scratch budget of the im2col buffers, in doubles (a tuning knob; any
   // value >= 1 gives the same results up to summation order).
-  Eigen::Index scratch_limit = Eigen::Index{1} << 21;
+  Eigen::Index scratch_limit = Eigen::Index{1} << 18;
 
  private:
   Shape3 input_, output_;
@@ -227,6 +242,11 @@ class ChannelAffine {
   Shape3 shape_;
   Eigen::VectorXd scale_, shift_;
 };
+
+// The flat feature indices of the channels `keep` of a map of shape `shape`
+// (all positions of each, in order): the columns of a dense layer after
+// Flatten that read those channels.
+std::vector<Eigen::Index> channel_features(const Shape3& shape, const std::vector<std::int64_t>& keep);
 
 // Folds. Invariant of each: for every input x, in exact arithmetic,
 //   fold(conv, bn).forward(x) == bn.forward(conv.forward(x))

@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <cmath>
+#include <limits>
+
 #include "leo/util/error.hpp"
 
 namespace leo {
@@ -69,7 +72,43 @@ void Network::set_default_interface() {
   if (output.shape.empty() && !layers.empty()) output.shape = {-1, outputs()};
 }
 
+const char* output_activation_name(OutputActivation a) {
+  switch (a) {
+    case OutputActivation::softmax: return "Softmax";
+    case OutputActivation::log_softmax: return "LogSoftmax";
+    default: return "none";
+  }
+}
+
+void Network::apply_output_activation(Eigen::MatrixXd& Y) const {
+  if (output_activation == OutputActivation::none || Y.rows() == 0) return;
+  // Groups of consecutive values along the last axis of the output shape.
+  Eigen::Index group = Y.rows();
+  if (!output.shape.empty() && output.shape.back() > 0 && Y.rows() % output.shape.back() == 0)
+    group = output.shape.back();
+  for (Eigen::Index j = 0; j < Y.cols(); ++j)
+    for (Eigen::Index start = 0; start < Y.rows(); start += group) {
+      auto v = Y.col(j).segment(start, group);
+      const double m = v.maxCoeff();  // shift by the max: no overflow, the same result
+      if (!std::isfinite(m)) {
+        v.setConstant(std::numeric_limits<double>::quiet_NaN());
+        continue;
+      }
+      const double sum = (v.array() - m).exp().sum();
+      if (output_activation == OutputActivation::softmax)
+        v = ((v.array() - m).exp() / sum).matrix();
+      else
+        v = (v.array() - m - std::log(sum)).matrix();
+    }
+}
+
 Eigen::MatrixXd Network::evaluate(const Eigen::MatrixXd& X) const {
+  Eigen::MatrixXd y = logits(X);
+  apply_output_activation(y);
+  return y;
+}
+
+Eigen::MatrixXd Network::logits(const Eigen::MatrixXd& X) const {
   Eigen::MatrixXd a = X;
   for (std::size_t l = 0; l < layers.size(); ++l) {
     Eigen::MatrixXd g = layers[l].weights * a;
@@ -87,7 +126,10 @@ Eigen::VectorXd Network::evaluate(const Eigen::VectorXd& x) const {
     if (l + 1 < layers.size()) g = g.cwiseMax(0.0);
     a = std::move(g);
   }
-  return a;
+  if (output_activation == OutputActivation::none) return a;
+  Eigen::MatrixXd y = a;
+  apply_output_activation(y);
+  return y.col(0);
 }
 
 std::vector<Eigen::MatrixXd> Network::pre_activations(const Eigen::MatrixXd& X) const {

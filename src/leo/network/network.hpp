@@ -16,8 +16,17 @@
 namespace leo {
 
 struct AffineLayer {
+  AffineLayer() = default;
+  AffineLayer(Eigen::MatrixXd w, Eigen::VectorXd b, std::string w_name = {}, std::string b_name = {})
+      : weights(std::move(w)), bias(std::move(b)), weight_name(std::move(w_name)), bias_name(std::move(b_name)) {}
+
   Eigen::MatrixXd weights;  // out x in
   Eigen::VectorXd bias;     // out
+  // The names of the weight and bias tensors in the model read (e.g.
+  // "fc1.weight"), kept when the model is written; "" for a layer built in
+  // code or by a rewrite (the writer then names them layerL.weight/.bias).
+  std::string weight_name;
+  std::string bias_name;
 
   Eigen::Index inputs() const { return weights.cols(); }
   Eigen::Index outputs() const { return weights.rows(); }
@@ -31,11 +40,20 @@ struct TensorInfo {
   std::string name;
   std::vector<std::int64_t> shape;  // -1 for a dynamic dimension (the batch)
   ElementType type = ElementType::float32;
+  // The symbolic name (dim_param) of each dynamic dimension, "" for fixed or
+  // unnamed ones; empty when unknown. Kept when the model is written.
+  std::vector<std::string> dim_params;
 
   // Number of features: the product of all dimensions but the first (batch).
   // For a shape of rank 1, its only dimension.
   std::int64_t features() const;
 };
+
+// A function applied to the last affine layer's output (the logits), on its
+// last axis. Analysis and rewrites act on the logits (no stability is needed
+// for it); evaluate() applies it, logits() does not.
+enum class OutputActivation { none, softmax, log_softmax };
+const char* output_activation_name(OutputActivation a);  // "none", "Softmax", "LogSoftmax"
 
 class Network {
  public:
@@ -45,10 +63,15 @@ class Network {
   std::vector<AffineLayer> layers;
   TensorInfo input;    // defaults: "input", [-1, inputs()]
   TensorInfo output;   // defaults: "output", [-1, outputs()]
+  std::string source;            // the file it was read from, for messages ("" if built in code)
   std::string producer;          // producer_name of the model read ("" if built in code)
   std::int64_t opset = 0;        // ai.onnx opset of the model read (0 if built in code)
   std::int64_t source_parameters = -1;  // weights + biases as stored in the source file (-1: unknown)
   std::map<std::string, std::string> metadata;  // metadata_props, kept and extended on write
+  // A trailing Softmax/LogSoftmax of the model read, written back after the
+  // last layer. Over the last axis of `output`'s shape (groups of
+  // output.shape.back() consecutive values; all outputs for a rank-1 shape).
+  OutputActivation output_activation = OutputActivation::none;
 
   std::size_t depth() const { return layers.size(); }
   std::size_t hidden_layers() const { return layers.empty() ? 0 : layers.size() - 1; }
@@ -70,9 +93,16 @@ class Network {
   void set_default_interface();
 
   // Batched evaluation: X is inputs() x N (one sample per column); returns
-  // outputs() x N.
+  // outputs() x N: what the model outputs, with its output_activation.
   Eigen::MatrixXd evaluate(const Eigen::MatrixXd& X) const;
   Eigen::VectorXd evaluate(const Eigen::VectorXd& x) const;
+  // The last layer's outputs before the output_activation (the same as
+  // evaluate() when there is none). Comparisons of two networks should use
+  // these: softmax is 1-Lipschitz in the max norm, so a bound on the logits'
+  // difference bounds the probabilities' difference, and not conversely.
+  Eigen::MatrixXd logits(const Eigen::MatrixXd& X) const;
+  // Applies output_activation to logits (outputs() x N), in place.
+  void apply_output_activation(Eigen::MatrixXd& Y) const;
 
   // Pre-activations g of every layer (hidden and output), one matrix per
   // layer, each units x N. pre[h] is layer h's W x + b before its ReLU.

@@ -92,7 +92,13 @@ namespace leo {
 //                     changed weights;
 //   "original":       the original network unchanged, when the previous
 //                     candidates changed it.
-// A candidate identical to the one before is not checked again. Why: folds
+// A candidate identical to the one before is not checked again. Only a
+// candidate that passes in double but fails in the stored arithmetic (as_deployed:
+// float32 rounding noise of different sums) leads to the next one; one that
+// fails in double (its stored weights change the function, e.g. folded
+// weights rounded to float32 beyond the tolerance) ends the search: that is a
+// failed check, reported as such (exit 3), not hidden behind the original.
+// Why fall back at all: folds
 // compute new weights whose float32 evaluation can differ from the
 // original's by more than the tolerance where the inputs are large (a box
 // around 1e6: each float32 input is only known to 0.06), although they are

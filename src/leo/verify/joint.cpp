@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "leo/bounds/backsub.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/rounding.hpp"
 
@@ -91,6 +92,77 @@ double diff_up(double a, double b) {
   return rounding::up(d + d * 0x1p-52);
 }
 
+
+// The unused A unit (among the first a_count of the layer) that B's (row,
+// bias) may stand for after a fold: folds (constant units, duplicates,
+// dependent stably active units) change a row only on the columns of units
+// that are stable in the previous layer, and the bias; so the candidate must
+// agree exactly on every other column (units that vary, or carriers), and
+// among those the one nearest in the rest is taken. -1: none.
+Index nearest_a_unit(const Layer& layer, Index a_count, const std::vector<char>& used, const Eigen::VectorXd& row,
+                     double bias, const std::vector<char>& stable_prev) {
+  Index best = -1;
+  double best_distance = inf;
+  for (Index c = 0; c < a_count; ++c) {
+    if (used[static_cast<std::size_t>(c)]) continue;
+    const Eigen::VectorXd& ra = layer.rows[static_cast<std::size_t>(c)];
+    double distance = 0;
+    bool agree = true;
+    for (Index col = 0; col < row.size() && agree; ++col) {
+      const double wa = col < ra.size() ? ra[col] : 0.0;
+      if (wa == row[col]) continue;
+      if (!stable_prev[static_cast<std::size_t>(col)]) agree = false;
+      distance += (row[col] - wa) * (row[col] - wa);
+    }
+    const double cb = layer.bias[static_cast<std::size_t>(c)];
+    distance += (bias - cb) * (bias - cb);
+    if (agree && distance < best_distance) best_distance = distance, best = c;
+  }
+  return best;
+}
+
+// The scale of a unit: sum |w| max|x| + |b| (its pre-activation's reach).
+template <typename Magnitude>
+double unit_scale(const Eigen::VectorXd& row, double bias, const Magnitude& magnitude) {
+  double s = std::abs(bias);
+  for (Index c = 0; c < row.size(); ++c)
+    if (row[c] != 0) s += std::abs(row[c]) * magnitude(c);
+  return s;
+}
+
+// A sound upper bound of |(row_b - row_a) . x + (bias_b - bias_a)| over J's
+// box, x the output of the J layers built so far: CROWN back-substitution
+// (bounds/backsub.hpp, outward rounded) on those layers plus the difference
+// row, with `ibp` (sound bounds of those layers) for the relaxations, plus
+// the rounding error of forming the difference row.
+double crown_difference(const std::vector<AffineLayer>& layers, const std::vector<Bounds>& ibp, const Box& box,
+                        const Eigen::VectorXd& row_a, double bias_a, const Eigen::VectorXd& row_b, double bias_b) {
+  const Index width = layers.back().outputs();
+  AffineLayer diff{Eigen::MatrixXd::Zero(2, width), Eigen::VectorXd::Zero(2)};
+  rounding::UpperSum error;
+  for (Index c = 0; c < width; ++c) {
+    const double wa = c < row_a.size() ? row_a[c] : 0.0, wb = c < row_b.size() ? row_b[c] : 0.0;
+    double e = 0;
+    const double d = two_sum(wb, -wa, e);
+    diff.weights(0, c) = d;
+    diff.weights(1, c) = -d;
+    if (e != 0) error.add(rounding::mul_up(std::abs(e), std::max(0.0, ibp.back().upper[c])));
+  }
+  double e = 0;
+  diff.bias[0] = two_sum(bias_b, -bias_a, e);
+  diff.bias[1] = -diff.bias[0];
+  error.add(std::abs(e));
+  std::vector<AffineLayer> all = layers;
+  all.push_back(std::move(diff));
+  Network net(std::move(all));
+  NetworkBounds bounds(ibp.begin(), ibp.end());
+  bounds.push_back(Bounds{Eigen::VectorXd::Constant(2, -inf), Eigen::VectorXd::Constant(2, inf)});
+  const Eigen::VectorXd up = backsub::sound_upper(
+      net, box, bounds, layers.size(), Eigen::MatrixXd::Identity(2, 2),
+      [&](std::size_t j, const Eigen::MatrixXd& rho) { return backsub::crown_nu(bounds[j], rho); });
+  return rounding::add_up(std::max({up[0], up[1], 0.0}), error.value());
+}
+
 }  // namespace
 
 JointNetwork joint_difference(const Network& a, const Network& b, const Analysis& analysis_a,
@@ -108,6 +180,7 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
     for (Index i = 0; i < n; ++i) t->src[static_cast<std::size_t>(i)] = i;
   }
   std::vector<char> zero_prev(static_cast<std::size_t>(n), 0);  // J inputs proven 0 (none for the box)
+  std::vector<char> stable_prev(static_cast<std::size_t>(n), 0);  // J inputs proven stable (none: inputs vary)
   Index width_prev = n;
   std::vector<AffineLayer> layers;
   std::vector<Bounds> ibp;  // sound bounds of J's hidden layers built so far (verdicts applied)
@@ -154,6 +227,7 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
           prev = rows;
         }
         zero_prev.push_back(0);
+        stable_prev.push_back(0);
         ++width_prev;
         Eigen::VectorXd row = Eigen::VectorXd::Zero(width_prev);
         row[prev] = 1.0;
@@ -208,6 +282,21 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
                 scale.add(std::abs(layer.bias[static_cast<std::size_t>(c)]));
                 const double d = delta.value();
                 if (d < best && d <= 1e-6 * scale.value()) best = d, best_c = c;
+              }
+              if (best_c < 0 && !layers.empty()) {
+                // Rows that differ more (a fold moved weights between stably
+                // active units): bound g_B - g_A by back-substitution through
+                // J's earlier layers, where the fold's relation cancels.
+                best_c = nearest_a_unit(layer, a_count, used, row, L.bias[i], stable_prev);
+                if (best_c >= 0) {
+                  const double d = crown_difference(layers, ibp, joint.box, layer.rows[static_cast<std::size_t>(best_c)],
+                                                    layer.bias[static_cast<std::size_t>(best_c)], row, L.bias[i]);
+                  if (d <= 1e-6 * unit_scale(layer.rows[static_cast<std::size_t>(best_c)],
+                                             layer.bias[static_cast<std::size_t>(best_c)], magnitude))
+                    best = d;
+                  else
+                    best_c = -1;
+                }
               }
               if (best_c >= 0 && std::isfinite(best)) {
                 at = best_c;
@@ -267,7 +356,7 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
     AffineLayer out{Eigen::MatrixXd::Zero(width, width_prev), Eigen::VectorXd(width)};
     std::vector<Status> status;
     std::vector<double> lo, hi;
-    std::vector<char> zero(static_cast<std::size_t>(width), 0);
+    std::vector<char> zero(static_cast<std::size_t>(width), 0), stable_units(static_cast<std::size_t>(width), 0);
     for (Index i = 0; i < width; ++i) {
       const auto u = static_cast<std::size_t>(i);
       out.weights.row(i).head(layer.rows[u].size()) = layer.rows[u].transpose();
@@ -276,6 +365,7 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
       lo.push_back(layer.verdict[u].lower);
       hi.push_back(layer.verdict[u].upper);
       zero[u] = layer.verdict[u].status == Status::inactive;
+      stable_units[u] = stable(layer.verdict[u].status) && !layer.shift[u];
     }
     // Sound bounds of the new layer, the verdicts applied.
     Bounds bounds = layers.empty() ? affine_interval(out, joint.box.lower, joint.box.upper)
@@ -295,6 +385,7 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
     joint.verdict_lower.push_back(std::move(lo));
     joint.verdict_upper.push_back(std::move(hi));
     zero_prev = std::move(zero);
+    stable_prev = std::move(stable_units);
     width_prev = width;
   }
 

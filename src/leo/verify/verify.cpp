@@ -84,6 +84,40 @@ class Evaluator {
   std::optional<Float32Network> f32_;
 };
 
+// A progress line on stderr every few seconds while verify works (the
+// search and the exact stage): what it is doing, and the time.
+class Ticker {
+ public:
+  explicit Ticker(double period) {
+    if (!Progress::global().enabled()) return;
+    thread_ = std::thread([this, period] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!wake_.wait_for(lock, std::chrono::duration<double>(period), [this] { return stop_; }))
+        Progress::global().report("verify", "{} ({:.1f}s)", status_, watch_.seconds());
+    });
+  }
+  ~Ticker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void set(std::string status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_ = std::move(status);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::string status_ = "searching";
+  Stopwatch watch_;
+  std::thread thread_;
+};
+
 class Search {
  public:
   Search(const Network& a, const Network& b, const Box& box, const VerifyOptions& options, VerifyResult& result)
@@ -211,39 +245,6 @@ void link_identical_units(MilpModel& model, const Network& a, const Network& b, 
   }
 }
 
-// A progress line on stderr every few seconds while the exact stage works.
-class Ticker {
- public:
-  explicit Ticker(double period) {
-    if (!Progress::global().enabled()) return;
-    thread_ = std::thread([this, period] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      while (!wake_.wait_for(lock, std::chrono::duration<double>(period), [this] { return stop_; }))
-        Progress::global().report("verify", "{} ({:.1f}s)", status_, watch_.seconds());
-    });
-  }
-  ~Ticker() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  void set(std::string status) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    status_ = std::move(status);
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::string status_ = "exact stage";
-  Stopwatch watch_;
-  std::thread thread_;
-};
-
 // Records a point found by the exact stage (re-evaluated in double) in the result.
 void record_point(const Network& a, const Network& b, const VectorXd& x, Index k, OutputBound& out,
                   VerifyResult& result, const char* how) {
@@ -309,9 +310,8 @@ void milp_search(const Network& a, const Network& b, const Box& box, const Verif
 
 // The exact stage: see the header.
 void exact_stage(const Network& a, const Network& b, const Box& box, const VerifyOptions& options,
-                 VerifyResult& result) {
+                 VerifyResult& result, Ticker& ticker) {
   Stopwatch watch;
-  Ticker ticker(options.progress_seconds);
   const double T = options.tolerance;
   result.exact = true;
   result.proven_bound = 0;
@@ -369,7 +369,11 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
                                side ? "f_B - f_A" : "f_A - f_B", T, proven_outputs, a.outputs()));
         SplitOptions so;
         so.max_nodes = options.split_nodes;
-        so.deadline = options.deadline;
+        // An equal share of the time left for each side still to prove, so
+        // that one hard output does not leave the others unexamined.
+        const double sides_left = static_cast<double>(2 * (a.outputs() - k) - side);
+        so.deadline = options.deadline.unlimited() ? options.deadline
+                                                   : Deadline(options.deadline.remaining() / sides_left);
         auto check = [&](const VectorXd& input) {
           const VectorXd x = input.head(box.size());  // the carriers' inputs are not A's or B's
           record_point(a, b, x, k, out, result, "split");
@@ -433,6 +437,7 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   box.validate(a.inputs());
   VerifyResult result;
   result.tolerance = options.tolerance;
+  Ticker ticker(options.progress_seconds);
   std::mt19937_64 rng(options.seed);
   Search search(a, b, box, options, result);
 
@@ -448,6 +453,8 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
     int n = std::min(4096, options.random_points - done);
     MatrixXd X = uniform_points(box, n, rng);
     MatrixXd d = search.consider(X, "random");
+    ticker.set(fmt::format("search: {} points, max |f_A - f_B| = {:.3g}", result.points_evaluated,
+                           result.max_abs_deviation));
     if (pool.cols() == 0) pool = X, pool_diff = d;
     done += n;
   }
@@ -455,6 +462,7 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
     pool = box.center();
     pool_diff = search.consider(pool, "probe");
   }
+  ticker.set("search: gradient ascent on |f_A - f_B|");
   if (options.gradient_steps > 0 && options.gradient_starts > 0)
     gradient_search(a, b, box, pool, pool_diff, options, rng, search);
   Progress::global().report("verify", "search: max |f_A - f_B| = {:.3g} over {} points", result.max_abs_deviation,
@@ -464,7 +472,7 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
       options.arithmetic_a == ElementType::float64 && options.arithmetic_b == ElementType::float64;
   if (options.exact && !in_double)
     throw std::invalid_argument("verify_equivalence: the exact stage compares the networks in double");
-  if (options.exact && result.max_abs_deviation <= options.tolerance) exact_stage(a, b, box, options, result);
+  if (options.exact && result.max_abs_deviation <= options.tolerance) exact_stage(a, b, box, options, result, ticker);
   result.time_seconds = watch.seconds();
   return result;
 }

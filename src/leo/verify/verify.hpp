@@ -27,7 +27,8 @@
 //      ReLU-phase branch and bound (stability/relu_split.hpp: CROWN and a
 //      rigorous LP dual bound, outward rounded, per node; the LP points are
 //      re-evaluated in double and one beyond T ends the search with that
-//      counterexample). The bound reported is the search's, plus the
+//      counterexample; each output side gets an equal share of the time
+//      left). The bound reported is the search's, plus the
 //      rounding error of J's output rows (joint.hpp), plus T.
 //   4. outputs neither proven nor refuted in time: CBC (big-M MILP of both
 //      networks, milp/relu_milp.hpp) looks for a point beyond T with the
@@ -35,6 +36,11 @@
 //      its bounds are never reported as proven: on badly scaled models they
 //      can be wrong by more than any fixed margin (tests/fixtures/milp).
 // A time limit leaves outputs "not proven" (proven = inf), never wrongly proven.
+// The proven bound is on the real-valued functions of the two sets of stored
+// weights; the deviations found are those functions evaluated in double, with
+// their own rounding (~1e-16 of the outputs' magnitude): a found value may
+// exceed a proven bound by that much (e.g. a model and its compression that
+// only deleted inactive units: proven ~1e-18, found ~1e-15).
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -62,7 +68,7 @@ struct VerifyOptions {
   int threads = 1;           // CBC threads
   long split_nodes = 200000;        // exact: node budget of the ReLU-phase search, per output and side
   double analysis_share = 0.3;      // exact: share of the time left for the stability analyses (with a limit)
-  double progress_seconds = 5;      // exact: a progress line at least this often (when progress is on)
+  double progress_seconds = 5;      // a progress line at least this often (when progress is on)
   unsigned seed = 1;
   // The arithmetic each network is evaluated in by the search
   // (network/evaluate_float.hpp). float32: the model as a float32 runtime

@@ -50,11 +50,18 @@ const char* attribute_type_name(int type) {
 
 }  // namespace
 
+Interpreter::Interpreter(TensorDecoder& decoder, std::int64_t opset, std::uintmax_t limit_bytes)
+    : decoder_(decoder),
+      opset_(opset),
+      limit_bytes_(limit_bytes),
+      max_weights_(static_cast<std::int64_t>(std::min<std::uintmax_t>(limit_bytes / 4, std::uintmax_t{1} << 62))) {}
+
 void Interpreter::set_input(const std::string& name, const Dims& sample, bool batched) {
   batched_ = batched;
   if (product(sample) > max_weights_)
-    fail(fmt::format("input '{}' has {} features, more than the {} weights the size limit allows", name,
-                     product(sample), max_weights_));
+    fail(fmt::format("input '{}' has {} features; the network would hold more weights than a model within the "
+                     "size limit of {} bytes can store (4 bytes a weight)",
+                     name, product(sample), limit_bytes_));
   acts_[name] = fresh_act(sample);
 }
 
@@ -66,6 +73,10 @@ const Act* Interpreter::find_act(const std::string& name) const {
 const std::string& Interpreter::op() const { return node_->op_type(); }
 int Interpreter::input_count() const { return node_->input_size(); }
 bool Interpreter::has_input(int k) const { return node_->input_size() > k && !node_->input(k).empty(); }
+const std::string& Interpreter::input_name(int k) const {
+  if (!has_input(k)) fail(fmt::format("input {} is missing", k));
+  return node_->input(k);
+}
 bool Interpreter::is_act(int k) const { return has_input(k) && acts_.count(node_->input(k)); }
 bool Interpreter::is_const(int k) const { return has_input(k) && consts_.count(node_->input(k)); }
 
@@ -174,9 +185,9 @@ std::size_t Interpreter::sample_axis(std::int64_t axis, std::size_t full_rank, c
 void Interpreter::reserve_dense(std::int64_t rows, std::int64_t cols, const char* what) const {
   const std::int64_t left = max_weights_ - weights_;
   if (rows > 0 && cols > left / rows)
-    fail(fmt::format("{} would be a {} x {} matrix; with the layers before it the network would hold more than "
-                     "{} weights, the most the size limit allows",
-                     what, rows, cols, max_weights_));
+    fail(fmt::format("{} would be a {} x {} matrix: the network would hold more than the {} weights a model within "
+                     "the size limit of {} bytes can store (4 bytes a weight)",
+                     what, rows, cols, max_weights_, limit_bytes_));
 }
 
 void Interpreter::materialize(Act& a) const {
@@ -277,6 +288,8 @@ Act Interpreter::close_layer(const Act& a) {
   reserve_dense(a.size(), (a.diagonal ? a.d.size() : a.A.cols()) + 1, "the layer");
   layer.weights = a.matrix();
   layer.bias = a.c;
+  layer.weight_name = a.weight_name;
+  layer.bias_name = a.bias_name;
   weights_ += layer.parameters();
   layers_.push_back(std::move(layer));
   return fresh_act(a.shape);

@@ -43,6 +43,12 @@ struct Act {
   std::size_t base = 0;         // number of layers closed when z was produced
   bool fresh = true;            // A = I and c = 0 (nothing applied since z)
   bool pending_matmul = false;  // the last op was a MatMul/Gemm without bias: an Add next is its bias
+  // Names of the tensors that gave the layer its weight matrix and its bias
+  // (the last ones applied), kept on the layer when it closes.
+  std::string weight_name;
+  std::string bias_name;
+  // A Softmax/LogSoftmax applied last (only shape-preserving no-ops may follow).
+  OutputActivation output_activation = OutputActivation::none;
 
   std::int64_t size() const { return product(shape); }
   Eigen::MatrixXd matrix() const {
@@ -53,12 +59,13 @@ struct Act {
 
 class Interpreter {
  public:
-  // `decoder` reads the tensors of Constant nodes. `max_weights`: the most
-  // weights (matrix entries and biases, counted over all layers built) the
-  // network may hold; dense matrices are checked against it before they are
-  // allocated (see onnx.hpp: memory is bounded by the size limit).
-  Interpreter(TensorDecoder& decoder, std::int64_t opset, std::int64_t max_weights)
-      : decoder_(decoder), opset_(opset), max_weights_(max_weights) {}
+  // `decoder` reads the tensors of Constant nodes. `limit_bytes`: the size
+  // limit. The network may hold at most limit_bytes / 4 weights (matrix
+  // entries and biases over all layers): as many as a model within the limit
+  // can store in float32. Every dense matrix is checked against what is left
+  // before it is allocated, so memory follows the limit, not the dimensions a
+  // model declares (see onnx.hpp).
+  Interpreter(TensorDecoder& decoder, std::int64_t opset, std::uintmax_t limit_bytes);
 
   // --- graph set-up (the reader) ---
   void add_constant(const std::string& name, Const c) { consts_[name] = std::move(c); }
@@ -80,6 +87,7 @@ class Interpreter {
   // Inputs.
   int input_count() const;
   bool has_input(int k) const;
+  const std::string& input_name(int k) const;
   bool is_act(int k) const;
   bool is_const(int k) const;
   void require_known(int k) const;  // fails when input k is missing or unknown
@@ -136,6 +144,7 @@ class Interpreter {
 
   TensorDecoder& decoder_;
   std::int64_t opset_ = 0;
+  std::uintmax_t limit_bytes_ = 0;
   std::int64_t max_weights_ = 0;
   std::int64_t weights_ = 0;  // held by the closed layers
   bool batched_ = false;      // the input's first dimension is symbolic: a batch axis

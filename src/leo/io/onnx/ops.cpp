@@ -30,6 +30,7 @@ void op_gemm(Interpreter& in) {
     const Const& B = in.cst(1);
     Eigen::MatrixXd Bm = as_matrix(B, tb, "B");  // K x N
     in.count_stored(B.size());
+    a.weight_name = in.input_name(1);
     const Dims full = in.full_shape(a);
     if (full.size() != 2) fail(fmt::format("input A must be a matrix, has shape {}", dims_str(full)));
     if (in.batched()) {
@@ -44,6 +45,7 @@ void op_gemm(Interpreter& in) {
     const Const& Ak = in.cst(0);
     Eigen::MatrixXd Am = as_matrix(Ak, ta, "A");  // M x K
     in.count_stored(Ak.size());
+    a.weight_name = in.input_name(0);
     const Dims full = in.full_shape(a);
     if (full.size() != 2) fail(fmt::format("input B must be a matrix, has shape {}", dims_str(full)));
     if (in.batched()) fail("the batched input is the right factor of Gemm");
@@ -62,7 +64,9 @@ void op_gemm(Interpreter& in) {
     in.count_stored(C.size());
     Eigen::VectorXd v = in.per_sample(a, C);
     a.c += beta == 1.0 ? v : Eigen::VectorXd(beta * v);
+    a.bias_name = in.input_name(2);
   } else {
+    a.bias_name.clear();
     a.pending_matmul = true;
   }
   a.fresh = false;
@@ -78,6 +82,8 @@ void op_matmul(Interpreter& in) {
   Act a = act_left ? in.act(0) : in.act(1);
   const Const& W = act_left ? in.cst(1) : in.cst(0);
   in.count_stored(W.size());
+  a.weight_name = in.input_name(act_left ? 1 : 0);
+  a.bias_name.clear();
   const Dims full = in.full_shape(a);
   if (W.dims.empty() || W.dims.size() > 2)
     fail(fmt::format("the constant factor must be a vector or a matrix, has shape {}", dims_str(W.dims)));
@@ -155,7 +161,10 @@ void op_binary(Interpreter& in) {
     if ((v.array() == 0.0).any()) fail("division by zero");
     in.scale(a, v.cwiseInverse());
   }
-  if (bias) in.count_stored(k.size());
+  if (bias) {
+    in.count_stored(k.size());
+    a.bias_name = in.input_name(act_left ? 1 : 0);
+  }
   a.pending_matmul = false;
   a.fresh = false;
   in.set_output(a);
@@ -297,6 +306,25 @@ void op_identity(Interpreter& in) {
   else in.set_output(Const(in.cst(0)));
 }
 
+// Softmax / LogSoftmax over the last axis, as the graph's last op: recorded
+// on the network (Network::output_activation), not interpreted.
+void op_softmax(Interpreter& in) {
+  in.require_known(0);
+  if (in.is_const(0)) fail(fmt::format("{} of a constant is not supported", in.op()));
+  Act a = in.act(0);
+  const Dims full = in.full_shape(a);
+  const auto r = static_cast<std::int64_t>(full.size());
+  // Opsets before 13 default to axis 1 and coerce the input to 2-D there;
+  // on the last axis both definitions agree.
+  std::int64_t axis = in.attr_int("axis", in.opset() >= 13 ? -1 : 1);
+  if (axis < 0) axis += r;
+  if (axis != r - 1 || (in.batched() && axis == 0))
+    fail(fmt::format("{} on axis {} of the activation {}: leo reads it only on the last axis of the features",
+                     in.op(), axis, dims_str(full)));
+  a.output_activation = in.op() == "Softmax" ? OutputActivation::softmax : OutputActivation::log_softmax;
+  in.set_output(a);
+}
+
 void op_cast(Interpreter& in) {
   in.require_known(0);
   const auto to = in.attr_int("to", 0);
@@ -367,6 +395,7 @@ const std::vector<OpEntry>& op_table() {
       {"Flatten", op_flatten},     {"Reshape", op_reshape}, {"Squeeze", op_squeeze},  {"Unsqueeze", op_squeeze},
       {"Transpose", op_transpose}, {"Identity", op_identity}, {"Dropout", op_identity}, {"Cast", op_cast},
       {"Constant", op_constant},   {"Shape", op_shape},     {"Gather", op_gather},    {"Concat", op_concat},
+      {"Softmax", op_softmax},     {"LogSoftmax", op_softmax},
   };
   return table;
 }
