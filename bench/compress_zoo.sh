@@ -24,7 +24,7 @@ row() {  # name model domain-args...
 import json, sys
 j = json.load(open(sys.argv[1])); name, verdict = sys.argv[2], sys.argv[3]
 hb, ha = j["hidden_units_before"], j["hidden_units_after"]
-pb, pa = j["params_before"], j["params_after"]
+pb, pa = j["parameters_before"], j["parameters_after"]
 und = sum(l["undecided"] for l in j["analysis"]["layers"])
 print(f"| {name} | {' '.join(map(str, j['units_after'])) or '-'} | {hb} -> {ha} ({100*(hb-ha)/hb:.1f}%) | "
       f"{j['layers_before']} -> {j['layers_after']} | {pb} -> {pa} ({100*(pb-pa)/pb:.1f}%) | {und} | "

@@ -69,10 +69,10 @@ TEST(CompressIntegration, ExampleModelThroughTheCli) {
   auto r = test::run_leo("-q compress " + q(example_model()) + " -o " + q(out) + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  for (const char* key : {"units_before", "units_after", "layers_before", "layers_after", "params_before",
-                          "params_after", "max_abs_deviation", "time_seconds", "analysis"})
+  for (const char* key : {"units_before", "units_after", "layers_before", "layers_after", "parameters_before",
+                          "parameters_after", "max_abs_deviation", "time_seconds", "analysis"})
     EXPECT_TRUE(j.contains(key)) << key;
-  EXPECT_LT(j["params_after"].get<long>(), j["params_before"].get<long>());
+  EXPECT_LT(j["parameters_after"].get<long>(), j["parameters_before"].get<long>());
   EXPECT_LE(j["max_abs_deviation"].get<double>(), default_equivalence_tolerance);
   EXPECT_TRUE(j["analysis"].contains("layers"));
 
@@ -190,7 +190,7 @@ TEST(CompressIntegration, ReferenceModelsCompressAndVerify) {
     auto r = test::run_leo("-q compress " + q(c.model) + " -o " + q(out) + " " + c.domain + " --time-limit 5 --json");
     ASSERT_EQ(r.exit_code, 0) << c.model << ": " << r.err;
     auto j = nlohmann::json::parse(r.out);
-    EXPECT_LE(j["params_after"].get<long>(), j["params_before"].get<long>());
+    EXPECT_LE(j["parameters_after"].get<long>(), j["parameters_before"].get<long>());
     auto v = test::run_leo("-q verify " + q(c.model) + " " + q(out) + " " + c.domain);
     EXPECT_EQ(v.exit_code, 0) << c.model << ": " << v.out << v.err;
     LEO_EXPECT_ORT_AGREES(c.model, out, c.domain);

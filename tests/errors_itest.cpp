@@ -52,7 +52,7 @@ TEST(ErrorCatalogue, AnalyzeCompressVerifyTrain) {
       {"analyze {acas} --box 0,1 --stages samples,bogus", 2, "--stages: unknown stage 'bogus'"},
       {"analyze {acas} --box 0,1 --exact bogus", 2, "--exact: unknown method 'bogus'"},
       {"analyze {acas} --box 0,1 --baseline bogus", 2, "--baseline: unknown baseline 'bogus'"},
-      {"analyze {acas} --box 0,1 --time-limit -1", 2, "--time-limit: Value -1 not in range"},
+      {"analyze {acas} --box 0,1 --time-limit -1", 2, "--time-limit: -1 is out of range (expected a number in [0, 1000000000])"},
       {"analyze {acas} --box 0,1 --max-model-size 1k", 2, "file is 55889 bytes, larger than the limit of 1024 bytes"},
       {"analyze {acas} --box 0,1 --max-model-size 1x", 2, "--max-model-size: '1x' is not a size"},
       // compress
@@ -65,14 +65,14 @@ TEST(ErrorCatalogue, AnalyzeCompressVerifyTrain) {
       {"compress {dir}/missing.onnx --box 0,1 -o {dir}/c.onnx", 2, "missing.onnx: no such file"},
       // verify
       {"verify {acas} {mnist} --box 0,1", 2, "mnist-net_256x2.onnx: takes 784 inputs but"},
-      {"verify {acas} {acas} --box 0,1 --tolerance -1", 2, "--tolerance: Value -1 not in range"},
+      {"verify {acas} {acas} --box 0,1 --tolerance -1", 2, "--tolerance: -1 is out of range (expected a number >= 0)"},
       // train
       {"train --data {dir}/d.csv --hidden 4,x -o {dir}/m.onnx", 2, "--hidden 4,x: expected positive layer widths"},
       {"train --data {dir}/d.csv --hidden 4 --optimizer rmsprop -o {dir}/m.onnx", 2,
        "--optimizer rmsprop: expected sgd or adam"},
       {"train --data {dir}/missing.csv --hidden 4 -o {dir}/m.onnx", 2, "missing.csv: no such file or folder"},
-      {"train --data {dir}/d.csv --hidden 4 --batch 0 -o {dir}/m.onnx", 2, "--batch must be positive (got 0)"},
-      {"train --data {dir}/d.csv --hidden 4 --l1 -1 -o {dir}/m.onnx", 2, "--l1 must be a non-negative number"},
+      {"train --data {dir}/d.csv --hidden 4 --batch 0 -o {dir}/m.onnx", 2, "--batch: 0 is out of range (expected a whole number from 1 to"},
+      {"train --data {dir}/d.csv --hidden 4 --l1 -1 -o {dir}/m.onnx", 2, "--l1: -1 is out of range (expected a number >= 0)"},
       {"train --data {dir}/d.csv --test-data {dir}/d1.csv --hidden 4 -o {dir}/m.onnx", 2,
        "d1.csv: 1 features but the training data has 2"},
       {"train --data {dir}/bad.csv --hidden 4 -o {dir}/m.onnx", 2, "bad.csv: line 2, column 2: 'abc' is not a number"},
@@ -80,6 +80,11 @@ TEST(ErrorCatalogue, AnalyzeCompressVerifyTrain) {
        "label.csv: data row 1: the label (first column) is 0.5, not a class number"},
       {"train --data {dir}/d.csv --hidden 4 -o {dir}/d.csv", 2, "d.csv: refusing to overwrite an input file"},
       {"train --data {dir}/d.csv --hidden 4 -o {dir}/no/m.onnx", 2, "m.onnx: folder "},
+      {"train --data {dir}/d.csv --hidden 4 -o {dir}/m.onnx --log {dir}/m.onnx", 2, "m.onnx: given as two outputs"},
+      {"train --data {dir}/d.csv --hidden 4 --lr nan -o {dir}/m.onnx", 2, "--lr: nan is out of range"},
+      // the shared vocabulary
+      {"analyze {acas} --box 0,1 --threads abc", 2, "--threads: 'abc' is not a whole number (expected from 0 to 1024)"},
+      {"convert {acas}", 2, "convert: no output given (-o OUT)"},
   };
   auto expand = [&](std::string s) {
     auto replace = [&](const std::string& key, const std::string& value) {

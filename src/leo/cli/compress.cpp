@@ -1,31 +1,22 @@
-// `leo compress IN -o OUT [domain options] [--time-limit S] [--fold-layers auto|always|never]
-//                        [--dtype float|double] [--tolerance T] [--json]`
-// Analyses stability over the domain (stability/cascade.hpp), applies the
-// lossless rewrites until nothing changes (compress/compress.hpp), checks the
-// result against the original (verify/verify.hpp: probes, random points,
-// gradient search) and only then writes OUT atomically. A failed check writes
-// nothing and exits 3.
+// `leo compress IN -o OUT [domain options] [analysis options] [--time-limit S]
+//                        [--fold-layers auto|always|never] [--dtype float|double] [--tolerance T] [--json]`
+// A thin layer over api::compress_model (analysis, rewrites, check) and
+// api::save_model: prints the summary (or --json) and writes OUT atomically.
+// A failed check writes nothing and exits 3.
 #include <fmt/core.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
 
+#include "leo/api/leo.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
 #include "leo/cli/model_io.hpp"
-#include "leo/compress/compress.hpp"
-#include "leo/stability/analysis_json.hpp"
-#include "leo/stability/cascade.hpp"
-#include "leo/util/atomic_file.hpp"
-#include "leo/util/deadline.hpp"
-#include "leo/util/error.hpp"
-#include "leo/util/progress.hpp"
-#include "leo/compress/stored.hpp"
+#include "leo/cli/options.hpp"
+#include "leo/cli/outputs.hpp"
 #include "leo/network/evaluate_float.hpp"
-#include "leo/verify/check.hpp"
-#include "leo/verify/verify.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo::cli {
 namespace {
@@ -36,11 +27,13 @@ struct CompressArgs {
   std::string in;
   std::string out;
   DomainOptions domain;
-  double time_limit = 0;
+  AnalysisChoices analysis;
+  double time_limit = api::kDefaultTimeLimit;
+  int threads = api::kDefaultThreads;
   std::string fold_layers = "auto";
   std::string dtype;
   double tolerance = default_equivalence_tolerance;
-  std::uint64_t seed = 1;
+  std::uint64_t seed = api::kDefaultSeed;
   bool json = false;
 };
 
@@ -54,21 +47,55 @@ double percent_removed(std::int64_t before, std::int64_t after) {
   return before > 0 ? 100.0 * static_cast<double>(before - after) / static_cast<double>(before) : 0.0;
 }
 
-void check_writable(const fs::path& out, const fs::path& in) {
-  check_output_path(out, {in});
-  fs::path folder = out.parent_path();
-  if (folder.empty()) folder = ".";
-  if (::access(folder.c_str(), W_OK) != 0)
-    throw InputError(fmt::format("{}: cannot write in folder {}", out.string(), folder.string()));
-}
-
-std::string domain_text(const Domain& d) {
-  std::string s = d.description;
-  if (d.box.size() > 0) {
-    double lo = d.box.lower.minCoeff(), hi = d.box.upper.maxCoeff();
-    s += fmt::format(" ({} features, bounds within [{}, {}])", d.box.size(), lo, hi);
+void print_summary(const api::CompressModelResult& r, const std::string& in, const std::string& out) {
+  const Network& original = r.original;
+  const Network& after = r.compressed;
+  std::int64_t removed[4] = {};  // inactive, dependent active, constant, duplicate + zero-outgoing below
+  std::int64_t zero_outgoing = 0, folded = 0;
+  for (const auto& c : r.removed()) {
+    switch (c.kind) {
+      case RewriteKind::inactive_unit: removed[0] = c.units; break;
+      case RewriteKind::dependent_active: removed[1] = c.units; break;
+      case RewriteKind::constant_unit: removed[2] = c.units; break;
+      case RewriteKind::duplicate_unit: removed[3] = c.units; break;
+      case RewriteKind::zero_outgoing: zero_outgoing = c.units; break;
+      case RewriteKind::layer_fold: folded = c.units; break;
+      case RewriteKind::dead_layer: break;
+    }
   }
-  return s;
+  const api::AnalysisCounts counts = api::count_units(r.analysis);
+  std::cout << fmt::format("model:           {} -> {}\n", in, out);
+  std::cout << fmt::format("domain:          {}\n", api::domain_text(r.domain));
+  std::cout << fmt::format("units per layer: {} -> {}\n", widths_text(original), widths_text(after));
+  std::cout << fmt::format("hidden units:    {} -> {} ({:.1f}% removed)\n", original.hidden_units(),
+                           after.hidden_units(), percent_removed(original.hidden_units(), after.hidden_units()));
+  std::cout << fmt::format("analysis:        {} stably active, {} stably inactive, {} unstable, {} undecided\n",
+                           counts.active, counts.inactive, counts.unstable, counts.undecided);
+  std::cout << fmt::format("layers:          {} -> {}\n", original.depth(), after.depth());
+  std::cout << fmt::format("parameters:      {} -> {} ({:.1f}% removed)\n", original.parameters(),
+                           after.parameters(), percent_removed(original.parameters(), after.parameters()));
+  std::cout << fmt::format("multiply-adds:   {} -> {} ({:.1f}% removed)\n", original.multiply_adds(),
+                           after.multiply_adds(), percent_removed(original.multiply_adds(), after.multiply_adds()));
+  std::cout << fmt::format(
+      "rewrites:        {} inactive, {} dependent active, {} constant, {} duplicate, {} zero-outgoing units "
+      "removed; {} layers folded{}\n",
+      removed[0], removed[1], removed[2], removed[3], zero_outgoing, folded,
+      r.rewrite.state.constant() && r.changed() ? "; the network is constant on the domain" : "");
+  const WrittenModelCheck& check = r.stored_check;
+  std::cout << fmt::format("max deviation:   {:.3g} in {} vs {} arithmetic, {:.3g} in double (tolerance {:.3g}, "
+                           "{} points checked)\n",
+                           check.as_deployed.max_abs_deviation, arithmetic_name(check.original_arithmetic),
+                           arithmetic_name(check.written_arithmetic), check.in_double.max_abs_deviation, r.tolerance,
+                           check.points_checked());
+  if (r.candidate != "rewrites" && !r.tried.empty())
+    std::cout << fmt::format("fallback:        the rewritten model failed the check in {} arithmetic ({:.3g}); "
+                             "wrote the {} model\n",
+                             arithmetic_name(r.dtype), r.tried.front().max_abs_deviation_stored, r.candidate);
+  std::cout << fmt::format("time:            {:.2f} s (analysis {:.2f} s{})\n", r.time_seconds,
+                           r.analysis.time_seconds,
+                           r.analysis.timed_out
+                               ? fmt::format(", time limit reached: {} undecided units kept", counts.undecided)
+                               : std::string());
 }
 
 Run setup_compress(CLI::App& app) {
@@ -77,167 +104,58 @@ Run setup_compress(CLI::App& app) {
   app.add_option("-o,--output", args->out, "Where to write the compressed model (.nnet by extension, else ONNX)")
       ->required();
   add_domain_options(app, args->domain);
+  add_analysis_options(app, args->analysis);
   add_model_size_option(app);
-  app.add_option("--time-limit", args->time_limit,
-                 "Wall-clock seconds for the stability analysis; units not decided by then are kept")
-      ->check(CLI::NonNegativeNumber);
+  add_time_limit_option(app, args->time_limit,
+                        "Wall-clock seconds for the stability analysis (0: none); units not decided by then are "
+                        "kept");
+  add_threads_option(app, args->threads);
   app.add_option("--fold-layers", args->fold_layers,
                  "Fold fully stable layers into the next: auto (when it lowers the parameter count), always, never")
       ->capture_default_str();
-  app.add_option("--dtype", args->dtype, "Weights of the written model: float or double (default: as IN)")
-      ->check(CLI::IsMember({"float", "double"}));
-  app.add_option("--tolerance", args->tolerance,
-                 "Largest |f(x) - f'(x)| accepted by the check before writing")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", args->seed, "Random seed (analysis samples and the check)")->capture_default_str();
+  add_dtype_option(app, args->dtype, "Weights of the written model: float or double (default: as IN)");
+  add_tolerance_option(app, args->tolerance, "Largest |f(x) - f'(x)| accepted by the check before writing");
+  add_seed_option(app, args->seed, "analysis samples and the check");
   app.add_flag("--json", args->json, "Print one JSON object instead of the summary");
   return [args]() {
-    Stopwatch watch;
     const fs::path in = args->in, out = args->out;
-    FoldLayers fold = parse_fold_layers(args->fold_layers);
-    check_writable(out, in);
-    Network original = load_model_file(in);
-    original.validate(in.string());
-    Domain domain = make_domain(args->domain, original);
-    ElementType type = args->dtype.empty() ? original.input.type
-                       : args->dtype == "double" ? ElementType::float64
-                                                 : ElementType::float32;
+    api::CompressModelOptions options;
+    options.rewrite.fold_layers = parse_fold_layers(args->fold_layers);
+    api::set_analysis_choices(options.analysis, args->analysis.stages, args->analysis.exact, args->analysis.baseline);
+    options.analysis.time_limit = args->time_limit;
+    options.analysis.threads = args->threads;
+    options.analysis.seed = args->seed;
+    options.tolerance = args->tolerance;
+    if (!args->dtype.empty()) options.dtype = api::parse_dtype(args->dtype);
 
-    AnalyzeOptions analyze_options;
-    analyze_options.time_limit = args->time_limit;
-    analyze_options.seed = args->seed;
-    Analysis analysis = analyze(original, domain, analyze_options);
+    Outputs outputs;
+    outputs.read_model(in);
+    outputs.read(args->domain.files());
+    outputs.add(out);
 
-    Progress::global().report("compress", "applying the rewrites, checking the model as written");
-    CompressOptions options;
-    options.fold_layers = fold;
-    VerifyOptions check_options;
-    check_options.tolerance = args->tolerance;
-    check_options.seed = static_cast<unsigned>(args->seed);
-    CheckedCompression checked;
+    Network original = load_model_file(in, true);
+    Domain domain = api::make_domain(args->domain, original);
+    api::CompressModelResult result;
     try {
-      checked = compress_checked(original, analysis, domain.box, domain.probes, type, options, check_options);
-    } catch (const NotStorable& e) {
-      throw Error(ExitCode::check_failed,
-                  fmt::format("{}: not written: {}{}", out.string(), e.what(),
-                              type == ElementType::float32 ? " (--dtype double may hold it)" : ""));
+      result = api::compress_model(original, domain, options);
+    } catch (const Error& e) {
+      if (e.code() == ExitCode::check_failed) {
+        std::string message = e.what();
+        if (auto at = message.find("from the original"); at != std::string::npos)
+          message.replace(at, 17, "from " + in.string());
+        throw Error(e.code(), fmt::format("{}: {}", out.string(), message));
+      }
+      throw;
     }
-    const CompressResult& result = checked.compression;
-    const WrittenModelCheck& check = checked.check;
-    if (!checked.passed()) {
-      const VerifyResult& deviation = check.worst();
-      std::string where;
-      for (Eigen::Index i = 0; i < deviation.worst_input.size() && i < 8; ++i)
-        where += fmt::format("{}{:.6g}", i ? ", " : "", deviation.worst_input[i]);
-      if (deviation.worst_input.size() > 8) where += ", ...";
-      throw Error(ExitCode::check_failed,
-                  fmt::format("{}: not written: the {} model differs from {} by {:.6g} > tolerance {:.3g} "
-                              "({} arithmetic; {} in double) at output {} (found by {} search at x = [{}])",
-                              out.string(), arithmetic_name(type), in.string(), deviation.max_abs_deviation,
-                              args->tolerance,
-                              &deviation == &check.in_double
-                                  ? "double"
-                                  : fmt::format("{} vs {}", arithmetic_name(check.original_arithmetic),
-                                                arithmetic_name(check.written_arithmetic)),
-                              fmt::format("{:.3g}", check.in_double.max_abs_deviation), deviation.worst_output,
-                              deviation.found_by, where) +
-                      (type == ElementType::float32 ? "; --dtype double stores the weights unrounded" : ""));
-    }
-    Network written = check.written;
-    const double max_deviation = check.worst().max_abs_deviation;
+    api::SaveOptions save;
+    save.dtype = result.dtype;
+    save.inputs = outputs.inputs();
+    api::save_model(result.compressed, out, save);
 
-    std::int64_t params_before = original.parameters();
-    written.metadata["leo.version"] = LEO_VERSION;
-    written.metadata["leo.original_parameters"] =
-        std::to_string(original.source_parameters >= 0 ? original.source_parameters : params_before);
-    written.metadata["leo.domain"] = domain_text(domain);
-    written.metadata["leo.max_abs_deviation"] = fmt::format("{:.6g}", max_deviation);
-    written.metadata["leo.max_abs_deviation_double"] = fmt::format("{:.6g}", check.in_double.max_abs_deviation);
-    written.metadata["leo.max_abs_deviation_stored"] = fmt::format("{:.6g}", check.as_deployed.max_abs_deviation);
-    written.metadata["leo.check_arithmetic"] = fmt::format("{} vs {}", arithmetic_name(check.original_arithmetic),
-                                                            arithmetic_name(check.written_arithmetic));
-    save_model_file(written, out, type, {in});
-
-    const Network& after = written;
-    double seconds = watch.seconds();
-    if (args->json) {
-      nlohmann::json j;
-      j["input"] = in.string();
-      j["output"] = out.string();
-      j["domain"] = domain_text(domain);
-      j["units_before"] = original.widths();
-      j["units_after"] = after.widths();
-      j["hidden_units_before"] = original.hidden_units();
-      j["hidden_units_after"] = after.hidden_units();
-      j["layers_before"] = original.depth();
-      j["layers_after"] = after.depth();
-      j["params_before"] = params_before;
-      j["params_after"] = after.parameters();
-      j["multiply_adds_before"] = original.multiply_adds();
-      j["multiply_adds_after"] = after.multiply_adds();
-      j["max_abs_deviation"] = max_deviation;
-      j["max_abs_deviation_double"] = check.in_double.max_abs_deviation;
-      j["max_abs_deviation_stored"] = check.as_deployed.max_abs_deviation;
-      j["check"] = to_json(check);
-      j["check"]["candidate"] = checked.candidate;
-      auto& tried = j["check"]["tried"] = nlohmann::json::array();
-      for (const auto& t : checked.tried)
-        tried.push_back({{"candidate", t.candidate},
-                         {"max_abs_deviation_double", t.max_abs_deviation_double},
-                         {"max_abs_deviation_stored", t.max_abs_deviation_stored},
-                         {"passed", t.passed}});
-      j["tolerance"] = args->tolerance;
-      j["points_checked"] = check.points_checked();
-      auto& kept = j["kept_units"] = nlohmann::json::array();
-      for (const auto& layer : result.kept_units())
-        kept.push_back({{"original_layer", layer.original_layer}, {"units", layer.units}});
-      j["dtype"] = type == ElementType::float64 ? "double" : "float";
-      j["fold_layers"] = to_string(fold);
-      auto& steps = j["rewrites"] = nlohmann::json::array();
-      for (const auto& s : result.steps)
-        steps.push_back({{"rewrite", to_string(s.kind)}, {"layer", s.layer}, {"units", s.units}, {"detail", s.detail}});
-      j["time_seconds"] = seconds;
-      j["analysis"] = to_json(analysis);
-      std::cout << j.dump() << "\n";
-    } else {
-      std::int64_t units_removed[7] = {};
-      for (const auto& s : result.steps) units_removed[static_cast<int>(s.kind)] += s.units;
-      std::cout << fmt::format("model:           {} -> {}\n", in.string(), out.string());
-      std::cout << fmt::format("domain:          {}\n", domain_text(domain));
-      std::cout << fmt::format("units per layer: {} -> {}\n", widths_text(original), widths_text(after));
-      std::cout << fmt::format("hidden units:    {} -> {} ({:.1f}% removed)\n", original.hidden_units(),
-                               after.hidden_units(), percent_removed(original.hidden_units(), after.hidden_units()));
-      std::cout << fmt::format("layers:          {} -> {}\n", original.depth(), after.depth());
-      std::cout << fmt::format("parameters:      {} -> {} ({:.1f}% removed)\n", params_before, after.parameters(),
-                               percent_removed(params_before, after.parameters()));
-      std::cout << fmt::format("multiply-adds:   {} -> {} ({:.1f}% removed)\n", original.multiply_adds(),
-                               after.multiply_adds(),
-                               percent_removed(original.multiply_adds(), after.multiply_adds()));
-      std::cout << fmt::format(
-          "rewrites:        {} inactive, {} dependent active, {} constant, {} duplicate, {} zero-outgoing units "
-          "removed; {} layers folded{}\n",
-          units_removed[static_cast<int>(RewriteKind::inactive_unit)],
-          units_removed[static_cast<int>(RewriteKind::dependent_active)],
-          units_removed[static_cast<int>(RewriteKind::constant_unit)],
-          units_removed[static_cast<int>(RewriteKind::duplicate_unit)],
-          units_removed[static_cast<int>(RewriteKind::zero_outgoing)],
-          std::count_if(result.steps.begin(), result.steps.end(),
-                        [](const RewriteStep& s) { return s.kind == RewriteKind::layer_fold; }),
-          result.state.constant() && result.changed() ? "; the network is constant on the domain" : "");
-      std::cout << fmt::format("max deviation:   {:.3g} in {} vs {} arithmetic, {:.3g} in double (tolerance {:.3g}, "
-                               "{} points checked)\n",
-                               check.as_deployed.max_abs_deviation, arithmetic_name(check.original_arithmetic),
-                               arithmetic_name(check.written_arithmetic), check.in_double.max_abs_deviation,
-                               args->tolerance, check.points_checked());
-      if (checked.candidate != "rewrites")
-        std::cout << fmt::format("fallback:        the rewritten model failed the check in {} arithmetic ({:.3g}); "
-                                 "wrote the {} model\n",
-                                 arithmetic_name(type), checked.tried.front().max_abs_deviation_stored,
-                                 checked.candidate);
-      std::cout << fmt::format("time:            {:.2f} s (analysis {:.2f} s{})\n", seconds, analysis.time_seconds,
-                               analysis.timed_out ? ", time limit reached: undecided units kept" : "");
-    }
+    if (args->json)
+      std::cout << api::to_json(result, in.string(), out.string()).dump() << "\n";
+    else
+      print_summary(result, in.string(), out.string());
     std::cout.flush();
     return 0;
   };

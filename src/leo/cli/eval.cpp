@@ -23,6 +23,7 @@
 
 #include "leo/cli/command.hpp"
 #include "leo/cli/model_io.hpp"
+#include "leo/cli/outputs.hpp"
 #include "leo/data/csv.hpp"
 #include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
@@ -59,7 +60,10 @@ nlohmann::json json_number(double v) {
 
 int run_accuracy(const EvalOptions& o) {
   if (!o.input.empty()) throw InputError("eval: give either --input or --data, not both");
-  if (!o.output.empty()) check_output_path(o.output, {o.model});
+  Outputs files;
+  files.read_model(o.model);
+  files.read_data(o.data);
+  if (!o.output.empty()) files.add(o.output);
   Network net = load_model_file(o.model);
   DataOptions data_options;
   data_options.split_seed = o.split_seed;
@@ -95,7 +99,7 @@ int run_accuracy(const EvalOptions& o) {
     write(std::cout);
     std::cout.flush();
   } else {
-    write_file_atomically(o.output, write, {o.model});
+    write_file_atomically(o.output, write, files.inputs());
   }
   return 0;
 }
@@ -137,7 +141,7 @@ Run setup_eval(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   app.add_option("MODEL", o->model, "Model file (.onnx, or .nnet)")->required();
   app.add_option("--input", o->input, "CSV file, one sample per row (an optional non-numeric header line is skipped)");
-  app.add_option("--output", o->output, "Write the outputs to this file instead of stdout");
+  app.add_option("-o,--output", o->output, "Write the outputs to this file instead of stdout (never a file read)");
   app.add_option("--data", o->data,
                  "Report the accuracy on labelled data instead: mnist, fashion-mnist or a path, as for `leo train` "
                  "(its test part when it has one)");
@@ -158,7 +162,10 @@ Run setup_eval(CLI::App& app) {
   return [o]() {
     if (!o->data.empty()) return run_accuracy(*o);
     if (o->input.empty()) throw InputError("eval: no inputs given (use --input FILE or --data D)");
-    if (!o->output.empty()) check_output_path(o->output, {o->model, o->input});
+    Outputs files;
+    files.read_model(o->model);
+    files.read(o->input);
+    if (!o->output.empty()) files.add(o->output);
     Network net = load_model_file(o->model);
     CsvData data = read_csv(o->input);
     if (data.rows.cols() != net.inputs())
@@ -176,7 +183,7 @@ Run setup_eval(CLI::App& app) {
       write(std::cout);
       std::cout.flush();
     } else {
-      write_file_atomically(o->output, write, {o->model, o->input});
+      write_file_atomically(o->output, write, files.inputs());
     }
     return 0;
   };

@@ -2,7 +2,9 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "leo/cli/command.hpp"
 #include "leo/cli/model_io.hpp"
@@ -18,6 +20,27 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::vector<std::string> dims;
   for (auto d : shape) dims.push_back(d < 0 ? "N" : std::to_string(d));
   return fmt::format("[{}]", fmt::join(dims, ","));
+}
+
+// The domain a model was compressed for (leo.domain.lower / .upper metadata,
+// JSON arrays written by compress), when present and well formed.
+struct StoredDomain {
+  std::vector<double> lower, upper;
+  std::string description;
+};
+std::optional<StoredDomain> stored_domain(const Network& net) {
+  auto lo = net.metadata.find("leo.domain.lower"), hi = net.metadata.find("leo.domain.upper");
+  if (lo == net.metadata.end() || hi == net.metadata.end()) return std::nullopt;
+  StoredDomain d;
+  try {
+    d.lower = nlohmann::json::parse(lo->second).get<std::vector<double>>();
+    d.upper = nlohmann::json::parse(hi->second).get<std::vector<double>>();
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  if (d.lower.size() != d.upper.size()) return std::nullopt;
+  if (auto text = net.metadata.find("leo.domain"); text != net.metadata.end()) d.description = text->second;
+  return d;
 }
 
 nlohmann::json describe(const Network& net, const std::filesystem::path& file) {
@@ -49,6 +72,8 @@ nlohmann::json describe(const Network& net, const std::filesystem::path& file) {
     j["input_box"] = {{"lower", std::vector<double>(box->lower.data(), box->lower.data() + box->lower.size())},
                       {"upper", std::vector<double>(box->upper.data(), box->upper.data() + box->upper.size())}};
   }
+  if (auto d = stored_domain(net))
+    j["domain"] = {{"lower", d->lower}, {"upper", d->upper}, {"description", d->description}};
   j["metadata"] = net.metadata;
   return j;
 }
@@ -79,6 +104,15 @@ void print_text(const Network& net, const std::filesystem::path& file) {
     fmt::print("input box:      [{}] .. [{}] (from the .nnet file)\n", fmt::join(box->lower, ", "),
                fmt::join(box->upper, ", "));
   }
+  if (auto d = stored_domain(net)) {
+    if (d->lower.size() <= 8)
+      fmt::print("domain:         [{}] .. [{}] (compressed for it)\n", fmt::join(d->lower, ", "),
+                 fmt::join(d->upper, ", "));
+    else
+      fmt::print("domain:         {} features within [{}, {}] (compressed for it; --json lists every bound)\n",
+                 d->lower.size(), *std::min_element(d->lower.begin(), d->lower.end()),
+                 *std::max_element(d->upper.begin(), d->upper.end()));
+  }
 }
 
 Run setup_info(CLI::App& app) {
@@ -92,7 +126,8 @@ Run setup_info(CLI::App& app) {
       "With --json: file, format, producer, opset, input_name, input_shape, input_type, inputs, output_name, "
       "output_shape, output_type, output_activation (none, Softmax or LogSoftmax), outputs, layers (affine layers), hidden_layers, widths, hidden_units, "
       "layer_shapes, parameters (weights and biases as stored in the file), affine_parameters, multiply_adds, "
-      "input_box (.nnet bounds, if any), metadata. A shape dimension of -1 is dynamic (the batch).");
+      "input_box (.nnet bounds, if any), domain (lower, upper, description: the box a model written by leo compress "
+      "was compressed for), metadata. A shape dimension of -1 is dynamic (the batch).");
   return [model, json]() {
     std::filesystem::path file = *model;
     Network net = load_model_file(file);

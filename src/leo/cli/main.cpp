@@ -37,6 +37,26 @@ void tune_malloc() {
 #endif
 }
 
+// One line, whatever a message quotes (a file name with a newline, a model's
+// node name with an escape sequence): control characters are printed escaped.
+std::string one_line(const std::string& message) {
+  std::string out;
+  out.reserve(message.size());
+  for (unsigned char c : message) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,8 +91,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "leo: {}\n", e.what());
-    fmt::print(stderr, "Run with --help for more information.\n");
+    fmt::print(stderr, "leo: {} (run with --help for more information)\n", one_line(e.what()));
     return static_cast<int>(ExitCode::bad_input);
   }
 
@@ -82,13 +101,13 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return run();
     return static_cast<int>(ExitCode::bad_input);
   } catch (const Error& e) {
-    fmt::print(stderr, "leo: {}\n", e.what());
+    fmt::print(stderr, "leo: {}\n", one_line(e.what()));
     return static_cast<int>(e.code());
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "leo: out of memory\n");
     return static_cast<int>(ExitCode::internal);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "leo: internal error: {}\n", e.what());
+    fmt::print(stderr, "leo: internal error: {}\n", one_line(e.what()));
     return static_cast<int>(ExitCode::internal);
   }
 }

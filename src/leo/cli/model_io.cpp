@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "leo/api/leo.hpp"
 #include "leo/io/model_file.hpp"
 
 namespace leo::cli {
@@ -20,22 +21,19 @@ void add_model_size_option(CLI::App& app) {
                  "1024); ONNX counts its external data too. Default: $LEO_MAX_MODEL_SIZE, else 2G");
 }
 
-Network load_model_file(const std::filesystem::path& path) {
-  ModelReadOptions options;
+api::LoadOptions load_options(bool validate) {
+  api::LoadOptions options;
+  options.validate = validate;
   if (!max_model_size().empty()) {
     options.max_bytes = parse_byte_size(max_model_size(), "--max-model-size");
   } else if (const char* env = std::getenv("LEO_MAX_MODEL_SIZE"); env && *env) {
     options.max_bytes = parse_byte_size(env, "LEO_MAX_MODEL_SIZE");
   }
-  return read_model(path, options);
+  return options;
 }
 
-void save_model_file(const Network& net, const std::filesystem::path& path, ElementType type,
-                     const std::vector<std::filesystem::path>& inputs) {
-  ModelWriteOptions options;
-  options.type = type;
-  options.inputs = inputs;
-  write_model(net, path, options);
+Network load_model_file(const std::filesystem::path& path, bool validate) {
+  return api::load_model(path, load_options(validate));
 }
 
 }  // namespace leo::cli

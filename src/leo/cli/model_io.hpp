@@ -1,10 +1,10 @@
 #pragma once
-// Reading and writing models from the commands: by file name (.nnet or ONNX,
-// io/model_file.hpp), with the size limit every command that reads a model
-// takes as --max-model-size.
+// Reading and writing models from the commands, through api/leo.hpp, with the
+// size limit every command that reads a model takes as --max-model-size.
 #include <filesystem>
 #include <vector>
 
+#include "leo/api/options.hpp"
 #include "leo/network/network.hpp"
 
 namespace CLI {
@@ -19,10 +19,10 @@ namespace leo::cli {
 // default is $LEO_MAX_MODEL_SIZE when set, else 2G.
 void add_model_size_option(CLI::App& app);
 
-// Reads a model with that limit.
-Network load_model_file(const std::filesystem::path& path);
-// Atomic; never overwrites one of `inputs`.
-void save_model_file(const Network& net, const std::filesystem::path& path, ElementType type,
-                     const std::vector<std::filesystem::path>& inputs);
+// The load options of the command being run (the size limit above).
+api::LoadOptions load_options(bool validate);
+
+// Reads a model with that limit (validated as a ReLU network when asked).
+Network load_model_file(const std::filesystem::path& path, bool validate = false);
 
 }  // namespace leo::cli

@@ -7,7 +7,10 @@
 #include <sstream>
 #include <thread>
 
+#include "leo/api/leo.hpp"
 #include "leo/cli/command.hpp"
+#include "leo/cli/options.hpp"
+#include "leo/cli/outputs.hpp"
 #include "leo/data/dataset.hpp"
 #include "leo/io/onnx.hpp"
 #include "leo/train/train.hpp"
@@ -33,13 +36,14 @@ struct TrainArgs {
   std::int64_t steps = 0;
   double time_limit = 0;
   int batch = 128;
-  std::uint64_t seed = 0;
+  std::uint64_t seed = api::kDefaultSeed;
   std::uint64_t split_seed = 0;
-  int threads = 0;
+  int threads = api::kDefaultThreads;
   std::size_t max_samples = 0;
   std::string output;
   std::string log;
   bool float64 = false;
+  std::string dtype;
 };
 
 std::vector<int> parse_hidden(const std::string& text) {
@@ -101,16 +105,14 @@ int run_train(const TrainArgs& a) {
                          {"--rs-eps", a.rs_eps}, {"--momentum", a.momentum}})
     if (!(v >= 0 && std::isfinite(v))) throw InputError(fmt::format("{} must be a non-negative number", name));
 
-  // The data files are inputs: never written over (--data IMAGES,LABELS names two).
-  std::vector<std::filesystem::path> inputs;
-  for (const std::string* spec : {&a.data, &a.test_data})
-    for (std::size_t start = 0; start <= spec->size();) {
-      std::size_t comma = std::min(spec->find(',', start), spec->size());
-      if (comma > start) inputs.emplace_back(spec->substr(start, comma - start));
-      start = comma + 1;
-    }
-  check_output_path(a.output, inputs);
-  if (!a.log.empty()) check_output_path(a.log, inputs);
+  // The data files are inputs: never written over; the model and the log
+  // are two different files.
+  Outputs files;
+  files.read_data(a.data);
+  files.read_data(a.test_data);
+  files.add(a.output);
+  if (!a.log.empty()) files.add(a.log);
+  const std::vector<std::filesystem::path> inputs = files.inputs();
 
   DataOptions data_opt;
   data_opt.split_seed = a.split_seed;
@@ -160,7 +162,7 @@ int run_train(const TrainArgs& a) {
   }
 
   OnnxWriteOptions wopt;
-  wopt.type = a.float64 ? ElementType::float64 : ElementType::float32;
+  wopt.type = !a.dtype.empty() ? api::parse_dtype(a.dtype) : a.float64 ? ElementType::float64 : ElementType::float32;
   wopt.inputs = inputs;
   write_onnx(net, a.output, wopt);
 
@@ -222,28 +224,45 @@ Run setup_train(CLI::App& app) {
   app.add_option("--test-data", a->test_data, "Test data (same forms as --data); default: the test part of --data");
   app.add_option("-o,--output", a->output, "The trained model (ONNX)")->required();
   app.add_option("--hidden", a->hidden, "Hidden layer widths, comma-separated")->capture_default_str();
-  app.add_option("--l1", a->l1, "l1 regularisation weight on all weights (not biases)")->capture_default_str();
+  const CLI::Validator non_negative = real_in(0, std::numeric_limits<double>::infinity());
+  app.add_option("--l1", a->l1, "l1 regularisation weight on all weights (not biases)")
+      ->capture_default_str()
+      ->check(non_negative);
   app.add_option("--weight-decay", a->weight_decay, "L2 weight decay on all weights (not biases)")
+      ->capture_default_str()
+      ->check(non_negative);
+  app.add_option("--rs", a->rs, "ReLU-stability loss weight (Xiao et al. 2019)")
+      ->capture_default_str()
+      ->check(non_negative);
+  app.add_option("--rs-eps", a->rs_eps, "Radius of the l-inf ball of the ReLU-stability loss")
+      ->capture_default_str()
+      ->check(non_negative);
+  app.add_option("--optimizer", a->optimizer, "sgd (momentum) or adam")
       ->capture_default_str();
-  app.add_option("--rs", a->rs, "ReLU-stability loss weight (Xiao et al. 2019)")->capture_default_str();
-  app.add_option("--rs-eps", a->rs_eps, "Radius of the l-inf ball of the ReLU-stability loss")->capture_default_str();
-  app.add_option("--optimizer", a->optimizer, "sgd (momentum) or adam")->capture_default_str();
-  app.add_option("--lr", a->lr, "Learning rate (default 0.01 for sgd, 0.001 for adam); x0.1 at 50/120 and 100/120 "
-                                "of the run");
-  app.add_option("--momentum", a->momentum, "SGD momentum")->capture_default_str();
-  app.add_option("--epochs", a->epochs, "Epochs (passes over the training data)")->capture_default_str();
-  app.add_option("--steps", a->steps, "Train for this many SGD steps instead of --epochs");
-  app.add_option("--batch", a->batch, "Batch size")->capture_default_str();
-  app.add_option("--seed", a->seed, "Seed of the initialisation and the batch order")->capture_default_str();
-  app.add_option("--split-seed", a->split_seed, "Seed of the mnist train/test split")->capture_default_str();
-  app.add_option("--threads", a->threads, "Threads (OpenMP and OpenBLAS); default: all cores");
-  app.add_option("--max-samples", a->max_samples, "Use only the first N samples of each part (quick runs)");
-  app.add_option("--time-limit", a->time_limit,
-                 "Wall-clock seconds: training stops after the step in progress and the model trained so far is "
-                 "written (the output and the log say so)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--log", a->log, "Write the settings and per-epoch metrics as JSON to this file");
-  app.add_flag("--float64", a->float64, "Write float64 weights (default float32)");
+  app.add_option("--lr", a->lr, "Learning rate > 0 (default 0.01 for sgd, 0.001 for adam); x0.1 at 50/120 and 100/120 "
+                                "of the run")
+      ->check(real_in(0, 1e6, true));
+  app.add_option("--momentum", a->momentum, "SGD momentum, in [0, 1]")->capture_default_str()->check(real_in(0, 1));
+  app.add_option("--epochs", a->epochs, "Epochs (passes over the training data)")
+      ->capture_default_str()
+      ->check(whole_in(1, 1'000'000));
+  app.add_option("--steps", a->steps, "Train for this many SGD steps instead of --epochs")
+      ->check(whole_in(1, std::numeric_limits<std::int64_t>::max()));
+  app.add_option("--batch", a->batch, "Batch size")->capture_default_str()->check(whole_in(1, 1'000'000'000));
+  add_seed_option(app, a->seed, "initialisation and batch order");
+  app.add_option("--split-seed", a->split_seed, "Seed of the mnist train/test split")
+      ->capture_default_str()
+      ->check(whole_in(0, std::numeric_limits<long long>::max()));
+  add_threads_option(app, a->threads)->description(
+      fmt::format("Threads (OpenMP and OpenBLAS): 0 = every core (default), else 1..{}", api::kMaxThreads));
+  app.add_option("--max-samples", a->max_samples, "Use only the first N samples of each part (quick runs; 0: all)")
+      ->check(whole_in(0, std::numeric_limits<long long>::max()));
+  add_time_limit_option(app, a->time_limit,
+                        "Wall-clock seconds (0: none): training stops after the step in progress and the model "
+                        "trained so far is written (the output and the log say so)");
+  app.add_option("--log", a->log, "Write the settings and per-epoch metrics as JSON to this file (not the output)");
+  auto* dtype = add_dtype_option(app, a->dtype, "Element type of the written weights: float (default) or double");
+  app.add_flag("--float64", a->float64, "Write float64 weights: the old spelling of --dtype double")->excludes(dtype);
   return [a] { return run_train(*a); };
 }
 

@@ -10,8 +10,9 @@
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
 #include "leo/cli/model_io.hpp"
+#include "leo/cli/options.hpp"
+#include "leo/api/leo.hpp"
 #include "leo/util/error.hpp"
-#include "leo/verify/verify.hpp"
 
 namespace leo::cli {
 namespace {
@@ -23,8 +24,8 @@ struct VerifyArgs {
   double tolerance = default_equivalence_tolerance;
   double time_limit = 0;
   int random_points = 10000;
-  std::uint64_t seed = 1;
-  int threads = 1;
+  std::uint64_t seed = api::kDefaultSeed;
+  int threads = api::kDefaultThreads;
   bool json = false;
 };
 
@@ -37,28 +38,24 @@ Run setup_verify(CLI::App& app) {
   app.add_flag("--exact", args->exact,
                "Also prove max |f_A,k - f_B,k| <= tolerance for every output k, soundly (the difference network of the "
                "two, bounded by CROWN and a ReLU-phase branch and bound; CBC only searches for counterexamples)");
-  app.add_option("--tolerance", args->tolerance, "Largest |f_A - f_B| accepted as equal")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--time-limit", args->time_limit, "Wall-clock seconds for the exact stage (0: none)")
-      ->check(CLI::NonNegativeNumber);
+  add_tolerance_option(app, args->tolerance, "Largest |f_A - f_B| accepted as equal");
+  add_time_limit_option(app, args->time_limit, "Wall-clock seconds for the exact stage (0: none)");
   app.add_option("--points", args->random_points, "Random points of the domain to evaluate")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", args->seed, "Random seed")->capture_default_str();
-  app.add_option("--threads", args->threads, "CBC threads for --exact's counterexample search")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(whole_in(0, 100'000'000));
+  add_seed_option(app, args->seed, "random points and gradient starts");
+  add_threads_option(app, args->threads)->description(
+      fmt::format("Threads of --exact's counterexample search (CBC): 0 = every core (default), else 1..{}", api::kMaxThreads));
   app.add_flag("--json", args->json, "Print one JSON object");
   return [args]() {
-    Network a = load_model_file(args->a);
-    a.validate(args->a);
-    Network b = load_model_file(args->b);
-    b.validate(args->b);
+    Network a = load_model_file(args->a, true);
+    Network b = load_model_file(args->b, true);
     if (a.inputs() != b.inputs())
       throw InputError(fmt::format("{}: takes {} inputs but {} takes {}", args->b, b.inputs(), args->a, a.inputs()));
     if (a.outputs() != b.outputs())
       throw InputError(
           fmt::format("{}: has {} outputs but {} has {}", args->b, b.outputs(), args->a, a.outputs()));
-    Domain domain = make_domain(args->domain, a);
+    Domain domain = api::make_domain(args->domain, a);
     VerifyOptions options;
     options.tolerance = args->tolerance;
     options.exact = args->exact;
@@ -66,7 +63,7 @@ Run setup_verify(CLI::App& app) {
     options.random_points = args->random_points;
     options.seed = static_cast<unsigned>(args->seed);
     options.threads = args->threads;
-    VerifyResult r = verify_equivalence(a, b, domain.box, domain.probes, options);
+    VerifyResult r = api::verify(a, b, domain.box, domain.probes, options);
     bool ok = r.within_tolerance() && (!args->exact || r.proven_equivalent());
     if (args->json) {
       nlohmann::json j = to_json(r);
