@@ -9,6 +9,7 @@
 
 #include "leo/io/model_file.hpp"
 #include "leo/network/evaluate_float.hpp"
+#include "ort_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -41,6 +42,7 @@ TEST(CheckIntegration, RobustnessCasesAreCheckedAsStored) {
   auto round64 = test::run_leo("-q compress " + q(robustness() / "nnet" / "round.nnet") + " -o " +
                                q(dir / "r64.onnx") + " --dtype double --json");
   EXPECT_EQ(round64.exit_code, 0) << round64.err;
+  LEO_EXPECT_ORT_AGREES(robustness() / "nnet" / "round.nnet", dir / "r64.onnx", "");  // its box [0,1]
   fs::remove(dir / "r64.onnx");
   // subnorm.onnx on a box around 1e6: its composed weights rounded to float32
   // deviate by 0.0058 (it used to be written unchecked).
@@ -64,6 +66,7 @@ TEST(CheckIntegration, CompressReportsBothDeviationsAndTheKeptUnits) {
   const fs::path model = fs::path(LEO_SOURCE_DIR) / "examples" / "mnist_l1_50x2.onnx";
   auto r = test::run_leo("-q compress " + q(model) + " -o " + q(dir / "small.onnx") + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  LEO_EXPECT_ORT_AGREES(model, dir / "small.onnx", "--box 0,1");
   auto j = nlohmann::json::parse(r.out);
   const double in_double = j.at("max_abs_deviation_double").get<double>();
   const double stored = j.at("max_abs_deviation_stored").get<double>();
@@ -89,6 +92,7 @@ TEST(CheckIntegration, CompressReportsBothDeviationsAndTheKeptUnits) {
   // The summary names both.
   auto s = test::run_leo("-q compress " + q(model) + " -o " + q(dir / "small2.onnx"));
   ASSERT_EQ(s.exit_code, 0) << s.err;
+  LEO_EXPECT_ORT_AGREES(model, dir / "small2.onnx", "--box 0,1");
   EXPECT_NE(s.out.find("in float vs float arithmetic"), std::string::npos) << s.out;
   EXPECT_NE(s.out.find("in double"), std::string::npos) << s.out;
   fs::remove_all(dir);

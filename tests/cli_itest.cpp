@@ -12,6 +12,7 @@
 #include "leo/io/model_file.hpp"
 #include "leo/io/nnet.hpp"
 #include "ort_check.hpp"
+#include "leo/network/evaluate_float.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -146,7 +147,8 @@ TEST_F(Cli, EvalPrintsOneRowPerInputRow) {
   auto r = run_leo("eval " + q(acas(2, 3)) + " --input " + q(dir / "in.csv"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Eigen::MatrixXd got = parse_csv(r.out, "stdout").rows;
-  Eigen::MatrixXd want = net.evaluate(X).transpose();
+  // A float32 model is evaluated in float32 arithmetic (network/evaluate_float.hpp).
+  Eigen::MatrixXd want = evaluate_in(net, X, ElementType::float32).transpose();
   ASSERT_EQ(got.rows(), 50);
   ASSERT_EQ(got.cols(), 5);
   EXPECT_EQ(got, want);  // shortest round-trip decimals: exact

@@ -80,6 +80,11 @@ TEST(ErrorCatalogue, AnalyzeCompressVerifyTrain) {
        "label.csv: data row 1: the label (first column) is 0.5, not a class number"},
       {"train --data {dir}/d.csv --hidden 4 -o {dir}/d.csv", 2, "d.csv: refusing to overwrite an input file"},
       {"train --data {dir}/d.csv --hidden 4 -o {dir}/no/m.onnx", 2, "m.onnx: folder "},
+      {"train --data {dir}/d.csv --hidden 4 -o {dir}/m.onnx --log {dir}/m.onnx", 2, "m.onnx: given as two outputs"},
+      {"train --data {dir}/d.csv --hidden 4 --lr nan -o {dir}/m.onnx", 2, "--lr: nan is out of range"},
+      // the shared vocabulary
+      {"analyze {acas} --box 0,1 --threads abc", 2, "--threads: 'abc' is not a whole number (expected from 0 to 1024)"},
+      {"convert {acas}", 2, "convert: no output given (-o OUT)"},
   };
   auto expand = [&](std::string s) {
     auto replace = [&](const std::string& key, const std::string& value) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "leo/network/evaluate_float.hpp"
 #include "leo/network/network.hpp"
 #include "leo/util/error.hpp"
 #include "support.hpp"
@@ -50,4 +51,29 @@ TEST(Network, ValidateRefusesBadShapesAndNaN) {
   bad.layers[1].bias[0] = INFINITY;
   EXPECT_THROW(bad.validate(), InputError);
   EXPECT_THROW(Network().validate(), InputError);
+}
+
+// A trailing Softmax/LogSoftmax: evaluate() applies it, logits() does not,
+// and the float32 evaluation applies it too (eval and checks pair the two).
+TEST(Network, OutputActivationInDoubleAndFloat) {
+  std::mt19937_64 rng(4);
+  Network net = test::random_network({3, 5, 4}, rng);
+  const Eigen::MatrixXd X = test::random_points(Eigen::VectorXd::Constant(3, -1.0), Eigen::VectorXd::Constant(3, 1.0),
+                                                7, rng);
+  const Eigen::MatrixXd z = net.evaluate(X);
+  net.output_activation = OutputActivation::softmax;
+  EXPECT_TRUE(net.logits(X) == z);
+  const Eigen::MatrixXd p = net.evaluate(X);
+  for (Eigen::Index j = 0; j < X.cols(); ++j) {
+    EXPECT_NEAR(p.col(j).sum(), 1.0, 1e-15);
+    const double sum = z.col(j).array().exp().sum();
+    for (Eigen::Index i = 0; i < 4; ++i) EXPECT_NEAR(p(i, j), std::exp(z(i, j)) / sum, 1e-15);
+    EXPECT_LT((p.col(j) - net.evaluate(Eigen::VectorXd(X.col(j)))).norm(), 1e-12);
+  }
+  const Eigen::MatrixXd pf = Float32Network(net).evaluate(X);
+  EXPECT_LT((pf - p).cwiseAbs().maxCoeff(), 1e-6);
+  net.output_activation = OutputActivation::log_softmax;
+  const Eigen::MatrixXd q = net.evaluate(X);
+  for (Eigen::Index j = 0; j < X.cols(); ++j) EXPECT_NEAR(q.col(j).array().exp().sum(), 1.0, 1e-14);
+  EXPECT_LT((Float32Network(net).evaluate(X) - q).cwiseAbs().maxCoeff(), 1e-5);
 }

@@ -148,4 +148,17 @@ TEST_F(Vocabulary, OutputSpellings) {
   expect_refused("train --data " + d() + " --hidden 2 --dtype double --float64 -o " + out("t2.onnx"), "--float64");
 }
 
+// Every error is one line: control characters in names given on the command
+// line are printed escaped (cli/main.cpp), as those read from files are.
+TEST_F(Vocabulary, ErrorsAreOneLineWhateverTheNames) {
+  auto r = run_leo("info \"$(printf 'evil\\nname\\033[31m.onnx')\"");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  EXPECT_NE(r.err.find("evil\\nname\\x1b[31m.onnx: no such file"), std::string::npos) << r.err;
+  // Parse errors too: one line with the hint.
+  auto p = run_leo("analyze --no-such-option");
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.err.find('\n'), p.err.size() - 1) << p.err;
+}
+
 }  // namespace

@@ -85,6 +85,18 @@ class RelaxationLp {
     }
     input_cols_ = x_cols;
     CoinPackedMatrix M(false, 0, 0);  // row-ordered
+    {
+      // Room for every row up front: without it each appendRow reallocates
+      // and copies the whole matrix (quadratic: a fifth of the split stage's
+      // time on a 784-input net went to those copies).
+      CoinBigIndex elements = 0;
+      int rows = 0;
+      for (std::size_t j = 0; j < k; ++j) {
+        rows += 3 * static_cast<int>(net.layers[j].outputs());
+        elements += static_cast<CoinBigIndex>(net.layers[j].outputs()) * (net.layers[j].inputs() + 5);
+      }
+      M.reserve(rows, elements);
+    }
     std::vector<double> row_lo, row_hi;
     units_.resize(k);
     for (std::size_t j = 0; j < k; ++j) {

@@ -9,6 +9,8 @@ Float32Network::Float32Network(const Network& net) {
     weights_.push_back(layer.weights.cast<float>());
     biases_.push_back(layer.bias.cast<float>());
   }
+  head_.output = net.output;
+  head_.output_activation = net.output_activation;
 }
 
 Eigen::MatrixXd Float32Network::evaluate(const Eigen::MatrixXd& X) const {
@@ -19,7 +21,12 @@ Eigen::MatrixXd Float32Network::evaluate(const Eigen::MatrixXd& X) const {
     if (l + 1 < weights_.size()) g = g.cwiseMax(0.0f);
     a = std::move(g);
   }
-  return a.cast<double>();
+  Eigen::MatrixXd y = a.cast<double>();
+  if (head_.output_activation != OutputActivation::none) {
+    head_.apply_output_activation(y);
+    y = y.cast<float>().cast<double>();
+  }
+  return y;
 }
 
 Eigen::MatrixXd evaluate_in(const Network& net, const Eigen::MatrixXd& X, ElementType type) {

@@ -23,12 +23,15 @@ class Float32Network {
  public:
   explicit Float32Network(const Network& net);
   // X: inputs x N in double, rounded to float; returns outputs x N (float
-  // results widened to double, exactly).
+  // results widened to double, exactly). Like Network::evaluate, with the
+  // network's output_activation (computed from the float logits, rounded to
+  // float).
   Eigen::MatrixXd evaluate(const Eigen::MatrixXd& X) const;
 
  private:
   std::vector<Eigen::MatrixXf> weights_;
   std::vector<Eigen::VectorXf> biases_;
+  Network head_;  // the output tensor and output_activation only
 };
 
 // Evaluates `net` on X (inputs x N) in the arithmetic of `type`.

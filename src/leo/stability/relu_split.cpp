@@ -88,6 +88,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   CrownOptions crown;
   crown.last_layer = layer;
   crown.report = false;
+  crown.batch_rows = 256;  // the deadline is checked between batches: keep them short on wide nets
   std::unique_ptr<SplitLp> lp;  // built at the first node that needs it, warm-started after
   std::vector<std::vector<Split>> stack{{}};
   while (!stack.empty()) {
@@ -112,6 +113,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
       if (empty(b, layer)) continue;
     }
     crown_bounds(net, box, b, crown, options.deadline);
+    if (options.deadline.expired()) return result;  // unknown: bounds cut short prove nothing more
     if (empty(b, layer)) continue;
     double bound = side_bound(b);
     if (bound <= 0.0) {
