@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "leo/api/describe.hpp"
 #include "leo/api/leo.hpp"
 #include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
@@ -93,56 +94,6 @@ std::optional<ElementType> dtype_of(const std::optional<std::string>& text) {
 }
 
 // --- models --------------------------------------------------------------------
-
-// What `leo info --json` says about a model, but the file and format (the
-// package adds those).
-nlohmann::json describe(const Network& net) {
-  auto type_name = [](ElementType t) { return t == ElementType::float64 ? "float64" : "float32"; };
-  nlohmann::json j;
-  j["producer"] = net.producer;
-  j["opset"] = net.opset;
-  j["input_name"] = net.input.name;
-  j["input_shape"] = net.input.shape;
-  j["input_type"] = type_name(net.input.type);
-  j["inputs"] = net.inputs();
-  j["output_name"] = net.output.name;
-  j["output_shape"] = net.output.shape;
-  j["output_type"] = type_name(net.output.type);
-  j["output_activation"] = output_activation_name(net.output_activation);
-  j["outputs"] = net.outputs();
-  j["layers"] = net.depth();
-  j["hidden_layers"] = net.hidden_layers();
-  j["widths"] = net.widths();
-  j["hidden_units"] = net.hidden_units();
-  nlohmann::json shapes = nlohmann::json::array();
-  for (const auto& layer : net.layers) shapes.push_back({layer.outputs(), layer.inputs()});
-  j["layer_shapes"] = shapes;
-  j["parameters"] = net.source_parameters >= 0 ? net.source_parameters : net.parameters();
-  j["affine_parameters"] = net.parameters();
-  j["multiply_adds"] = net.multiply_adds();
-  if (auto box = nnet_input_box(net)) {
-    j["input_box"] = {{"lower", std::vector<double>(box->lower.data(), box->lower.data() + box->lower.size())},
-                      {"upper", std::vector<double>(box->upper.data(), box->upper.data() + box->upper.size())}};
-  }
-  // The domain a compressed model was made for (leo.domain.lower / .upper
-  // metadata, JSON arrays written by compress), when present and well formed.
-  auto lo = net.metadata.find("leo.domain.lower"), hi = net.metadata.find("leo.domain.upper");
-  if (lo != net.metadata.end() && hi != net.metadata.end()) {
-    try {
-      auto lower = nlohmann::json::parse(lo->second).get<std::vector<double>>();
-      auto upper = nlohmann::json::parse(hi->second).get<std::vector<double>>();
-      if (lower.size() == upper.size()) {
-        auto text = net.metadata.find("leo.domain");
-        j["domain"] = {{"lower", lower},
-                       {"upper", upper},
-                       {"description", text != net.metadata.end() ? text->second : std::string()}};
-      }
-    } catch (const nlohmann::json::exception&) {
-    }
-  }
-  j["metadata"] = net.metadata;
-  return j;
-}
 
 // f(x) for a batch: rows (N, inputs) -> (N, outputs), in the arithmetic of
 // `dtype` (none: the model's element type, as `leo eval` and ONNX Runtime).
@@ -383,7 +334,7 @@ PYBIND11_MODULE(_leo, m) {
                                for (const auto& l : n.layers) b.push_back(l.bias);
                                return b;
                              })
-      .def("info", [](const Network& n) { return json_to_python(describe(n)); })
+      .def("info", [](const Network& n) { return json_to_python(api::describe(n)); })
       .def("evaluate", &evaluate_rows, py::arg("rows"), py::arg("dtype") = py::none());
 
   m.def("from_layers", &from_layers, py::arg("weights"), py::arg("biases"), py::arg("dtype") = "float");

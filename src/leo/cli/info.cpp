@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "leo/api/describe.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/model_io.hpp"
 #include "leo/io/model_file.hpp"
@@ -22,59 +23,11 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(dims, ","));
 }
 
-// The domain a model was compressed for (leo.domain.lower / .upper metadata,
-// JSON arrays written by compress), when present and well formed.
-struct StoredDomain {
-  std::vector<double> lower, upper;
-  std::string description;
-};
-std::optional<StoredDomain> stored_domain(const Network& net) {
-  auto lo = net.metadata.find("leo.domain.lower"), hi = net.metadata.find("leo.domain.upper");
-  if (lo == net.metadata.end() || hi == net.metadata.end()) return std::nullopt;
-  StoredDomain d;
-  try {
-    d.lower = nlohmann::json::parse(lo->second).get<std::vector<double>>();
-    d.upper = nlohmann::json::parse(hi->second).get<std::vector<double>>();
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
-  if (d.lower.size() != d.upper.size()) return std::nullopt;
-  if (auto text = net.metadata.find("leo.domain"); text != net.metadata.end()) d.description = text->second;
-  return d;
-}
-
 nlohmann::json describe(const Network& net, const std::filesystem::path& file) {
   nlohmann::json j;
   j["file"] = file.string();
   j["format"] = format_name(model_format(file));
-  j["producer"] = net.producer;
-  j["opset"] = net.opset;
-  j["input_name"] = net.input.name;
-  j["input_shape"] = net.input.shape;
-  j["input_type"] = type_name(net.input.type);
-  j["inputs"] = net.inputs();
-  j["output_name"] = net.output.name;
-  j["output_shape"] = net.output.shape;
-  j["output_type"] = type_name(net.output.type);
-  j["output_activation"] = output_activation_name(net.output_activation);
-  j["outputs"] = net.outputs();
-  j["layers"] = net.depth();
-  j["hidden_layers"] = net.hidden_layers();
-  j["widths"] = net.widths();
-  j["hidden_units"] = net.hidden_units();
-  nlohmann::json shapes = nlohmann::json::array();
-  for (const auto& layer : net.layers) shapes.push_back({layer.outputs(), layer.inputs()});
-  j["layer_shapes"] = shapes;
-  j["parameters"] = net.source_parameters >= 0 ? net.source_parameters : net.parameters();
-  j["affine_parameters"] = net.parameters();
-  j["multiply_adds"] = net.multiply_adds();
-  if (auto box = nnet_input_box(net)) {
-    j["input_box"] = {{"lower", std::vector<double>(box->lower.data(), box->lower.data() + box->lower.size())},
-                      {"upper", std::vector<double>(box->upper.data(), box->upper.data() + box->upper.size())}};
-  }
-  if (auto d = stored_domain(net))
-    j["domain"] = {{"lower", d->lower}, {"upper", d->upper}, {"description", d->description}};
-  j["metadata"] = net.metadata;
+  j.update(api::describe(net));
   return j;
 }
 
@@ -104,7 +57,7 @@ void print_text(const Network& net, const std::filesystem::path& file) {
     fmt::print("input box:      [{}] .. [{}] (from the .nnet file)\n", fmt::join(box->lower, ", "),
                fmt::join(box->upper, ", "));
   }
-  if (auto d = stored_domain(net)) {
+  if (auto d = api::stored_domain(net)) {
     if (d->lower.size() <= 8)
       fmt::print("domain:         [{}] .. [{}] (compressed for it)\n", fmt::join(d->lower, ", "),
                  fmt::join(d->upper, ", "));
