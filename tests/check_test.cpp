@@ -116,6 +116,29 @@ TEST(CheckWrittenModel, DoubleModelWrittenAsFloatIsCheckedAsStored) {
   EXPECT_TRUE(as_double.one_search());
 }
 
+TEST(CheckWrittenModel, SoftmaxModelsAreComparedOnTheirLogits) {
+  // Two outputs whose logits differ by 0.01 in the first one only: after a
+  // Softmax the probabilities differ by less (~0.0025 at most), so comparing
+  // the probabilities would hide part of the change. The check compares logits.
+  Network original = with_type(
+      Network({AffineLayer{Eigen::MatrixXd{{1, 0}, {0, 1}}, Eigen::VectorXd{{0, 0}}}}), ElementType::float64);
+  original.output_activation = OutputActivation::softmax;
+  Network changed = original;
+  changed.layers[0].bias[0] = 0.01;
+  Box box = Box::uniform(2, 0, 1);
+  VerifyOptions options;
+  options.random_points = 200;
+  options.tolerance = 0.005;
+  WrittenModelCheck check =
+      check_written_model(original, changed, ElementType::float64, box, Eigen::MatrixXd(2, 0), options);
+  EXPECT_NEAR(check.in_double.max_abs_deviation, 0.01, 1e-12);
+  EXPECT_FALSE(check.passed());
+  EXPECT_EQ(check.written.output_activation, OutputActivation::softmax);  // written back as it was
+  // The probabilities themselves moved by less than the tolerance.
+  Eigen::MatrixXd x{{0.3}, {0.7}};
+  EXPECT_LT((original.evaluate(x) - changed.evaluate(x)).cwiseAbs().maxCoeff(), 0.005);
+}
+
 TEST(CheckWrittenModel, Float32ArithmeticCatchesWhatDoubleMisses) {
   // The same real function; in double the two agree to 1e-9, in float32 they
   // differ by up to ~0.5 (x + 1e7 rounds x to an integer).

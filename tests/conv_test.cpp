@@ -304,11 +304,11 @@ TEST(Conv2d, ChannelSelectionKeepsTheMapOfTheKeptChannels) {
   EXPECT_GT(checked, 10);
   Window2d w;
   const auto grouped = Conv2d::from_onnx_weights({2, 3, 3}, 2, w, 2, {1.0, 2.0}, {});
-  EXPECT_THROW(grouped.select_output_channels({0}), std::invalid_argument);
+  EXPECT_THROW(grouped.select_output_channels({0}), leo::Error);
   const auto plain = Conv2d::from_onnx_weights({2, 3, 3}, 2, w, 1, {1.0, 2.0, 3.0, 4.0}, {});
-  EXPECT_THROW(plain.select_output_channels({1, 0}), std::invalid_argument);
-  EXPECT_THROW(plain.select_input_channels({2}), std::invalid_argument);
-  EXPECT_THROW(plain.select_input_channels({}), std::invalid_argument);
+  EXPECT_THROW(plain.select_output_channels({1, 0}), leo::Error);
+  EXPECT_THROW(plain.select_input_channels({2}), leo::Error);
+  EXPECT_THROW(plain.select_input_channels({}), leo::Error);
 }
 
 TEST(Conv2d, ShapeErrorsAreInputErrorsWithClearMessages) {
@@ -367,8 +367,8 @@ TEST(Conv2d, ShapeErrorsAreInputErrorsWithClearMessages) {
               HasSubstr("too large"));
   // Wrongly sized batches are a caller's bug, not an input error.
   const auto conv = Conv2d::from_onnx_weights({3, 8, 8}, 4, w, 1, ones(4 * 27), {});
-  EXPECT_THROW(conv.multiply(MatrixXd::Zero(10, 2)), std::invalid_argument);
-  EXPECT_THROW(conv.transpose_multiply_rows(MatrixXd::Zero(2, 10)), std::invalid_argument);
+  EXPECT_THROW(conv.multiply(MatrixXd::Zero(10, 2)), leo::Error);
+  EXPECT_THROW(conv.transpose_multiply_rows(MatrixXd::Zero(2, 10)), leo::Error);
 }
 
 TEST(Conv2d, SamePadsGiveCeilOutputSizes) {

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -35,11 +34,11 @@ Layout rows_layout(Index samples) { return {samples, 1, samples}; }
 
 void check_columns(const Eigen::MatrixXd& X, Index features, const char* what) {
   if (X.rows() != features)
-    throw std::invalid_argument(fmt::format("{}: {} rows given, {} expected", what, X.rows(), features));
+    throw Error(ExitCode::internal, fmt::format("internal error: {}: {} rows given, {} expected", what, X.rows(), features));
 }
 void check_rows(const Eigen::MatrixXd& X, Index features, const char* what) {
   if (X.cols() != features)
-    throw std::invalid_argument(fmt::format("{}: {} columns given, {} expected", what, X.cols(), features));
+    throw Error(ExitCode::internal, fmt::format("internal error: {}: {} columns given, {} expected", what, X.cols(), features));
 }
 
 std::int64_t checked_product(const std::string& context, std::initializer_list<std::int64_t> factors) {
@@ -406,15 +405,15 @@ namespace {
 void check_keep(const std::vector<std::int64_t>& keep, std::int64_t channels, const char* what) {
   for (std::size_t i = 0; i < keep.size(); ++i)
     if (keep[i] < 0 || keep[i] >= channels || (i > 0 && keep[i] <= keep[i - 1]))
-      throw std::invalid_argument(fmt::format("{}: channels to keep must be ascending, distinct and below {}", what,
+      throw Error(ExitCode::internal, fmt::format("internal error: {}: channels to keep must be ascending, distinct and below {}", what,
                                               channels));
-  if (keep.empty()) throw std::invalid_argument(fmt::format("{}: no channel kept", what));
+  if (keep.empty()) throw Error(ExitCode::internal, fmt::format("internal error: {}: no channel kept", what));
 }
 
 }  // namespace
 
 Conv2d Conv2d::select_output_channels(const std::vector<std::int64_t>& keep) const {
-  if (group_ != 1) throw std::invalid_argument("Conv2d::select_output_channels: grouped convolution");
+  if (group_ != 1) throw Error(ExitCode::internal, "internal error: Conv2d::select_output_channels: grouped convolution");
   check_keep(keep, output_.channels, "Conv2d::select_output_channels");
   const auto n = static_cast<Index>(keep.size());
   Eigen::MatrixXd w(n, weights_.cols());
@@ -429,7 +428,7 @@ Conv2d Conv2d::select_output_channels(const std::vector<std::int64_t>& keep) con
 }
 
 Conv2d Conv2d::select_input_channels(const std::vector<std::int64_t>& keep) const {
-  if (group_ != 1) throw std::invalid_argument("Conv2d::select_input_channels: grouped convolution");
+  if (group_ != 1) throw Error(ExitCode::internal, "internal error: Conv2d::select_input_channels: grouped convolution");
   check_keep(keep, input_.channels, "Conv2d::select_input_channels");
   const auto taps = window_.kernel_h * window_.kernel_w;
   const auto n = static_cast<Index>(keep.size());
@@ -441,7 +440,7 @@ Conv2d Conv2d::select_input_channels(const std::vector<std::int64_t>& keep) cons
 }
 
 std::vector<std::pair<Eigen::Index, double>> Conv2d::row(Eigen::Index unit) const {
-  if (unit < 0 || unit >= outputs()) throw std::invalid_argument("Conv2d::row: unit out of range");
+  if (unit < 0 || unit >= outputs()) throw Error(ExitCode::internal, "internal error: Conv2d::row: unit out of range");
   const auto P = output_.positions();
   const Index o = unit / P, oh = (unit % P) / output_.width, ow = unit % output_.width;
   const Index per_group = input_.channels / group_, c0 = (o / (output_.channels / group_)) * per_group;

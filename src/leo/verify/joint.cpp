@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 
 #include "leo/bounds/backsub.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/rounding.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 
@@ -168,7 +168,7 @@ double crown_difference(const std::vector<AffineLayer>& layers, const std::vecto
 JointNetwork joint_difference(const Network& a, const Network& b, const Analysis& analysis_a,
                               const Analysis& analysis_b, const Box& box, double tolerance) {
   if (a.layers.empty() || b.layers.empty() || a.inputs() != b.inputs() || a.outputs() != b.outputs())
-    throw std::invalid_argument("joint_difference: the networks do not match");
+    throw Error(ExitCode::internal, "internal error: joint_difference: the networks do not match");
   const Index n = a.inputs(), K = a.outputs();
   const std::size_t D = std::max(a.depth(), b.depth());
   JointNetwork joint;

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <numeric>
 #include <optional>
-#include <stdexcept>
 #include <random>
 
 #include "leo/bounds/crown.hpp"
@@ -471,7 +470,7 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   const bool in_double =
       options.arithmetic_a == ElementType::float64 && options.arithmetic_b == ElementType::float64;
   if (options.exact && !in_double)
-    throw std::invalid_argument("verify_equivalence: the exact stage compares the networks in double");
+    throw Error(ExitCode::internal, "internal error: verify_equivalence: the exact stage compares the networks in double");
   if (options.exact && result.max_abs_deviation <= options.tolerance) exact_stage(a, b, box, options, result, ticker);
   result.time_seconds = watch.seconds();
   return result;
