@@ -15,13 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 Network small_net(unsigned seed = 3) {
   std::mt19937_64 rng(seed);
   return test::random_network({3, 8, 8, 2}, rng);
@@ -56,9 +49,9 @@ TEST(Api, BytesEqualTheFileSaveWrites) {
   const Network net = small_net();
   const fs::path dir = test::temp_dir("api_bytes");
   api::save_model(net, dir / "m.onnx", {});
-  EXPECT_EQ(slurp(dir / "m.onnx"), api::save_model_bytes(net, {}));
+  EXPECT_EQ(test::read_file(dir / "m.onnx"), api::save_model_bytes(net, {}));
   Network a = api::load_model(dir / "m.onnx");
-  Network b = api::load_model_bytes(slurp(dir / "m.onnx"));
+  Network b = api::load_model_bytes(test::read_file(dir / "m.onnx"));
   EXPECT_EQ(a.widths(), b.widths());
   EXPECT_EQ(a.layers[0].weights, b.layers[0].weights);
 }

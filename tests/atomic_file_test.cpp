@@ -23,13 +23,6 @@ std::vector<std::string> listing(const fs::path& dir) {
   return names;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Regression: the temporary name ".NAME.tmp-PID-XXXXXXXX" of a 240-byte NAME
 // exceeded NAME_MAX, and the write failed with "cannot write in folder".
 TEST(AtomicFile, LongNamesUpToNameMax) {
@@ -38,7 +31,7 @@ TEST(AtomicFile, LongNamesUpToNameMax) {
     const fs::path out = dir / std::string(length, 'n');
     check_output_path(out);
     write_file_atomically(out, [&](std::ostream& s) { s << "content " << length; });
-    EXPECT_EQ(slurp(out), "content " + std::to_string(length));
+    EXPECT_EQ(test::read_file(out), "content " + std::to_string(length));
   }
   EXPECT_EQ(listing(dir).size(), 3u);  // no temporary left
 }

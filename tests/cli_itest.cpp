@@ -27,13 +27,6 @@ fs::path acas(int a, int b) {
   return test::models_dir() / "acasxu" / fmt::format("ACASXU_run2a_{}_{}_batch_2000.onnx", a, b);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void write_text(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
 // Files in a folder (names), to check that nothing (not even a temporary) was left.
@@ -157,7 +150,7 @@ TEST_F(Cli, EvalPrintsOneRowPerInputRow) {
   auto w = run_leo("eval " + q(acas(2, 3)) + " --input " + q(dir / "in.csv") + " --output " + q(dir / "out.csv"));
   ASSERT_EQ(w.exit_code, 0) << w.err;
   EXPECT_TRUE(w.out.empty());
-  EXPECT_EQ(slurp(dir / "out.csv"), r.out);
+  EXPECT_EQ(test::read_file(dir / "out.csv"), r.out);
   auto js = run_leo("eval --json " + q(acas(2, 3)) + " --input " + q(dir / "in.csv"));
   ASSERT_EQ(js.exit_code, 0) << js.err;
   auto j = nlohmann::json::parse(js.out);
@@ -183,12 +176,12 @@ TEST_F(Cli, EvalWrongWidthNamesFileAndLine) {
                    "missing.csv: no such file");
   expect_bad_input(run_leo("eval " + q(acas(1, 1))), "--input");
   // The input is never overwritten.
-  std::string before = slurp(dir / "word.csv");
+  std::string before = test::read_file(dir / "word.csv");
   write_text(dir / "ok.csv", "1,2,3,4,5\n");
   expect_bad_input(run_leo("eval " + q(acas(1, 1)) + " --input " + q(dir / "ok.csv") + " --output " +
                            q(dir / "ok.csv")),
                    "refusing to overwrite");
-  EXPECT_EQ(slurp(dir / "ok.csv"), "1,2,3,4,5\n");
+  EXPECT_EQ(test::read_file(dir / "ok.csv"), "1,2,3,4,5\n");
 }
 
 TEST_F(Cli, ConvertOnnxToNnetAndBack) {
@@ -227,7 +220,7 @@ TEST_F(Cli, ConvertOnnxToNnetAndBack) {
   auto j = nlohmann::json::parse(run_leo("info --json " + q(dir / "d.onnx")).out);
   EXPECT_EQ(j["input_type"], "float64");
   ASSERT_EQ(run_leo("convert " + q(dir / "m.nnet") + " " + q(dir / "copy.nnet")).exit_code, 0);
-  EXPECT_EQ(slurp(dir / "copy.nnet"), slurp(dir / "m.nnet"));
+  EXPECT_EQ(test::read_file(dir / "copy.nnet"), test::read_file(dir / "m.nnet"));
   // info on .nnet.
   auto i = run_leo("info --json " + q(dir / "m.nnet"));
   ASSERT_EQ(i.exit_code, 0) << i.err;
@@ -257,7 +250,7 @@ TEST_F(Cli, NnetBoxesShowInInfo) {
 // The bad inputs of the foundation issue, through `convert` (which must then
 // leave no output file) and `info`.
 TEST_F(Cli, BadInputsExitTwoWithNoOutput) {
-  const std::string model = slurp(acas(1, 1));
+  const std::string model = test::read_file(acas(1, 1));
   write_text(dir / "truncated.onnx", model.substr(0, model.size() / 2));
   write_text(dir / "text.onnx", "this is not an ONNX model\n");
   write_text(dir / "empty.onnx", "");
@@ -265,7 +258,7 @@ TEST_F(Cli, BadInputsExitTwoWithNoOutput) {
   // is patched to a NaN.
   write_text(dir / "nan.nnet", "1,2,1,2,\n2,1,\n0,\n0,0,\n1,1,\n0,0,0,\n1,1,1,\n1234.5,3,\n-1,\n");
   ASSERT_EQ(run_leo("convert --dtype float " + q(dir / "nan.nnet") + " " + q(dir / "clean.onnx")).exit_code, 0);
-  std::string bytes = slurp(dir / "clean.onnx");
+  std::string bytes = test::read_file(dir / "clean.onnx");
   const std::string weight("\x00\x50\x9a\x44", 4), nan("\x00\x00\xc0\x7f", 4);
   auto at = bytes.find(weight);
   ASSERT_NE(at, std::string::npos);
@@ -314,19 +307,19 @@ TEST_F(Cli, ConvertNeverOverwritesItsInput) {
   ASSERT_EQ(run_leo("convert " + q(acas(1, 2)) + " " + q(dir / "m.onnx")).exit_code, 0);
   LEO_EXPECT_ORT_AGREES(acas(1, 2), dir / "m.onnx", Box::uniform(5, -1, 1));
   for (const char* name : {"m.nnet", "m.onnx"}) {
-    std::string before = slurp(dir / name);
+    std::string before = test::read_file(dir / name);
     auto r = run_leo("convert " + q(dir / name) + " " + q(dir / name));
     expect_bad_input(r, std::string(name) + ": refusing to overwrite an input file");
-    EXPECT_EQ(slurp(dir / name), before);
+    EXPECT_EQ(test::read_file(dir / name), before);
     // The same file through another path.
     auto r2 = run_leo("convert " + q(dir / name) + " " + q(dir / "." / name));
     expect_bad_input(r2, "refusing to overwrite");
-    EXPECT_EQ(slurp(dir / name), before);
+    EXPECT_EQ(test::read_file(dir / name), before);
   }
   // An existing output that is not the input is replaced.
   write_text(dir / "old.nnet", "old");
   ASSERT_EQ(run_leo("convert " + q(dir / "m.onnx") + " " + q(dir / "old.nnet")).exit_code, 0);
-  EXPECT_EQ(slurp(dir / "old.nnet").rfind("// Neural network in .nnet format", 0), 0u);
+  EXPECT_EQ(test::read_file(dir / "old.nnet").rfind("// Neural network in .nnet format", 0), 0u);
 }
 
 TEST_F(Cli, ConvertToAnUnwritablePlace) {

@@ -17,13 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
 
 // An IDX file of unsigned bytes with the given dimensions.
@@ -67,14 +60,14 @@ class NeverOverwrite : public ::testing::Test {
     }
     SCOPED_TRACE(args);
     const bool existed = fs::exists(victim);
-    const std::string before = existed ? slurp(victim) : "";
+    const std::string before = existed ? test::read_file(victim) : "";
     auto r = run_leo("-q " + args);
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
     EXPECT_EQ(fs::exists(victim), existed);
     if (existed) {
-      EXPECT_EQ(slurp(victim), before);
+      EXPECT_EQ(test::read_file(victim), before);
     }
   }
 

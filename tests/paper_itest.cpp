@@ -18,13 +18,6 @@ namespace leo {
 namespace {
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 int run_driver(const fs::path& dir, const std::string& log) {
   const std::string command =
       fmt::format("python3 '{}/bench/paper/run' smoke --leo '{}' --out '{}/results' --models '{}/models' >'{}/{}' 2>&1",
@@ -35,7 +28,7 @@ int run_driver(const fs::path& dir, const std::string& log) {
 
 TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
   const fs::path dir = test::temp_dir("paper");
-  ASSERT_EQ(run_driver(dir, "first.log"), 0) << slurp(dir / "first.log");
+  ASSERT_EQ(run_driver(dir, "first.log"), 0) << test::read_file(dir / "first.log");
   const fs::path results = dir / "results";
 
   int networks = 0;
@@ -43,7 +36,7 @@ TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
     if (entry.path().extension() != ".json") continue;
     ++networks;
     SCOPED_TRACE(entry.path().string());
-    const auto r = nlohmann::json::parse(slurp(entry.path()));
+    const auto r = nlohmann::json::parse(test::read_file(entry.path()));
     // Lossless: the compressed network classifies the test set exactly as the original.
     EXPECT_EQ(r["accuracy_before"].get<double>(), r["accuracy_after"].get<double>());
     EXPECT_EQ(r["test_samples"], 2000);
@@ -79,19 +72,19 @@ TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
   }
   EXPECT_EQ(checked, 2);
 
-  const std::string table = slurp(results / "results.md");
+  const std::string table = test::read_file(results / "results.md");
   EXPECT_NE(table.find("| mnist | 2×10 | 0.002 | 1 |"), std::string::npos) << table;
   EXPECT_NE(table.find("| mnist | 2×10 | 0 | 1 |"), std::string::npos) << table;
   EXPECT_NE(table.find("leo2020 / cascade"), std::string::npos) << table;
   for (const char* svg : {"accuracy-vs-removed-mnist.svg", "decision-time.svg"}) {
-    const std::string text = slurp(results / svg);
+    const std::string text = test::read_file(results / svg);
     EXPECT_NE(text.find("<svg"), std::string::npos) << svg;
     EXPECT_NE(table.find(svg), std::string::npos) << svg;
   }
 
   // Resumable: a second run finds every result and trains nothing.
-  ASSERT_EQ(run_driver(dir, "second.log"), 0) << slurp(dir / "second.log");
-  const std::string second = slurp(dir / "second.log");
+  ASSERT_EQ(run_driver(dir, "second.log"), 0) << test::read_file(dir / "second.log");
+  const std::string second = test::read_file(dir / "second.log");
   EXPECT_NE(second.find("mnist-10x10-l1_0.002-s1: skipped"), std::string::npos) << second;
   EXPECT_NE(second.find("mnist-10x10-l1_0-s1: skipped"), std::string::npos) << second;
   fs::remove_all(dir);

@@ -12,6 +12,13 @@
 namespace leo::test {
 namespace fs = std::filesystem;
 
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 fs::path models_dir() {
   const char* env = std::getenv("LEO_MODELS_DIR");
   fs::path dir = env ? fs::path(env) : fs::path(LEO_REPO_MODELS_DIR);

@@ -19,6 +19,8 @@ std::filesystem::path fixtures_dir();
 std::filesystem::path leo_binary();
 // A fresh empty folder under the system temp dir, removed by the caller if wanted.
 std::filesystem::path temp_dir(const std::string& name);
+// The whole content of a file, bytes as they are ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& file);
 
 // A random network with the given sizes (sizes[0] inputs, sizes.back() outputs),
 // Gaussian weights scaled 1/sqrt(fan_in), biases Gaussian * bias_scale.
