@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "leo/io/model_file.hpp"
 #include "leo/io/onnx.hpp"
 #include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
@@ -44,7 +45,7 @@ Reference reference(const std::string& name) {
   return {matrix(j.at("inputs")), matrix(j.at("outputs"))};
 }
 
-[[maybe_unused]] std::map<std::string, int> op_counts(const fs::path& file) {
+std::map<std::string, int> op_counts(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   onnx::ModelProto m;
   if (!in || !m.ParseFromIstream(&in)) throw std::runtime_error("cannot parse " + file.string());
@@ -127,6 +128,55 @@ TEST(CnnOnnxRead, NhwcInputIsPermutedInsideTheFirstLayer) {
   ASSERT_EQ(b[0].ops.size(), 2u);
   EXPECT_TRUE(std::holds_alternative<Permute>(b[0].ops[0]));
   EXPECT_TRUE(std::holds_alternative<Conv2d>(b[0].ops[1]));
+}
+
+TEST(CnnOnnxWrite, RoundTripKeepsTheConvolutionsAndTheFunction) {
+  const fs::path dir = test::temp_dir("cnn_onnx_write");
+  for (const char* name : kReadable) {
+    SCOPED_TRACE(name);
+    const Network net = read_onnx(fixture(name, ".onnx"));
+    const fs::path out = dir / (std::string(name) + ".onnx");
+    ASSERT_NO_THROW(write_onnx(net, out));
+    EXPECT_NO_THROW(onnx::checker::check_model(out.string()));
+    const auto before = op_counts(fixture(name, ".onnx"));
+    const auto after = op_counts(out);
+    auto count = [](const std::map<std::string, int>& m, const char* op) {
+      auto it = m.find(op);
+      return it == m.end() ? 0 : it->second;
+    };
+    EXPECT_EQ(count(after, "Conv"), count(before, "Conv"));
+    EXPECT_EQ(count(after, "Add"), count(before, "Add"));  // the residual Add stays one Add
+    EXPECT_EQ(count(after, "Transpose"), std::string(name) == "cnn_nhwc" ? 1 : 0);  // the NHWC input stays NHWC
+    EXPECT_EQ(count(after, "BatchNormalization"), 0);  // folded
+    const Network back = read_onnx(out);
+    ASSERT_EQ(back.layers.size(), net.layers.size());
+    for (std::size_t l = 0; l < net.layers.size(); ++l) EXPECT_EQ(back.layers[l].is_dense(), net.layers[l].is_dense());
+    EXPECT_EQ(back.input.name, net.input.name);
+    EXPECT_EQ(back.input.shape, net.input.shape);
+    EXPECT_EQ(back.output.name, net.output.name);
+    EXPECT_EQ(back.output.shape, net.output.shape);
+    const Reference r = reference(name);
+    // Weights are written in float32: folded BatchNorm weights are rounded once.
+    EXPECT_LE(deviation(back.evaluate(r.X), net.evaluate(r.X)), 1e-6);
+    // Written again, the model is the same file (the writer is a fixed point).
+    const fs::path again = dir / (std::string(name) + "_again.onnx");
+    write_onnx(back, again);
+    EXPECT_EQ(test::read_file(again), test::read_file(out));
+  }
+  fs::remove_all(dir);
+}
+
+TEST(CnnOnnxWrite, NnetRefusesConvolutionalLayers) {
+  const Network net = read_onnx(fixture("cnn_basic", ".onnx"));
+  const fs::path dir = test::temp_dir("cnn_nnet_write");
+  try {
+    write_model(net, dir / "x.nnet");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("layer 0 is convolutional; .nnet stores fully connected layers only"));
+  }
+  EXPECT_FALSE(fs::exists(dir / "x.nnet"));
+  fs::remove_all(dir);
 }
 
 }  // namespace
