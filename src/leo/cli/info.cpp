@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "leo/api/describe.hpp"
+#include "leo/network/structured.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/model_io.hpp"
 #include "leo/io/model_file.hpp"
@@ -47,6 +48,19 @@ void print_text(const Network& net, const std::filesystem::path& file) {
   for (const auto& layer : net.layers) sizes.push_back(std::to_string(layer.outputs()));
   fmt::print("widths:         {}\n", fmt::join(sizes, " -> "));
   fmt::print("hidden units:   {}\n", net.hidden_units());
+  bool structured = false;
+  for (const auto& layer : net.layers) structured = structured || !layer.is_dense();
+  if (structured) {
+    // Carried units (a skip connection's value passed through a layer) are not model units.
+    std::int64_t carry = 0;
+    for (const auto& layer : net.layers)
+      if (!layer.is_dense())
+        for (const auto& s : layer.structured->output_segments())
+          if (s.carry) carry += s.shape.size();
+    if (carry > 0) fmt::print("carried units:  {} (skip connections; included above, not model units)\n", carry);
+    const auto lines = api::layer_lines(net);
+    for (std::size_t l = 0; l < lines.size(); ++l) fmt::print("layer {:<9} {}\n", fmt::format("{}:", l), lines[l]);
+  }
   if (net.source_parameters >= 0 && net.source_parameters != net.parameters())
     fmt::print("parameters:     {} as stored ({} in the affine layers leo built)\n", net.source_parameters,
                net.parameters());
