@@ -94,6 +94,85 @@ TEST(CnnOnnx, EvalOnACnnGivesPyTorchsOutputs) {
   fs::remove_all(dir);
 }
 
+// Deterministic pseudo-random weights in [-1, 1).
+std::vector<double> weights(std::size_t n, unsigned seed) {
+  std::vector<double> v(n);
+  std::uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
+  for (auto& w : v) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    w = static_cast<double>(x >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+  }
+  return v;
+}
+
+void attr_ints(onnx::NodeProto* n, const char* name, std::vector<std::int64_t> v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+void attr_string(onnx::NodeProto* n, const char* name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+
+TEST(CnnOnnx, AutoPadGroupsAndBatchNormWhereNoConvPrecedesAgreeWithOrt) {
+  // BN on the input (a ChannelAffine before the first Conv), a grouped Conv
+  // with auto_pad SAME_UPPER and stride 2, BN after a Relu, a Conv with
+  // auto_pad SAME_LOWER, one VALID, GlobalAveragePool, Gemm.
+  const fs::path dir = test::temp_dir("cnn_autopad");
+  OnnxBuilder b({-1, 4, 7, 6}, {-1, 3});
+  auto bn = [&](const std::string& p, std::int64_t c, unsigned seed) {
+    auto w = weights(static_cast<std::size_t>(4 * c), seed);
+    std::vector<double> g, beta, mean, var;
+    for (std::int64_t k = 0; k < c; ++k) {
+      g.push_back(1.0 + 0.5 * w[k]);
+      beta.push_back(0.3 * w[c + k]);
+      mean.push_back(0.2 * w[2 * c + k]);
+      var.push_back(1.0 + 0.5 * w[3 * c + k]);
+    }
+    b.init(p + ".g", {c}, g);
+    b.init(p + ".b", {c}, beta);
+    b.init(p + ".m", {c}, mean);
+    b.init(p + ".v", {c}, var);
+  };
+  bn("bn0", 4, 1);
+  b.node("BatchNormalization", {"x", "bn0.g", "bn0.b", "bn0.m", "bn0.v"}, {"n0"}, "bn0");
+  b.init("W1", {6, 2, 3, 3}, weights(108, 2));
+  b.init("B1", {6}, weights(6, 3));
+  auto* c1 = b.node("Conv", {"n0", "W1", "B1"}, {"h1"}, "c1");
+  attr_string(c1, "auto_pad", "SAME_UPPER");
+  attr_ints(c1, "strides", {2, 2});
+  OnnxBuilder::attr_int(c1, "group", 2);
+  b.node("Relu", {"h1"}, {"r1"}, "relu1");
+  bn("bn1", 6, 4);
+  b.node("BatchNormalization", {"r1", "bn1.g", "bn1.b", "bn1.m", "bn1.v"}, {"n1"}, "bn1");
+  b.init("W2", {5, 6, 2, 2}, weights(120, 5));
+  auto* c2 = b.node("Conv", {"n1", "W2"}, {"h2"}, "c2");
+  attr_string(c2, "auto_pad", "SAME_LOWER");
+  b.node("Relu", {"h2"}, {"r2"}, "relu2");
+  b.init("W3", {4, 5, 2, 2}, weights(80, 6));
+  b.init("B3", {4}, weights(4, 7));
+  auto* c3 = b.node("Conv", {"r2", "W3", "B3"}, {"h3"}, "c3");
+  attr_string(c3, "auto_pad", "VALID");
+  b.node("Relu", {"h3"}, {"r3"}, "relu3");
+  b.node("GlobalAveragePool", {"r3"}, {"p"}, "gap");
+  b.node("Flatten", {"p"}, {"f"}, "flat");
+  b.init("Wd", {3, 4}, weights(12, 8));
+  b.init("Bd", {3}, weights(3, 9));
+  OnnxBuilder::attr_int(b.node("Gemm", {"f", "Wd", "Bd"}, {"y"}, "fc"), "transB", 1);
+  const fs::path model = b.save(dir, "autopad.onnx");
+  const Box box = Box::uniform(4 * 7 * 6, -1, 1);
+  EXPECT_TRUE(test::ort_matches_leo(model, box, 1000));
+  const auto c = run_leo("convert " + q(model) + " " + q(dir / "out.onnx"));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(op_counts(dir / "out.onnx").at("Conv"), 3);
+  LEO_EXPECT_ORT_AGREES(model, dir / "out.onnx", box, 1000);
+  fs::remove_all(dir);
+}
+
 // A Conv model x [N,C,H,W] -> Conv(W) -> Flatten -> y, for the error cases.
 OnnxBuilder conv_model(std::vector<std::int64_t> in, std::vector<std::int64_t> w, const std::string& name = "c1") {
   OnnxBuilder b(in, {-1, 1});
