@@ -108,6 +108,7 @@ class Certifier {
     SplitOptions split;
     split.max_nodes = options_.certify_nodes;
     split.deadline = options_.deadline;
+    split.limits = options_.limits;
     auto refutes = [&](const Eigen::VectorXd& x) {
       harvester_.harvest_input(x);
       return inactive ? v.seen_positive : v.seen_negative;
@@ -215,6 +216,15 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
       analysis.timed_out = true;
       return;
     }
+    if (options.limits.exceeded(net, tight, l)) {
+      const ModelSize size = relaxation_size(net, tight, l);
+      Progress::global().report("milp", "per-unit: layer {} and later skipped: the MILP of the layers before would have "
+                                "{} rows and {} nonzeros (limits {} and {}); their undecided units stay undecided", l,
+                                size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+      note_size_limit(analysis, Stage::milp, l, size.rows, size.nonzeros, options.limits.rows,
+                      options.limits.nonzeros);
+      return;
+    }
     // The MILP of layers [0, l) plus the g columns of layer l.
     MilpModel model;
     auto inputs = add_input_columns(model, box);
@@ -228,9 +238,9 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
       g[i] = model.add_column(tight[l].lower[i], tight[l].upper[i]);
       cols.assign(1, g[i]);
       vals.assign(1, 1.0);
-      for (Eigen::Index j = 0; j < layer.inputs(); ++j) {
-        cols.push_back(previous[j]);
-        vals.push_back(-layer.weights(static_cast<Eigen::Index>(i), j));
+      for (const auto& [j, w] : layer.row(static_cast<Eigen::Index>(i))) {  // sparse for a convolution
+        cols.push_back(previous[static_cast<std::size_t>(j)]);
+        vals.push_back(-w);
       }
       model.add_row(cols, vals, layer.bias[i], layer.bias[i]);
     }
@@ -264,6 +274,14 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
     return;
   }
 
+  if (options.limits.exceeded(net, tight, hidden)) {
+    const ModelSize size = relaxation_size(net, tight, hidden);
+    Progress::global().report("milp", "network: skipped: the MILP would have {} rows and {} nonzeros (limits {} and "
+                              "{}); the undecided units stay undecided", size.rows, size.nonzeros,
+                              options.limits.rows, options.limits.nonzeros);
+    note_size_limit(analysis, Stage::milp, 0, size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+    return;
+  }
   MilpModel model;
   auto inputs = add_input_columns(model, box);
   ReluEncodingOptions relax;

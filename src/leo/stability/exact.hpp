@@ -39,6 +39,7 @@
 //   expires stays `undecided` and analysis.timed_out is set. Never a wrong verdict.
 // - A CBC failure (numerical trouble) leaves the units concerned undecided.
 #include "leo/bounds/bounds.hpp"
+#include "leo/bounds/lp.hpp"
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
@@ -61,6 +62,11 @@ struct ExactOptions {
   long certify_nodes = 2000;
   Deadline deadline;               // wall clock; default: none
   bool verbose = false;            // CBC's log on stdout
+  // Networks with conv layers: a MILP over these limits (its LP relaxation's
+  // size, bounds/lp.hpp) is not built; the units that needed it stay
+  // undecided and analysis.skipped_models says so. The certifying search
+  // uses the same limits for its LPs.
+  ModelLimits limits;
 };
 
 // LEO 2020: for each undecided hidden unit, in layer order, maximise g (unless

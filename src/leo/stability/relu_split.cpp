@@ -48,7 +48,7 @@ Choice choose_split(const Network& net, const NetworkBounds& b, std::size_t k, c
     const Eigen::VectorXd& nu_next = j + 1 == k ? a : (j + 1 < sol.nu.size() ? sol.nu[j + 1] : a);
     Eigen::VectorXd rho;
     if (nu_next.size() == net.layers[j + 1].outputs())
-      rho = net.layers[j + 1].weights.transpose() * nu_next;
+      rho = net.layers[j + 1].transpose_multiply(nu_next).col(0);
     else
       rho = Eigen::VectorXd::Zero(net.layers[j + 1].inputs());
     for (Eigen::Index i = 0; i < b[j].lower.size(); ++i) {
@@ -120,9 +120,13 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
       envelope = std::max(envelope, bound);
       continue;
     }
-    if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer);
-    LpSolution sol = lp->maximise(b, a, options.deadline.remaining());
-    ++result.lps;
+    if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer, options.limits);
+    LpSolution sol;
+    sol.bound = std::numeric_limits<double>::infinity();  // no LP: no bound
+    if (lp->available()) {
+      sol = lp->maximise(b, a, options.deadline.remaining());
+      ++result.lps;
+    }
     if (std::isfinite(sol.bound) && sol.bound < bound) bound = sol.bound;
     if (bound <= 0.0) {
       envelope = std::max(envelope, bound);
@@ -162,6 +166,15 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
   const int before = undecided_units(analysis);
   long nodes = 0, proofs = 0;
   for (std::size_t h = 1; h < analysis.layers.size() && !out_of_time(); ++h) {
+    if (options.limits.exceeded(net, bounds, h)) {
+      const ModelSize size = relaxation_size(net, bounds, h);
+      Progress::global().report("split", "layer {} and later skipped: the LP of the layers before would have {} rows "
+                                "and {} nonzeros (limits {} and {}); their undecided units stay undecided", h,
+                                size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+      note_size_limit(analysis, Stage::split, h, size.rows, size.nonzeros, options.limits.rows,
+                      options.limits.nonzeros);
+      break;
+    }
     for (std::size_t i = 0; i < analysis.layers[h].size() && !out_of_time(); ++i) {
       const auto unit = static_cast<Eigen::Index>(i);
       for (bool nonpositive : {true, false}) {
@@ -169,6 +182,7 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
         Progress::global().heartbeat();
         SplitOptions o;
         o.max_nodes = options.unit_nodes;
+        o.limits = options.limits;
         o.deadline = stage.remaining() < deadline.remaining() ? stage : deadline;
         auto refutes = [&](const Eigen::VectorXd& x) {
           harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);

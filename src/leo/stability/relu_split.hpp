@@ -33,6 +33,7 @@
 #include <limits>
 
 #include "leo/bounds/bounds.hpp"
+#include "leo/bounds/lp.hpp"
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
@@ -43,6 +44,9 @@ namespace leo {
 struct SplitOptions {
   long max_nodes = 2000;  // nodes bounded (LP or not); the root counts
   Deadline deadline;
+  // A node LP over these limits (networks with conv layers) is not built: the
+  // search then bounds its nodes by CROWN alone (still sound, weaker).
+  ModelLimits limits;
 };
 
 struct SplitResult {
@@ -77,6 +81,9 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 struct SplitStageOptions {
   long unit_nodes = 64;  // nodes per unit and side
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
+  // A layer whose LP (layers before it) is over these limits is skipped: its
+  // units stay undecided (networks with conv layers only, docs/cnn.md).
+  ModelLimits limits;
 };
 
 // Returns the units decided (stable or unstable).
