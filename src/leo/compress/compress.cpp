@@ -93,12 +93,13 @@ CompressResult compress_structured(const Compressible& start, const CompressOpti
   sub.origin.assign(result.state.origin.begin() + static_cast<std::ptrdiff_t>(T), result.state.origin.end());
   const Eigen::Index n = sub.network.inputs();
   Box sub_box(Eigen::VectorXd::Zero(n), Eigen::VectorXd::Ones(n));
+  Eigen::Index free = n;
   for (Eigen::Index i = 0; i < n; ++i)
-    if (result.state.status[T - 1][static_cast<std::size_t>(i)] == Status::inactive) sub_box.upper[i] = 0.0;
+    if (result.state.status[T - 1][static_cast<std::size_t>(i)] == Status::inactive) sub_box.upper[i] = 0.0, --free;
   // The hull of the tail's input holds one direction per free feature (n x
-  // n doubles): past this many features the hull rewrites are skipped.
-  constexpr Eigen::Index hull_feature_limit = 4096;
-  CompressResult tail = compress_dense(sub, sub_box, options, n <= hull_feature_limit);
+  // free doubles): past 2^24 doubles (128 MiB) the hull rewrites are skipped.
+  constexpr Eigen::Index hull_limit = Eigen::Index{1} << 24;
+  CompressResult tail = compress_dense(sub, sub_box, options, n * free <= hull_limit);
   result.rounds += tail.rounds;
   bool dead = false;
   for (auto& step : tail.steps) {
