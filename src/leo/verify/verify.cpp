@@ -446,10 +446,17 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   }
   search.consider(box.center(), "probe");
   search.consider(corner_points(box, rng), "corner");
-  // Random points, in chunks; the first chunk is kept as the pool of gradient starts.
+  // Random points, in chunks; the first chunk is kept as the pool of gradient
+  // starts. A chunk's activations take widest x chunk doubles per layer: for
+  // wide (convolutional) layers the chunk shrinks to keep that near 2^25
+  // doubles (256 MiB).
+  Index widest = std::max(a.inputs(), b.inputs());
+  for (const Network* net : {&a, &b})
+    for (const auto& layer : net->layers) widest = std::max(widest, layer.outputs());
+  const int chunk = static_cast<int>(std::clamp<Index>((Index{1} << 25) / std::max<Index>(widest, 1), 64, 4096));
   MatrixXd pool, pool_diff;
   for (int done = 0; done < options.random_points;) {
-    int n = std::min(4096, options.random_points - done);
+    int n = std::min(chunk, options.random_points - done);
     MatrixXd X = uniform_points(box, n, rng);
     MatrixXd d = search.consider(X, "random");
     ticker.set(fmt::format("search: {} points, max |f_A - f_B| = {:.3g}", result.points_evaluated,
