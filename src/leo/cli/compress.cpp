@@ -61,8 +61,16 @@ void print_summary(const api::CompressModelResult& r, const std::string& in, con
       case RewriteKind::zero_outgoing: zero_outgoing = c.units; break;
       case RewriteKind::layer_fold: folded = c.units; break;
       case RewriteKind::dead_layer: break;
+      case RewriteKind::inactive_channel: break;
+      case RewriteKind::constant_channel: break;
     }
   }
+  int channels[2] = {};  // inactive, constant channels removed
+  for (const auto& s : r.rewrite.steps)
+    if (s.kind == RewriteKind::inactive_channel || s.kind == RewriteKind::constant_channel)
+      channels[s.kind == RewriteKind::constant_channel] += s.channels;
+  bool structured = false;
+  for (const auto& layer : original.layers) structured |= !layer.is_dense();
   const api::AnalysisCounts counts = api::count_units(r.analysis);
   std::cout << fmt::format("model:           {} -> {}\n", in, out);
   std::cout << fmt::format("domain:          {}\n", api::domain_text(r.domain));
@@ -81,6 +89,12 @@ void print_summary(const api::CompressModelResult& r, const std::string& in, con
       "removed; {} layers folded{}\n",
       removed[0], removed[1], removed[2], removed[3], zero_outgoing, folded,
       r.rewrite.state.constant() && r.changed() ? "; the network is constant on the domain" : "");
+  if (structured) {
+    const StableKept kept = r.rewrite.stable_kept();
+    std::cout << fmt::format("channels:        {} inactive, {} constant channels removed; {} stable units kept in {} "
+                             "channels (stable at only some positions, or not removable)\n",
+                             channels[0], channels[1], kept.units, kept.channels);
+  }
   const WrittenModelCheck& check = r.stored_check;
   std::cout << fmt::format("max deviation:   {:.3g} in {} vs {} arithmetic, {:.3g} in double (tolerance {:.3g}, "
                            "{} points checked)\n",

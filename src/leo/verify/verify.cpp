@@ -419,7 +419,7 @@ MatrixXd input_gradients(const Network& net, const MatrixXd& X, const MatrixXd& 
   std::vector<MatrixXd> pre = net.pre_activations(X);
   MatrixXd delta = C;
   for (std::size_t l = net.depth(); l-- > 0;) {
-    MatrixXd g = net.layers[l].weights.transpose() * delta;
+    MatrixXd g = net.layers[l].transpose_multiply(delta);
     if (l == 0) return g;
     delta = g.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
   }
@@ -446,10 +446,17 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   }
   search.consider(box.center(), "probe");
   search.consider(corner_points(box, rng), "corner");
-  // Random points, in chunks; the first chunk is kept as the pool of gradient starts.
+  // Random points, in chunks; the first chunk is kept as the pool of gradient
+  // starts. A chunk's activations take widest x chunk doubles per layer: for
+  // wide (convolutional) layers the chunk shrinks to keep that near 2^25
+  // doubles (256 MiB).
+  Index widest = std::max(a.inputs(), b.inputs());
+  for (const Network* net : {&a, &b})
+    for (const auto& layer : net->layers) widest = std::max(widest, layer.outputs());
+  const int chunk = static_cast<int>(std::clamp<Index>((Index{1} << 25) / std::max<Index>(widest, 1), 64, 4096));
   MatrixXd pool, pool_diff;
   for (int done = 0; done < options.random_points;) {
-    int n = std::min(4096, options.random_points - done);
+    int n = std::min(chunk, options.random_points - done);
     MatrixXd X = uniform_points(box, n, rng);
     MatrixXd d = search.consider(X, "random");
     ticker.set(fmt::format("search: {} points, max |f_A - f_B| = {:.3g}", result.points_evaluated,
@@ -471,7 +478,16 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
       options.arithmetic_a == ElementType::float64 && options.arithmetic_b == ElementType::float64;
   if (options.exact && !in_double)
     throw Error(ExitCode::internal, "internal error: verify_equivalence: the exact stage compares the networks in double");
-  if (options.exact && result.max_abs_deviation <= options.tolerance) exact_stage(a, b, box, options, result, ticker);
+  if (options.exact && result.max_abs_deviation <= options.tolerance) {
+    // The difference network and the MILP read dense weights.
+    for (const Network* net : {&a, &b})
+      for (const auto& layer : net->layers)
+        if (!layer.is_dense())
+          throw InputError(
+              "verify --exact: convolutional layers are not supported by the exact stage yet (the search without "
+              "--exact supports them)");
+    exact_stage(a, b, box, options, result, ticker);
+  }
   result.time_seconds = watch.seconds();
   return result;
 }

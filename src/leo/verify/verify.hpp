@@ -11,6 +11,10 @@
 //     signed steps shrinking from 1/4 of the box width.
 // Every number reported is a real point of the box evaluated in double.
 //
+// The search works on any layers (dense or structured: it uses the layers'
+// products); the exact stage needs dense layers and refuses structured
+// (convolutional) ones with an InputError.
+//
 // Exact (optional): a proof, for every output k, that
 // max_x |f_A,k(x) - f_B,k(x)| <= T over the box, sound in floating point:
 //   1. both networks are analysed (stability/cascade.hpp, the cascade of
