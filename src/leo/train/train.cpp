@@ -41,10 +41,10 @@ Parameters<To> cast_parameters(const Parameters<From>& p) {
 
 // Arg-max accuracy of float parameters on a data set, in chunks (the
 // objective's own forward pass).
-std::int64_t correct_float(const Parameters<float>& p, const Eigen::MatrixXf& X, const std::vector<int>& labels) {
+std::int64_t correct_float(const Parameters<float>& p, const Eigen::MatrixXf& X, const std::vector<int>& labels,
+                           Workspace<float>& work) {
   constexpr Eigen::Index kChunk = 1024;
   std::int64_t correct = 0;
-  Workspace<float> work;
   Eigen::MatrixXf chunk;
   std::vector<int> y;
   for (Eigen::Index start = 0; start < X.cols(); start += kChunk) {
@@ -356,7 +356,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
   Parameters<float> grad = params.zeros_like();
   Parameters<float> m1 = params.zeros_like();  // SGD momentum buffer / Adam first moment
   Parameters<float> m2 = opt.optimizer == OptimizerKind::adam ? params.zeros_like() : Parameters<float>();
-  Workspace<float> work;
+  Workspace<float> work, test_work;
 
   std::mt19937_64 rng(opt.seed ^ 0x5DEECE66DULL);
   std::vector<std::size_t> order(n);
@@ -438,7 +438,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
     m.cross_entropy = ce_sum / static_cast<double>(std::max<std::int64_t>(seen, 1));
     m.train_accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(seen, 1));
     if (test && (opt.test_each_epoch || epoch == epochs || result.stopped_by_time))
-      m.test_accuracy = 100.0 * static_cast<double>(correct_float(params, Xtest, test->labels)) /
+      m.test_accuracy = 100.0 * static_cast<double>(correct_float(params, Xtest, test->labels, test_work)) /
                         static_cast<double>(Xtest.cols());
     m.seconds = since(t0);
     m.cpu_seconds = cpu_time() - cpu0;
