@@ -12,7 +12,8 @@
 #                                  alone, then the full cascade), probes = the digits
 #   bench/train/run.sh cnn         compare for CNNs: ERAN's ConvSmall (--arch
 #                                  conv16x4s2,conv32x4s2,fc100) with l1 1e-4 on MNIST and
-#                                  Fashion-MNIST, into bench/results/train-cnn
+#                                  Fashion-MNIST, into bench/results/train-cnn (SEEDS="1 2 3":
+#                                  more seeds)
 #   bench/train/run.sh summary     bench/results/train.md from the JSON results
 #
 # Settings (environment): LEO (program, default build/leo), THREADS (2),
@@ -61,13 +62,16 @@ cnn() {
   for data in ${DATASETS:-mnist fashion-mnist}; do
     epochs=$EPOCHS_MNIST
     [ "$data" = fashion-mnist ] && epochs=$EPOCHS_FASHION
-    name="$data-convsmall"
-    OUT=$out load "leo-$name"
-    "$LEO" train --data "$data" --arch "$arch" --l1 "$l1" --epochs "$epochs" --threads "$THREADS" --seed 1 \
-      -o "$MODELS/leo-$name.onnx" --log "$out/leo-$name.json"
-    OUT=$out load "torch-$name"
-    "$PY" bench/train/torch_train.py --data "$data" --arch "$arch" --l1 "$l1" --epochs "$epochs" \
-      --threads "$THREADS" --seed 1 --log "$out/torch-$name.json"
+    for seed in ${SEEDS:-1}; do
+      name="$data-convsmall"
+      [ "$seed" = 1 ] || name="$name-s$seed"
+      OUT=$out load "leo-$name"
+      "$LEO" train --data "$data" --arch "$arch" --l1 "$l1" --epochs "$epochs" --threads "$THREADS" --seed "$seed" \
+        -o "$MODELS/leo-$name.onnx" --log "$out/leo-$name.json"
+      OUT=$out load "torch-$name"
+      "$PY" bench/train/torch_train.py --data "$data" --arch "$arch" --l1 "$l1" --epochs "$epochs" \
+        --threads "$THREADS" --seed "$seed" --log "$out/torch-$name.json"
+    done
   done
 }
 

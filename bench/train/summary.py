@@ -35,7 +35,11 @@ def compare_table(folder):
         leo, torch = load(leo_path), load(torch_path)
         data, net = name.rsplit("-", 1)
         arch = leo["settings"].get("arch")
-        label = f"{arch} (l1 {leo['settings']['l1']:g})" if arch else f"784-{net.replace('x', '-')}-10"
+        if arch:
+            data = leo["settings"]["data"]
+            label = f"{arch} (l1 {leo['settings']['l1']:g}, seed {leo['settings']['seed']})"
+        else:
+            label = f"784-{net.replace('x', '-')}-10"
         la, ta = leo["epochs"][-1]["test_accuracy"], torch["epochs"][-1]["test_accuracy"]
         ls = statistics.median(e["seconds"] for e in leo["epochs"])
         ts = statistics.median(e["seconds"] for e in torch["epochs"])
