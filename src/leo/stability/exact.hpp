@@ -46,6 +46,8 @@
 
 namespace leo {
 
+class CertificateRecorder;
+
 struct ExactOptions {
   double margin = 1e-6;            // absolute part of the margin (see above)
   double margin_relative = 1e-6;   // relative part, times max(|L|, |U|) of the unit's bounds
@@ -61,6 +63,8 @@ struct ExactOptions {
   long certify_nodes = 2000;
   Deadline deadline;               // wall clock; default: none
   bool verbose = false;            // CBC's log on stdout
+  // Records the proof of each claim proven (stability/certify.hpp); none: no cost.
+  CertificateRecorder* recorder = nullptr;
 };
 
 // LEO 2020: for each undecided hidden unit, in layer order, maximise g (unless

@@ -38,11 +38,21 @@
 #include "leo/stability/verdict.hpp"
 #include "leo/util/deadline.hpp"
 
+namespace leo::cert {
+struct ReluSplit;
+}
+
 namespace leo {
+
+class CertificateRecorder;
 
 struct SplitOptions {
   long max_nodes = 2000;  // nodes bounded (LP or not); the root counts
   Deadline deadline;
+  // When set and the search proves the side, its tree is recorded here
+  // (certificates, stability/certify.hpp): preorder, with the LP multipliers
+  // of the leaves the LP settled.
+  cert::ReluSplit* tree = nullptr;
 };
 
 struct SplitResult {
@@ -77,6 +87,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 struct SplitStageOptions {
   long unit_nodes = 64;  // nodes per unit and side
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
+  CertificateRecorder* recorder = nullptr;  // records each proof (stability/certify.hpp)
 };
 
 // Returns the units decided (stable or unstable).
