@@ -35,7 +35,12 @@ double relu_term(double rho_hi, double nu, double l, double u) {
   return m;
 }
 
+thread_local const Observer* observer = nullptr;
+
 }  // namespace
+
+ObserverScope::ObserverScope(const Observer* o) : previous_(observer) { observer = o; }
+ObserverScope::~ObserverScope() { observer = previous_; }
 
 Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
                             const Eigen::MatrixXd& A, const Chooser& choose) {
@@ -44,6 +49,8 @@ Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBou
   const Eigen::Index r = A.rows();
   std::vector<rounding::UpperSum> sums(static_cast<std::size_t>(r));
   Eigen::MatrixXd nu = A;  // nu_k
+  std::vector<Eigen::MatrixXd> used;  // nu_j for j < k, kept for an observer only
+  if (observer) used.resize(k);
   for (std::size_t step = 0;; ++step) {
     const std::size_t j = k - step;  // nu holds nu_j
     const AffineLayer& layer = net.layers[j];
@@ -68,6 +75,7 @@ Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBou
     const Bounds& b = bounds[j - 1];
     Eigen::MatrixXd next = choose(j - 1, rho);
     if (next.rows() != r || next.cols() != rho.cols()) throw Error(ExitCode::internal, "internal error: backsub: chooser returned a bad shape");
+    if (observer) used[j - 1] = next;
     for (Eigen::Index row = 0; row < r; ++row)
       for (Eigen::Index i = 0; i < rho.cols(); ++i) {
         double hi = up(rho(row, i) + err(row, i));
@@ -77,6 +85,7 @@ Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBou
   }
   Eigen::VectorXd out(r);
   for (Eigen::Index row = 0; row < r; ++row) out[row] = sums[row].value();
+  if (observer) (*observer)(k, A, used, out);
   return out;
 }
 

@@ -22,6 +22,7 @@
 // unconverged optimiser or a deliberately wrong nu can only make the bound
 // weaker, never wrong.
 #include <functional>
+#include <vector>
 
 #include "leo/bounds/bounds.hpp"
 #include "leo/domain/box.hpp"
@@ -45,6 +46,24 @@ Eigen::MatrixXd crown_nu(const Bounds& b, const Eigen::MatrixXd& rho, const Eige
 
 // The adaptive lower slopes of CROWN for the bounds b, as an r x n matrix.
 Eigen::MatrixXd adaptive_alpha(const Bounds& b, Eigen::Index rows);
+
+// An observer of the multipliers behind the bounds sound_upper computes on
+// this thread, for certificates (stability/certify.hpp): called after each
+// call with the target layer k, the objective rows A (r x n_k), the
+// multipliers nu_j actually used (r x n_j, one matrix per j < k) and the
+// bounds. None by default, and then no cost; installed by ObserverScope.
+using Observer = std::function<void(std::size_t k, const Eigen::MatrixXd& A, const std::vector<Eigen::MatrixXd>& nu,
+                                    const Eigen::VectorXd& bound)>;
+class ObserverScope {
+ public:
+  explicit ObserverScope(const Observer* observer);
+  ~ObserverScope();
+  ObserverScope(const ObserverScope&) = delete;
+  ObserverScope& operator=(const ObserverScope&) = delete;
+
+ private:
+  const Observer* previous_;
+};
 
 // Rows of A for the units `units` of a layer with n units: +e_i for each, then -e_i.
 Eigen::MatrixXd objective_rows(Eigen::Index n, const std::vector<Eigen::Index>& units);

@@ -15,6 +15,8 @@
 #include "leo/cli/model_io.hpp"
 #include "leo/cli/options.hpp"
 #include "leo/stability/analysis_table.hpp"
+#include "leo/stability/certify.hpp"
+#include "leo/util/atomic_file.hpp"
 
 namespace leo::cli {
 namespace {
@@ -27,6 +29,7 @@ struct AnalyzeArgs {
   std::uint64_t seed = api::kDefaultSeed;
   int threads = api::kDefaultThreads;
   bool json = false;
+  std::string certificate;
 };
 
 Run setup_analyze(CLI::App& app) {
@@ -41,16 +44,23 @@ Run setup_analyze(CLI::App& app) {
   add_seed_option(app, args->seed, "samples, attack");
   add_threads_option(app, args->threads);
   app.add_flag("--json", args->json, "Print one JSON object instead of the table");
+  app.add_option("--certificate", args->certificate,
+                 "Also write a certificate of every verdict to FILE (docs/certificates.md; re-check with leo check)");
   return [args]() {
+    if (!args->certificate.empty()) check_output_path(args->certificate, {args->model});
+    CertificateRecorder recorder;
     AnalyzeOptions options = api::default_analyze_options();
     api::set_analysis_choices(options, args->analysis.stages, args->analysis.exact, args->analysis.baseline);
     options.time_limit = args->time_limit;
     options.seed = args->seed;
     options.threads = args->threads;
+    if (!args->certificate.empty()) options.certificate = &recorder;
     Network network = load_model_file(args->model, false);
     Domain domain = api::make_domain(args->domain, network);
     api::refuse_structured(network, network.source.empty() ? "model" : network.source);
     Analysis analysis = api::analyze(network, domain, options);
+    if (!args->certificate.empty())
+      cert::write_certificate(make_certificate(network, analysis, recorder), args->certificate);
     if (args->json)
       std::cout << to_json(analysis).dump() << "\n";
     else

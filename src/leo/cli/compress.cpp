@@ -16,6 +16,7 @@
 #include "leo/cli/options.hpp"
 #include "leo/cli/outputs.hpp"
 #include "leo/network/evaluate_float.hpp"
+#include "leo/stability/certify.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo::cli {
@@ -35,7 +36,34 @@ struct CompressArgs {
   double tolerance = default_equivalence_tolerance;
   std::uint64_t seed = api::kDefaultSeed;
   bool json = false;
+  std::string certificate;
 };
+
+// The compress part of a certificate: what happened to each original hidden
+// unit (kept, or removed on which kind of fact), and the written model's digest.
+cert::CompressClaims compress_claims(const api::CompressModelResult& r) {
+  cert::CompressClaims c;
+  const Analysis& a = r.analysis;
+  std::vector<std::string> fates;
+  for (const auto& layer : a.layers) {
+    std::string f;
+    for (const UnitVerdict& v : layer)
+      f.push_back(v.status == Status::inactive ? 'i' : v.status == Status::active ? 'f' : 'o');
+    fates.push_back(std::move(f));
+  }
+  bool dead = false, deletions = true;
+  for (const RewriteStep& s : r.rewrite.steps) {
+    dead = dead || s.kind == RewriteKind::dead_layer;
+    deletions = deletions && (s.kind == RewriteKind::inactive_unit || s.kind == RewriteKind::zero_outgoing);
+  }
+  if (!dead)
+    for (const KeptLayer& k : r.rewrite.kept_units())
+      for (int u : k.units) fates[static_cast<std::size_t>(k.original_layer)][static_cast<std::size_t>(u)] = 'k';
+  c.fates = std::move(fates);
+  c.deletions_only = deletions && !dead;
+  c.output_digest = cert::digest(r.compressed);
+  return c;
+}
 
 std::string widths_text(const Network& net) {
   auto w = net.widths();
@@ -131,8 +159,12 @@ Run setup_compress(CLI::App& app) {
   add_tolerance_option(app, args->tolerance, "Largest |f(x) - f'(x)| accepted by the check before writing");
   add_seed_option(app, args->seed, "analysis samples and the check");
   app.add_flag("--json", args->json, "Print one JSON object instead of the summary");
+  app.add_option("--certificate", args->certificate,
+                 "Also write a certificate of the verdicts and of each rewrite's facts to FILE (docs/certificates.md; "
+                 "re-check with leo check IN FILE --compressed OUT)");
   return [args]() {
     const fs::path in = args->in, out = args->out;
+    CertificateRecorder recorder;
     api::CompressModelOptions options;
     options.rewrite.fold_layers = parse_fold_layers(args->fold_layers);
     api::set_analysis_choices(options.analysis, args->analysis.stages, args->analysis.exact, args->analysis.baseline);
@@ -141,11 +173,13 @@ Run setup_compress(CLI::App& app) {
     options.analysis.seed = args->seed;
     options.tolerance = args->tolerance;
     if (!args->dtype.empty()) options.dtype = api::parse_dtype(args->dtype);
+    if (!args->certificate.empty()) options.analysis.certificate = &recorder;
 
     Outputs outputs;
     outputs.read_model(in);
     outputs.read(args->domain.files());
     outputs.add(out);
+    if (!args->certificate.empty()) outputs.add(args->certificate, "--certificate");
 
     Network original = load_model_file(in, true);
     Domain domain = api::make_domain(args->domain, original);
@@ -164,6 +198,12 @@ Run setup_compress(CLI::App& app) {
     api::SaveOptions save;
     save.dtype = result.dtype;
     save.inputs = outputs.inputs();
+    if (!args->certificate.empty()) {  // written first: no model without its certificate
+      cert::Certificate c = make_certificate(original, result.analysis, recorder);
+      c.command = "compress";
+      c.compress = compress_claims(result);
+      cert::write_certificate(c, args->certificate);
+    }
     api::save_model(result.compressed, out, save);
 
     if (args->json)

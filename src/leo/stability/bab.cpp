@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "leo/bounds/crown.hpp"
+#include "leo/checker/certificate.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/stability/evidence.hpp"
 #include "leo/util/progress.hpp"
@@ -25,7 +26,30 @@ struct Node {
   std::shared_ptr<const NetworkBounds> bounds;  // sound on this box (its parent's)
   std::vector<int> open;                        // indices into the unit list
   int depth = 0;
+  int id = 0;                                   // in the recorded tree (BabOptions::tree)
 };
+
+// A recorded split: node id -> (feature, point, child ids); feature -1: a leaf.
+struct Recorded {
+  int dim = -1;
+  double point = 0;
+  int low = -1, high = -1;
+};
+
+cert::InputSplit preorder(const std::vector<Recorded>& nodes) {
+  cert::InputSplit tree;
+  std::vector<int> stack{0};
+  while (!stack.empty()) {
+    const Recorded& r = nodes[static_cast<std::size_t>(stack.back())];
+    stack.pop_back();
+    tree.nodes.push_back({r.dim, r.point});
+    if (r.dim >= 0) {
+      stack.push_back(r.high);
+      stack.push_back(r.low);
+    }
+  }
+  return tree;
+}
 
 // env = envelope of env and b (max of uppers, min of lowers).
 void widen(NetworkBounds& env, const NetworkBounds& b) {
@@ -94,7 +118,7 @@ int bab_stage(const Network& network, NetworkBounds& bounds, Analysis& analysis,
 
   std::deque<Node> queue;
   {
-    Node r{root, std::make_shared<const NetworkBounds>(bounds), {}, 0};
+    Node r{root, std::make_shared<const NetworkBounds>(bounds), {}, 0, 0};
     for (int u = 0; u < static_cast<int>(units.size()); ++u) r.open.push_back(u);
     queue.push_back(std::move(r));
   }
@@ -107,6 +131,7 @@ int bab_stage(const Network& network, NetworkBounds& bounds, Analysis& analysis,
   double next_report = 2.0;
   std::vector<Eigen::VectorXd> g;
   std::vector<Eigen::MatrixXd> J;
+  std::vector<Recorded> recorded(1);
 
   while (!queue.empty()) {
     if (st.nodes >= options.max_nodes || expired()) break;
@@ -184,8 +209,14 @@ int bab_stage(const Network& network, NetworkBounds& bounds, Analysis& analysis,
     }
     const double mid = node.box.lower[best] + 0.5 * width[best];
     auto shared = std::make_shared<const NetworkBounds>(std::move(nb));
-    Node left{node.box, shared, node.open, node.depth + 1};
-    Node right{node.box, shared, std::move(node.open), node.depth + 1};
+    Node left{node.box, shared, node.open, node.depth + 1, 0};
+    Node right{node.box, shared, std::move(node.open), node.depth + 1, 0};
+    if (options.tree) {
+      left.id = static_cast<int>(recorded.size());
+      right.id = left.id + 1;
+      recorded[static_cast<std::size_t>(node.id)] = {static_cast<int>(best), mid, left.id, right.id};
+      recorded.resize(recorded.size() + 2);
+    }
     left.box.upper[best] = mid;
     right.box.lower[best] = mid;
     queue.push_back(std::move(left));
@@ -201,6 +232,7 @@ int bab_stage(const Network& network, NetworkBounds& bounds, Analysis& analysis,
   for (const Node& node : queue) widen(env, *node.bounds);
   st.frontier = static_cast<long>(queue.size()) + stuck;
   st.complete = st.frontier == 0;
+  if (options.tree) *options.tree = preorder(recorded);
   for (std::size_t l = 0; l < bounds.size(); ++l) intersect_into(bounds[l], env[l]);
   int stable = apply_bounds(analysis, bounds, Stage::bab);
   progress.report("bab", "{} nodes ({} leaves, {} left open, depth {}): {} stable, {} unstable ({:.2f}s)", st.nodes,

@@ -32,6 +32,10 @@
 #include "leo/stability/verdict.hpp"
 #include "leo/util/deadline.hpp"
 
+namespace leo::cert {
+struct InputSplit;
+}
+
 namespace leo {
 
 struct BabOptions {
@@ -51,6 +55,9 @@ struct BabOptions {
   double seconds = 0;
   // Open units whose linearised extremes are tried per node (witness search).
   int attack_units = 32;
+  // When set, the tree of bisections is recorded here (certificates,
+  // stability/certify.hpp): preorder, every node explored or left.
+  cert::InputSplit* tree = nullptr;
 };
 
 struct BabStats {

@@ -1,5 +1,8 @@
 #include "leo/stability/cascade.hpp"
 
+#include "leo/checker/certificate.hpp"
+#include "leo/stability/certify.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -109,8 +112,17 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
 
   // Interval bounds are the base of every later bound stage (and of the
   // MILP's big-M), computed once even when the ibp stage is off.
+  CertificateRecorder* rec = options.certificate;
   auto ensure_bounds = [&] {
-    if (!bounds) bounds = interval_bounds(network, domain.box);
+    if (bounds) return;
+    bounds = interval_bounds(network, domain.box);
+    if (rec) rec->propagate(false);
+  };
+  // A bound stage that tightens by back-substitution: its multipliers are recorded.
+  auto linear_stage = [&](const auto& run) {
+    if (rec) rec->begin_linear(*bounds);
+    run();
+    if (rec) rec->end_linear(*bounds);
   };
   // What each stage does; returns the units it decided.
   auto body = [&](Stage stage) -> int {
@@ -123,25 +135,33 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       case Stage::crown:
         ensure_bounds();
         crown_bounds(network, domain.box, *bounds, deadline);
+        if (rec) rec->propagate(true);
         return apply_bounds(a, *bounds, Stage::crown);
       case Stage::alpha:
         ensure_bounds();
-        alpha_bounds(network, domain.box, *bounds, undecided_targets(network, a), AlphaOptions{}, deadline);
+        linear_stage([&] {
+          alpha_bounds(network, domain.box, *bounds, undecided_targets(network, a), AlphaOptions{}, deadline);
+        });
         return apply_bounds(a, *bounds, Stage::alpha);
       case Stage::bab: {
         ensure_bounds();
         BabOptions bab = options.bab;
         bab.seconds = stage_seconds(bab.seconds, options.bab_share, deadline);
-        return bab_stage(network, *bounds, a, bab, deadline);
+        cert::InputSplit tree;
+        if (rec) bab.tree = &tree;
+        const int decided = bab_stage(network, *bounds, a, bab, deadline);
+        if (rec) rec->input_split(std::move(tree));
+        return decided;
       }
       case Stage::lp:
         ensure_bounds();
-        lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline);
+        linear_stage([&] { lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline); });
         return apply_bounds(a, *bounds, Stage::lp);
       case Stage::split: {
         ensure_bounds();
         SplitStageOptions split = options.split;
         split.seconds = stage_seconds(split.seconds, options.split_share, deadline);
+        split.recorder = rec;
         return split_stage(network, domain.box, *bounds, a, split, deadline);
       }
       case Stage::milp: {
@@ -150,6 +170,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         ExactOptions exact_options;
         exact_options.deadline = deadline;
         exact_options.threads = std::max(1, threads);  // CBC: one thread unless told
+        exact_options.recorder = rec;
         if (options.exact == ExactMethod::per_unit)
           exact_per_unit(network, domain.box, *bounds, a, exact_options);
         else

@@ -31,6 +31,8 @@
 
 namespace leo {
 
+class CertificateRecorder;
+
 enum class ExactMethod { network, per_unit, none };
 
 struct AnalyzeOptions {
@@ -49,6 +51,9 @@ struct AnalyzeOptions {
   // With a time limit, the split stage gets at most this share of the time
   // left when it starts.
   double split_share = 0.5;
+  // When set, the evidence of every verdict is recorded for a certificate
+  // (stability/certify.hpp; make_certificate builds it after the run).
+  CertificateRecorder* certificate = nullptr;
 };
 
 // "samples,attack,ibp" -> stages; "all" -> every stage; "none" -> no stage

@@ -1,5 +1,8 @@
 #include "leo/stability/exact.hpp"
 
+#include "leo/checker/certificate.hpp"
+#include "leo/stability/certify.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -115,6 +118,8 @@ class Certifier {
     };
     // The verdicts proven so far (this stage's included) tighten the search's bounds.
     NetworkBounds tight = tightened_bounds(bounds_, analysis_);
+    cert::ReluSplit tree;
+    if (options_.recorder) split.tree = &tree;
     SplitResult r = prove_sign(net_, box_, tight, layer, static_cast<Eigen::Index>(unit), inactive, split, refutes);
     c.nodes += r.nodes;
     c.lps += r.lps;
@@ -126,6 +131,7 @@ class Certifier {
                               : std::max(0.0, std::isfinite(r.bound) ? r.bound : 0.0);
       proven = mark_stable(analysis_, layer, unit, inactive, bound, Stage::milp);
       if (proven) ++c.proven; else ++c.unknown;
+      if (proven && options_.recorder) options_.recorder->relu_split(std::move(tree));
     } else if (r.status == SplitResult::Status::refuted) {
       ++c.refuted;
       Progress::global().report("milp", "CBC claimed layer {} unit {} stably {}; a re-evaluated point refutes it", layer,

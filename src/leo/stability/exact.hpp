@@ -47,6 +47,8 @@
 
 namespace leo {
 
+class CertificateRecorder;
+
 struct ExactOptions {
   double margin = 1e-6;            // absolute part of the margin (see above)
   double margin_relative = 1e-6;   // relative part, times max(|L|, |U|) of the unit's bounds
@@ -67,6 +69,8 @@ struct ExactOptions {
   // undecided and analysis.skipped_models says so. The certifying search
   // uses the same limits for its LPs.
   ModelLimits limits;
+  // Records the proof of each claim proven (stability/certify.hpp); none: no cost.
+  CertificateRecorder* recorder = nullptr;
 };
 
 // LEO 2020: for each undecided hidden unit, in layer order, maximise g (unless

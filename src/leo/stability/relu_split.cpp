@@ -9,6 +9,8 @@
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
+#include "leo/checker/certificate.hpp"
+#include "leo/stability/certify.hpp"
 #include "leo/stability/evidence.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/error.hpp"
@@ -70,6 +72,29 @@ Choice choose_split(const Network& net, const NetworkBounds& b, std::size_t k, c
   return by_width;
 }
 
+// A node of the recorded tree (SplitOptions::tree): a split (layer, unit) with
+// its children's ids, or a leaf with optional LP multipliers.
+struct Recorded {
+  int layer = -1, unit = -1;
+  int off = -1, on = -1;
+  std::vector<cert::SparseVector> nu;
+};
+
+std::vector<cert::PhaseNode> preorder(std::vector<Recorded>& nodes) {
+  std::vector<cert::PhaseNode> out;
+  std::vector<int> stack{0};
+  while (!stack.empty()) {
+    Recorded& r = nodes[static_cast<std::size_t>(stack.back())];
+    stack.pop_back();
+    out.push_back({r.layer, r.unit, std::move(r.nu)});
+    if (r.layer >= 0) {
+      stack.push_back(r.on);
+      stack.push_back(r.off);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t layer,
@@ -90,11 +115,13 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   crown.report = false;
   crown.batch_rows = 256;  // the deadline is checked between batches: keep them short on wide nets
   std::unique_ptr<SplitLp> lp;  // built at the first node that needs it, warm-started after
-  std::vector<std::vector<Split>> stack{{}};
+  std::vector<std::pair<std::vector<Split>, int>> stack{{{}, 0}};  // splits, id in `recorded`
+  std::vector<Recorded> recorded(1);
   while (!stack.empty()) {
     if (result.nodes >= options.max_nodes || options.deadline.expired()) return result;  // unknown
     Progress::global().heartbeat();
-    std::vector<Split> splits = std::move(stack.back());
+    std::vector<Split> splits = std::move(stack.back().first);
+    const int id = stack.back().second;
     stack.pop_back();
     ++result.nodes;
 
@@ -127,7 +154,11 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
       sol = lp->maximise(b, a, options.deadline.remaining());
       ++result.lps;
     }
-    if (std::isfinite(sol.bound) && sol.bound < bound) bound = sol.bound;
+    if (std::isfinite(sol.bound) && sol.bound < bound) {
+      bound = sol.bound;
+      if (options.tree && bound <= 0.0 && sol.nu.size() == layer)
+        for (const Eigen::VectorXd& nu : sol.nu) recorded[static_cast<std::size_t>(id)].nu.push_back(cert::sparse(nu));
+    }
     if (bound <= 0.0) {
       envelope = std::max(envelope, bound);
       continue;
@@ -144,10 +175,21 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
     bool active_first = true;
     if (choice.layer < sol.g.size() && std::isfinite(sol.g[choice.layer][choice.unit]))
       active_first = sol.g[choice.layer][choice.unit] >= 0;
+    int child_id[2] = {0, 0};  // g <= 0, g >= 0
+    if (options.tree) {
+      child_id[0] = static_cast<int>(recorded.size());
+      child_id[1] = child_id[0] + 1;
+      Recorded& r = recorded[static_cast<std::size_t>(id)];
+      r.layer = static_cast<int>(choice.layer);
+      r.unit = static_cast<int>(choice.unit);
+      r.off = child_id[0];
+      r.on = child_id[1];
+      recorded.resize(recorded.size() + 2);
+    }
     for (bool active : {!active_first, active_first}) {  // the last pushed is explored first
       std::vector<Split> child = splits;
       child.push_back({choice.layer, choice.unit, active});
-      stack.push_back(std::move(child));
+      stack.emplace_back(std::move(child), child_id[active ? 1 : 0]);
     }
   }
   // Every leaf empty (cannot happen for a non-empty box; still sound): the
@@ -155,6 +197,13 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   envelope = std::max(envelope, nonpositive ? bounds[layer].lower[unit] : -bounds[layer].upper[unit]);
   result.status = SplitResult::Status::proven;
   result.bound = nonpositive ? envelope : -envelope;
+  if (options.tree) {
+    options.tree->layer = static_cast<int>(layer);
+    options.tree->unit = static_cast<int>(unit);
+    options.tree->side = nonpositive ? cert::Side::upper : cert::Side::lower;
+    options.tree->bound = result.bound;
+    options.tree->nodes = preorder(recorded);
+  }
   return result;
 }
 
@@ -188,10 +237,13 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
           harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
           return !needs_witness(analysis, h, unit, nonpositive);
         };
+        cert::ReluSplit tree;
+        if (options.recorder) o.tree = &tree;
         SplitResult r = prove_sign(net, box, bounds, h, unit, nonpositive, o, refutes);
         nodes += r.nodes;
         if (r.status != SplitResult::Status::proven) continue;
         ++proofs;
+        if (options.recorder) options.recorder->relu_split(std::move(tree));
         if (nonpositive)
           bounds[h].upper[unit] = std::min(bounds[h].upper[unit], r.bound);
         else

@@ -39,7 +39,13 @@
 #include "leo/stability/verdict.hpp"
 #include "leo/util/deadline.hpp"
 
+namespace leo::cert {
+struct ReluSplit;
+}
+
 namespace leo {
+
+class CertificateRecorder;
 
 struct SplitOptions {
   long max_nodes = 2000;  // nodes bounded (LP or not); the root counts
@@ -47,6 +53,10 @@ struct SplitOptions {
   // A node LP over these limits (networks with conv layers) is not built: the
   // search then bounds its nodes by CROWN alone (still sound, weaker).
   ModelLimits limits;
+  // When set and the search proves the side, its tree is recorded here
+  // (certificates, stability/certify.hpp): preorder, with the LP multipliers
+  // of the leaves the LP settled.
+  cert::ReluSplit* tree = nullptr;
 };
 
 struct SplitResult {
@@ -84,6 +94,7 @@ struct SplitStageOptions {
   // A layer whose LP (layers before it) is over these limits is skipped: its
   // units stay undecided (networks with conv layers only, docs/cnn.md).
   ModelLimits limits;
+  CertificateRecorder* recorder = nullptr;  // records each proof (stability/certify.hpp)
 };
 
 // Returns the units decided (stable or unstable).

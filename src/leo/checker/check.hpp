@@ -1,0 +1,74 @@
+#pragma once
+// The certificate checker: re-derives every claim of a certificate
+// (checker/certificate.hpp, docs/certificates.md) from the model, with
+// outward-rounded arithmetic, and shares no code with the analysis (this
+// folder includes only util/, network/ and domain/).
+//
+// Arithmetic. Every computation runs with the FPU rounding towards +infinity
+// (<cfenv> FE_UPWARD, set for the duration of check() and restored after;
+// this folder is compiled with -frounding-math so the compiler keeps it). A
+// sum or product computed that way is >= its exact real value, so an upper
+// bound is computed as it is written and a lower bound as -(upper bound of
+// the negated expression). No Eigen product or BLAS call is used: plain loops
+// over the weights, so no other thread and no library computes a number the
+// checker relies on.
+//
+// Invariant: the checker holds certified bounds lo <= g <= hi for every hidden
+// unit, valid for every input of the box (initially -inf, +inf). Each step of
+// the certificate tightens them by one rule, each rule sound for any numbers
+// the certificate gives (weak duality, covering trees); a claimed bound is
+// accepted only when the checker's own recomputation is at least as tight.
+// At the end each verdict must follow: a stable unit from the sign of its
+// certified bounds, an unstable one from two witnesses re-evaluated with
+// interval arithmetic inside the box.
+#include <array>
+#include <string>
+
+#include "leo/checker/certificate.hpp"
+#include "leo/network/network.hpp"
+#include "leo/util/error.hpp"
+
+namespace leo::cert {
+
+// A claim that does not hold: exit code 1. The message names the step, the
+// layer, the unit, the field, the claimed value and what was recomputed.
+class CheckFailure : public Error {
+ public:
+  explicit CheckFailure(const std::string& message) : Error(static_cast<ExitCode>(1), message) {}
+};
+
+struct CheckSummary {
+  long propagate_steps = 0;
+  long linear_claims = 0;
+  long input_split_trees = 0;
+  long input_split_nodes = 0;
+  long relu_split_claims = 0;
+  long relu_split_nodes = 0;
+  long stable_units = 0;      // verdicts a / i confirmed
+  long unstable_units = 0;    // verdicts u confirmed by two witnesses
+  long undecided_units = 0;   // verdicts ? (no claim)
+  long witness_signs = 0;     // signs re-evaluated
+  long compress_fates = 0;    // removed units whose rewrite was tied to a proven verdict
+  long compress_other = 0;    // removed units by rewrites the checker does not re-derive
+  bool compressed_checked = false;     // a compressed model was compared (see check_compressed)
+  bool compressed_rederived = false;   // ... and re-derived from the original (deletions only)
+  double seconds = 0;
+};
+
+// Checks `cert` against `network` (the model the certificate claims to be
+// of). Throws InputError (exit 2) when the certificate is of another model or
+// domain, or does not fit the network's shapes (a layer the checker does not
+// support included); CheckFailure (exit 1) at the first claim that fails.
+CheckSummary check(const Network& network, const Certificate& cert);
+
+// For a compress certificate: `compressed` must be the model the compression
+// wrote (its digest). When the certificate says the compression only deleted
+// units, the checker also rebuilds it from `network` by deleting the units
+// whose fate is inactive (proven) or other (each must then have all-zero
+// outgoing weights to the surviving units), and requires every weight and
+// bias to equal the written one after rounding to the written element type.
+// Throws as check(); fills the compressed_* fields of `summary`.
+void check_compressed(const Network& network, const Certificate& cert, const Network& compressed,
+                      CheckSummary& summary);
+
+}  // namespace leo::cert

@@ -1,0 +1,106 @@
+// `leo check MODEL CERTIFICATE [--compressed OUT] [--json]`
+// Re-checks a certificate written by `analyze --certificate` or `compress
+// --certificate` with the checker of checker/ (no solver, no analysis code):
+// exit 0 when every claim holds, 1 at the first claim that does not (named),
+// 2 on bad input (a malformed certificate, another version, another model).
+#include <fmt/core.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "leo/checker/check.hpp"
+#include "leo/cli/command.hpp"
+#include "leo/cli/model_io.hpp"
+#include "leo/cli/options.hpp"
+
+namespace leo::cli {
+namespace {
+
+struct CheckArgs {
+  std::string model;
+  std::string certificate;
+  std::string compressed;
+  bool json = false;
+};
+
+nlohmann::json summary_json(const cert::Certificate& c, const cert::CheckSummary& s) {
+  nlohmann::json j;
+  j["valid"] = true;
+  j["command"] = c.command;
+  j["version"] = c.version;
+  j["claims"] = {{"propagate", s.propagate_steps},
+                 {"linear", s.linear_claims},
+                 {"input_split_trees", s.input_split_trees},
+                 {"input_split_nodes", s.input_split_nodes},
+                 {"relu_split", s.relu_split_claims},
+                 {"relu_split_nodes", s.relu_split_nodes},
+                 {"stable_units", s.stable_units},
+                 {"unstable_units", s.unstable_units},
+                 {"witness_signs", s.witness_signs},
+                 {"undecided_units", s.undecided_units}};
+  if (c.compress)
+    j["compress"] = {{"removed_on_proven_verdicts", s.compress_fates},
+                     {"removed_by_other_rewrites", s.compress_other},
+                     {"compressed_model_checked", s.compressed_checked},
+                     {"compressed_model_rederived", s.compressed_rederived}};
+  j["seconds"] = s.seconds;
+  return j;
+}
+
+Run setup_check(CLI::App& app) {
+  auto args = std::make_shared<CheckArgs>();
+  app.add_option("MODEL", args->model, "The model the certificate is of (ONNX or .nnet)")->required();
+  app.add_option("CERTIFICATE", args->certificate, "The certificate (from analyze/compress --certificate)")->required();
+  app.add_option("--compressed", args->compressed,
+                 "For a compress certificate: the model compress wrote, to confirm it is the one certified");
+  add_model_size_option(app);
+  app.add_flag("--json", args->json, "Print one JSON object instead of the summary");
+  return [args]() {
+    Network network = load_model_file(args->model, true);
+    cert::Certificate c = cert::read_certificate(args->certificate);
+    cert::CheckSummary s;
+    try {
+      s = cert::check(network, c);
+      if (!args->compressed.empty()) {
+        Network out = load_model_file(args->compressed, true);
+        cert::check_compressed(network, c, out, s);
+      }
+    } catch (const cert::CheckFailure& e) {
+      throw cert::CheckFailure(fmt::format("{}: claim does not hold: {}", args->certificate, e.what()));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", args->certificate, e.what()));
+    }
+    if (args->json) {
+      std::cout << summary_json(c, s).dump() << "\n";
+    } else {
+      std::cout << fmt::format("certificate: {} ({} certificate, version {}): every claim holds\n", args->certificate,
+                               c.command, c.version);
+      std::cout << fmt::format("bounds:      {} propagate steps, {} linear claims, {} input-split trees ({} nodes), "
+                               "{} ReLU-split proofs ({} nodes)\n",
+                               s.propagate_steps, s.linear_claims, s.input_split_trees, s.input_split_nodes,
+                               s.relu_split_claims, s.relu_split_nodes);
+      std::cout << fmt::format("verdicts:    {} stable units, {} unstable units ({} witness signs), {} undecided "
+                               "(no claim)\n",
+                               s.stable_units, s.unstable_units, s.witness_signs, s.undecided_units);
+      if (c.compress) {
+        std::cout << fmt::format("compress:    {} units removed on proven verdicts, {} by rewrites not re-derived "
+                                 "(zero outgoing, constant, duplicate)\n",
+                                 s.compress_fates, s.compress_other);
+        if (s.compressed_checked)
+          std::cout << fmt::format("compressed:  {} is the model certified{}\n", args->compressed,
+                                   s.compressed_rederived ? "; re-derived from the original by the certified deletions, "
+                                                            "every weight equal"
+                                                          : "; its new weights are not re-derived (rewrites beyond "
+                                                            "deletions)");
+      }
+      std::cout << fmt::format("time:        {:.3f} s\n", s.seconds);
+    }
+    std::cout.flush();
+    return 0;
+  };
+}
+
+Registration reg{{"check", "Re-check a certificate of analyze/compress without the analysis code", 45, setup_check}};
+
+}  // namespace
+}  // namespace leo::cli

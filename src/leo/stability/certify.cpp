@@ -1,0 +1,113 @@
+#include "leo/stability/certify.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "leo/util/progress.hpp"
+
+namespace leo {
+
+CertificateRecorder::CertificateRecorder() {
+  observer_ = [this](std::size_t k, const Eigen::MatrixXd& A, const std::vector<Eigen::MatrixXd>& nu,
+                     const Eigen::VectorXd& bound) {
+    if (k + 1 >= before_.size()) return;  // output layer: no verdicts there
+    for (Eigen::Index r = 0; r < A.rows(); ++r) {
+      // Objective rows of one unit: +e_i (upper) or -e_i (lower).
+      Eigen::Index unit = -1;
+      int nonzeros = 0;
+      for (Eigen::Index i = 0; i < A.cols(); ++i)
+        if (A(r, i) != 0.0) ++nonzeros, unit = i;
+      if (nonzeros != 1 || std::abs(A(r, unit)) != 1.0 || !std::isfinite(bound[r])) continue;
+      const int side = A(r, unit) > 0 ? 0 : 1;
+      auto key = std::make_tuple(k, unit, side);
+      auto it = seen_.find(key);
+      if (it != seen_.end() && it->second.value <= bound[r]) continue;
+      Seen s{bound[r], {}};
+      for (std::size_t j = 0; j < nu.size(); ++j) s.nu.push_back(cert::sparse(nu[j].row(r).transpose()));
+      seen_[key] = std::move(s);
+    }
+  };
+}
+
+void CertificateRecorder::propagate(bool crown) { steps_.push_back(cert::Propagate{crown}); }
+
+void CertificateRecorder::begin_linear(const NetworkBounds& before) {
+  before_ = before;
+  seen_.clear();
+  scope_ = std::make_unique<backsub::ObserverScope>(&observer_);
+}
+
+void CertificateRecorder::end_linear(const NetworkBounds& after) {
+  scope_.reset();
+  cert::Linear step;
+  for (std::size_t k = 0; k + 1 < after.size() && k < before_.size(); ++k)
+    for (Eigen::Index i = 0; i < after[k].lower.size(); ++i)
+      for (int side = 0; side < 2; ++side) {
+        const double now = side == 0 ? after[k].upper[i] : after[k].lower[i];
+        const double was = side == 0 ? before_[k].upper[i] : before_[k].lower[i];
+        if (side == 0 ? !(now < was) : !(now > was)) continue;
+        auto it = seen_.find(std::make_tuple(k, i, side));
+        if (it == seen_.end()) {
+          ++missing_;
+          continue;
+        }
+        cert::LinearClaim c;
+        c.layer = static_cast<int>(k);
+        c.unit = static_cast<int>(i);
+        c.side = side == 0 ? cert::Side::upper : cert::Side::lower;
+        // The bound the multipliers give (never tighter than what the stage kept).
+        c.bound = side == 0 ? std::max(now, it->second.value) : std::min(now, -it->second.value);
+        c.nu = std::move(it->second.nu);
+        step.claims.push_back(std::move(c));
+      }
+  seen_.clear();
+  before_.clear();
+  if (!step.claims.empty()) steps_.push_back(std::move(step));
+}
+
+void CertificateRecorder::input_split(cert::InputSplit tree) {
+  if (!tree.nodes.empty()) steps_.push_back(std::move(tree));
+}
+
+void CertificateRecorder::relu_split(cert::ReluSplit claim) { steps_.push_back(std::move(claim)); }
+
+cert::Certificate make_certificate(const Network& network, const Analysis& analysis, const CertificateRecorder& recorder) {
+  cert::Certificate c;
+  c.command = "analyze";
+  c.leo_version = LEO_VERSION;
+  c.model_digest = cert::digest(network);
+  c.box = analysis.domain.box;
+  c.domain_digest = cert::digest(c.box);
+  c.steps = recorder.steps();
+  for (const auto& layer : analysis.layers) {
+    std::string v;
+    for (const UnitVerdict& u : layer)
+      v.push_back(u.status == Status::active ? 'a' : u.status == Status::inactive ? 'i' : u.status == Status::unstable ? 'u' : '?');
+    c.verdicts.push_back(std::move(v));
+  }
+  // One witness of each sign per unstable unit: the first that shows it.
+  std::vector<std::vector<std::array<bool, 2>>> covered;
+  for (const auto& layer : analysis.layers) covered.emplace_back(layer.size(), std::array<bool, 2>{false, false});
+  for (const Witness& w : analysis.witnesses) {
+    cert::WitnessPoint p;
+    for (const WitnessUnit& u : w.units) {
+      if (u.layer < 0 || static_cast<std::size_t>(u.layer) >= analysis.layers.size()) continue;
+      const auto& layer = analysis.layers[static_cast<std::size_t>(u.layer)];
+      if (u.unit < 0 || static_cast<std::size_t>(u.unit) >= layer.size()) continue;
+      if (layer[static_cast<std::size_t>(u.unit)].status != Status::unstable) continue;
+      bool& done = covered[static_cast<std::size_t>(u.layer)][static_cast<std::size_t>(u.unit)][u.positive ? 0 : 1];
+      if (done) continue;
+      done = true;
+      p.signs.push_back({u.layer, u.unit, u.positive});
+    }
+    if (p.signs.empty()) continue;
+    p.input.assign(w.input.data(), w.input.data() + w.input.size());
+    c.witnesses.push_back(std::move(p));
+  }
+  if (recorder.missing() > 0)
+    Progress::global().report("certificate", "warning: {} tightened bounds have no recorded multipliers", recorder.missing());
+  return c;
+}
+
+}  // namespace leo

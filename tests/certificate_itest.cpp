@@ -1,0 +1,333 @@
+// Certificates end to end (docs/certificates.md): `analyze/compress
+// --certificate` on the reference models and domains, `leo check` accepts
+// every honest certificate (exit 0), rejects every tampered one with exit 1
+// naming the claim, and a certificate of another model, another version or a
+// truncated/garbled file with exit 2.
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "leo/io/onnx.hpp"
+#include "support.hpp"
+
+namespace leo {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
+fs::path acas() { return test::models_dir() / "acasxu" / "ACASXU_run2a_1_1_batch_2000.onnx"; }
+fs::path acas_prop1() { return test::models_dir() / "acasxu" / "prop_1.vnnlib"; }
+fs::path mnist256() { return test::models_dir() / "mnistfc" / "mnist-net_256x2.onnx"; }
+fs::path mnist_prop0() { return test::models_dir() / "mnistfc" / "prop_0_0.03.vnnlib"; }
+fs::path example_l1() { return fs::path(LEO_SOURCE_DIR) / "examples" / "mnist_l1_50x2.onnx"; }
+
+json load(const fs::path& p) { return json::parse(test::read_file(p)); }
+void save(const json& j, const fs::path& p) { std::ofstream(p, std::ios::binary) << j.dump(); }
+
+// Certificates made once for the whole suite (analysis is the slow part).
+class Certificates : public ::testing::Test {
+ protected:
+  static inline fs::path dir;
+  static inline std::map<std::string, fs::path> made;
+
+  static void SetUpTestSuite() { dir = test::temp_dir("certificates"); }
+  static void TearDownTestSuite() { fs::remove_all(dir); }
+
+  // analyze MODEL ARGS --certificate; cached by name.
+  static fs::path certificate(const std::string& name, const fs::path& model, const std::string& args) {
+    auto it = made.find(name);
+    if (it != made.end()) return it->second;
+    const fs::path c = dir / (name + ".cert");
+    auto r = test::run_leo("-q analyze " + q(model) + " " + args + " --certificate " + q(c));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    made[name] = c;
+    return c;
+  }
+
+  // A network with 3 inputs, small enough for a quick input-splitting tree.
+  static fs::path small_net() {
+    const fs::path p = dir / "small3.onnx";
+    if (!fs::exists(p)) {
+      std::mt19937_64 rng(7);
+      write_onnx(test::random_network({3, 16, 16, 2}, rng, 0.3), p);
+    }
+    return p;
+  }
+
+  static json check_ok(const fs::path& model, const fs::path& cert, const std::string& extra = "") {
+    auto r = test::run_leo("-q check " + q(model) + " " + q(cert) + " --json " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    if (r.exit_code != 0) return json::object();
+    return json::parse(r.out);
+  }
+
+  // A tampered copy must fail with `code` and a message naming `expected`.
+  static void expect_rejected(const fs::path& model, const json& tampered, int code, const std::string& expected,
+                              const std::string& extra = "") {
+    const fs::path p = dir / "tampered.cert";
+    save(tampered, p);
+    auto r = test::run_leo("-q check " + q(model) + " " + q(p) + " " + extra);
+    EXPECT_EQ(r.exit_code, code) << r.err << r.out;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << "expected '" << expected << "' in: " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  }
+};
+
+// Index of the first step with rule `rule` (and a predicate), or -1.
+template <typename P>
+int find_step(const json& c, const std::string& rule, P pred) {
+  for (std::size_t s = 0; s < c["steps"].size(); ++s)
+    if (c["steps"][s]["rule"] == rule && pred(c["steps"][s])) return static_cast<int>(s);
+  return -1;
+}
+int find_step(const json& c, const std::string& rule) {
+  return find_step(c, rule, [](const json&) { return true; });
+}
+
+// ---- honest certificates check -------------------------------------------------
+
+TEST_F(Certificates, AcasXuProp1) {
+  const fs::path c = certificate("acas", acas(), "--vnnlib " + q(acas_prop1()));
+  json s = check_ok(acas(), c);
+  ASSERT_TRUE(s.contains("claims"));
+  EXPECT_EQ(s["claims"]["stable_units"].get<int>() + s["claims"]["unstable_units"].get<int>() +
+                s["claims"]["undecided_units"].get<int>(),
+            300);
+  EXPECT_EQ(s["claims"]["input_split_trees"], 1);  // the bab stage's tree
+  EXPECT_GT(s["claims"]["stable_units"].get<int>(), 150);
+}
+
+TEST_F(Certificates, MnistfcVnnlibBox) {
+  const fs::path c = certificate("mnist", mnist256(), "--vnnlib " + q(mnist_prop0()) + " --seed 1");
+  json s = check_ok(mnist256(), c);
+  ASSERT_TRUE(s.contains("claims"));
+  EXPECT_GT(s["claims"]["linear"].get<int>(), 0);      // alpha / lp multipliers
+  EXPECT_GT(s["claims"]["relu_split"].get<int>(), 0);  // the split stage's proofs
+  EXPECT_EQ(s["claims"]["stable_units"].get<int>() + s["claims"]["unstable_units"].get<int>() +
+                s["claims"]["undecided_units"].get<int>(),
+            512);
+}
+
+TEST_F(Certificates, MnistfcUnitBoxWithTimeLimit) {
+  const fs::path c = certificate("mnist01", mnist256(), "--time-limit 10 --seed 1");
+  check_ok(mnist256(), c);
+}
+
+TEST_F(Certificates, L1ExampleAndSmallModels) {
+  check_ok(example_l1(), certificate("l1", example_l1(), ""));
+  for (const char* m : {"test_nano", "test_small", "test_sat"}) {
+    const fs::path model = test::models_dir() / "small" / fmt::format("{}.onnx", m);
+    check_ok(model, certificate(m, model, "--box -1,1 --time-limit 5"));
+  }
+}
+
+TEST_F(Certificates, CompressDeletionsAreRederived) {
+  const fs::path out = dir / "l1_small.onnx", c = dir / "l1_compress.cert";
+  auto r = test::run_leo("-q compress " + q(example_l1()) + " -o " + q(out) + " --certificate " + q(c));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = check_ok(example_l1(), c, "--compressed " + q(out));
+  ASSERT_TRUE(s.contains("compress"));
+  EXPECT_GT(s["compress"]["removed_on_proven_verdicts"].get<int>(), 0);
+  EXPECT_TRUE(s["compress"]["compressed_model_rederived"].get<bool>());
+
+  // A fate that names an unproven (unstable) unit as deleted inactive.
+  json cert = load(c);
+  bool done = false;
+  for (std::size_t k = 0; k < cert["verdicts"].size() && !done; ++k) {
+    std::string v = cert["verdicts"][k], f = cert["compress"]["fates"][k];
+    for (std::size_t i = 0; i < v.size() && !done; ++i)
+      if (v[i] == 'u') {
+        f[i] = 'i';
+        cert["compress"]["fates"][k] = f;
+        done = true;
+      }
+  }
+  ASSERT_TRUE(done);
+  expect_rejected(example_l1(), cert, 1, "deleted as stably inactive");
+
+  // Another compressed model than the one certified (here: the original itself).
+  expect_rejected(example_l1(), load(c), 1, "not the one this certificate was written for",
+                  "--compressed " + q(example_l1()));
+}
+
+TEST_F(Certificates, CompressWithFolds) {
+  const fs::path out = dir / "acas_small.onnx", c = dir / "acas_compress.cert";
+  auto r = test::run_leo("-q compress " + q(small_net()) + " --box -1,1 -o " + q(out) + " --certificate " + q(c) +
+                         " --fold-layers always");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = check_ok(small_net(), c, "--compressed " + q(out));
+  ASSERT_TRUE(s.contains("compress"));
+}
+
+// ---- tampering is caught (exit 1, naming the claim) ------------------------------------
+
+TEST_F(Certificates, TamperedLinearClaims) {
+  const json honest = load(certificate("mnist", mnist256(), "--vnnlib " + q(mnist_prop0()) + " --seed 1"));
+  const int s = find_step(honest, "linear");
+  ASSERT_GE(s, 0);
+  // A bound tightened.
+  json t = honest;
+  json& claim = t["steps"][s]["claims"][0];
+  const double b = claim["bound"];
+  claim["bound"] = claim["side"] == "upper" ? b - 1.0 - std::abs(b) : b + 1.0 + std::abs(b);
+  expect_rejected(mnist256(), t, 1, fmt::format("step {} (linear): claims[0]", s));
+  // Multipliers changed so that the bound no longer follows.
+  t = honest;
+  json& nu = t["steps"][s]["claims"][0]["nu"];
+  bool changed = false;
+  for (auto& v : nu)
+    for (auto& x : v["v"]) x = -100.0 * x.get<double>() - 1.0, changed = true;
+  ASSERT_TRUE(changed);
+  expect_rejected(mnist256(), t, 1, "the multipliers give only");
+}
+
+TEST_F(Certificates, TamperedReluSplit) {
+  const json honest = load(certificate("mnist", mnist256(), "--vnnlib " + q(mnist_prop0()) + " --seed 1"));
+  const int s = find_step(honest, "relu_split", [](const json& st) { return st["nodes"].size() > 1; });
+  ASSERT_GE(s, 0);
+  // The proven bound tightened beyond what the leaves give.
+  json t = honest;
+  const double b = t["steps"][s]["bound"];
+  t["steps"][s]["bound"] = t["steps"][s]["side"] == "upper" ? b - 1.0 - std::abs(b) : b + 1.0 + std::abs(b);
+  expect_rejected(mnist256(), t, 1, fmt::format("step {} (relu_split)", s));
+  // A leaf removed: the leaves no longer cover the domain.
+  t = honest;
+  t["steps"][s]["nodes"].erase(t["steps"][s]["nodes"].size() - 1);
+  expect_rejected(mnist256(), t, 1, "do not cover the domain");
+  // A leaf's multipliers changed.
+  t = honest;
+  bool changed = false;
+  for (auto& n : t["steps"][s]["nodes"])
+    if (n.is_object() && !changed)
+      for (auto& v : n["nu"])
+        for (auto& x : v["v"]) x = -100.0 * x.get<double>() - 1.0, changed = true;
+  if (changed) expect_rejected(mnist256(), t, 1, fmt::format("step {} (relu_split)", s));
+}
+
+TEST_F(Certificates, TamperedInputSplit) {
+  const fs::path c = certificate("small3", small_net(), "--box -1,1 --stages ibp,samples,attack,crown,bab --seed 1");
+  check_ok(small_net(), c);
+  const json honest = load(c);
+  const int s = find_step(honest, "input_split");
+  ASSERT_GE(s, 0);
+  ASSERT_GT(honest["steps"][s]["nodes"].size(), 1u);
+  // A leaf removed.
+  json t = honest;
+  t["steps"][s]["nodes"].erase(t["steps"][s]["nodes"].size() - 1);
+  expect_rejected(small_net(), t, 1, "do not cover the domain");
+  // A split point moved outside its box.
+  t = honest;
+  t["steps"][s]["nodes"][0][1] = 5.0;
+  expect_rejected(small_net(), t, 1, "outside its box");
+  // The tree replaced by a single leaf: the stable verdicts that rest on it fail.
+  t = honest;
+  t["steps"][s]["nodes"] = json::array({nullptr});
+  auto r = test::run_leo("-q check " + q(small_net()) + " " + q(c));
+  ASSERT_EQ(r.exit_code, 0);
+  const fs::path p = dir / "leaf.cert";
+  save(t, p);
+  r = test::run_leo("-q check " + q(small_net()) + " " + q(p));
+  if (r.exit_code != 0) {
+    EXPECT_NE(r.err.find("called stably"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(Certificates, TamperedVerdictsAndWitnesses) {
+  const json honest = load(certificate("mnist", mnist256(), "--vnnlib " + q(mnist_prop0()) + " --seed 1"));
+  ASSERT_FALSE(honest["witnesses"].empty());
+  // A unit flipped from unstable to stable, both ways.
+  for (char flip : {'i', 'a'}) {
+    json t = honest;
+    bool done = false;
+    for (auto& layer : t["verdicts"]) {
+      std::string v = layer;
+      auto at = v.find('u');
+      if (at == std::string::npos) continue;
+      v[at] = flip;
+      layer = v;
+      done = true;
+      break;
+    }
+    ASSERT_TRUE(done);
+    expect_rejected(mnist256(), t, 1, flip == 'i' ? "called stably inactive" : "called stably active");
+  }
+  // A stable unit flipped to unstable: no witness shows it.
+  {
+    json t = honest;
+    std::string v = t["verdicts"][0];
+    auto at = v.find('i');
+    ASSERT_NE(at, std::string::npos);
+    v[at] = 'u';
+    t["verdicts"][0] = v;
+    expect_rejected(mnist256(), t, 1, "called unstable, but no witness");
+  }
+  // A witness moved outside the domain.
+  {
+    json t = honest;
+    t["witnesses"][0]["input"][0] = t["domain"]["upper"][0].get<double>() + 0.5;
+    expect_rejected(mnist256(), t, 1, "outside the domain");
+  }
+  // A witness moved to where the sign is wrong: the claimed sign flipped.
+  {
+    json t = honest;
+    json& sign = t["witnesses"][0]["signs"][0];
+    sign[2] = -sign[2].get<int>();
+    expect_rejected(mnist256(), t, 1, "witnesses[0]: signs[0]");
+  }
+  // A witness removed: its units lose a sign.
+  {
+    json t = honest;
+    t["witnesses"].erase(0);
+    expect_rejected(mnist256(), t, 1, "called unstable, but no witness");
+  }
+}
+
+// ---- bad input (exit 2) ---------------------------------------------------------------
+
+TEST_F(Certificates, BadInput) {
+  const fs::path c = certificate("mnist", mnist256(), "--vnnlib " + q(mnist_prop0()) + " --seed 1");
+  const json honest = load(c);
+  // A certificate of another model.
+  {
+    auto r = test::run_leo("-q check " + q(test::models_dir() / "mnistfc" / "mnist-net_256x4.onnx") + " " + q(c));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("another model"), std::string::npos) << r.err;
+  }
+  // Truncated.
+  {
+    const std::string text = test::read_file(c);
+    const fs::path p = dir / "truncated.cert";
+    std::ofstream(p, std::ios::binary) << text.substr(0, text.size() / 2);
+    auto r = test::run_leo("-q check " + q(mnist256()) + " " + q(p));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("not a valid JSON certificate"), std::string::npos) << r.err;
+  }
+  // Another version, a missing field, a wrong type, a garbled domain, a bad rule.
+  json t = honest;
+  t["version"] = 2;
+  expect_rejected(mnist256(), t, 2, "version 2 is not supported");
+  t = honest;
+  t.erase("verdicts");
+  expect_rejected(mnist256(), t, 2, "missing field 'verdicts'");
+  t = honest;
+  t["steps"][0]["crown"] = "yes";
+  expect_rejected(mnist256(), t, 2, "steps[0].crown");
+  t = honest;
+  t["domain"]["upper"][3] = 0.75;
+  expect_rejected(mnist256(), t, 2, "does not match its digest");
+  t = honest;
+  t["steps"][0]["rule"] = "trust_me";
+  expect_rejected(mnist256(), t, 2, "unknown rule 'trust_me'");
+  t = honest;
+  t["verdicts"][0] = "ii";
+  expect_rejected(mnist256(), t, 2, "verdicts for 256 units");
+}
+
+}  // namespace
+}  // namespace leo
