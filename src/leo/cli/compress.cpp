@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "leo/util/cluster.hpp"
 #include "leo/api/leo.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
@@ -150,7 +151,7 @@ Run setup_compress(CLI::App& app) {
     api::SaveOptions save;
     save.dtype = result.dtype;
     save.inputs = outputs.inputs();
-    api::save_model(result.compressed, out, save);
+    if (cluster::primary()) api::save_model(result.compressed, out, save);  // mpirun: rank 0 writes
 
     if (args->json)
       std::cout << api::to_json(result, in.string(), out.string()).dump() << "\n";
