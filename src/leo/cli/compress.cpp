@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "leo/util/cluster.hpp"
 #include "leo/api/leo.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
@@ -198,13 +199,13 @@ Run setup_compress(CLI::App& app) {
     api::SaveOptions save;
     save.dtype = result.dtype;
     save.inputs = outputs.inputs();
-    if (!args->certificate.empty()) {  // written first: no model without its certificate
+    if (!args->certificate.empty() && cluster::primary()) {  // written first: no model without its certificate
       cert::Certificate c = make_certificate(original, result.analysis, recorder);
       c.command = "compress";
       c.compress = compress_claims(result);
       cert::write_certificate(c, args->certificate);
     }
-    api::save_model(result.compressed, out, save);
+    if (cluster::primary()) api::save_model(result.compressed, out, save);  // mpirun: rank 0 writes
 
     if (args->json)
       std::cout << api::to_json(result, in.string(), out.string()).dump() << "\n";

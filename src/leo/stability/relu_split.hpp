@@ -84,7 +84,11 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 // Stage "split" of the cascade (after lp, before milp): for each undecided
 // unit of the hidden layers after the first, in layer order, prove_sign on
 // each side not yet seen, with a small node budget; the LP points are
-// harvested as witnesses (evidence.hpp) for every unit they show. A proven
+// harvested as witnesses (evidence.hpp) for every unit they show. The units
+// of a layer are independent tasks (util/parallel.hpp, unit_tasks.hpp), run
+// `threads` at a time and shared out among MPI ranks; each works from the
+// evidence known when its layer starts, and the results are merged in unit
+// order, so the verdicts do not depend on threads or ranks. A proven
 // side tightens `bounds` (upper <= bound <= 0, or lower >= bound >= 0), which
 // decides the unit (apply_bounds) and, layer by layer, tightens the search for
 // later layers. Units it cannot settle in budget are left to the MILP.
@@ -95,6 +99,7 @@ struct SplitStageOptions {
   // units stay undecided (networks with conv layers only, docs/cnn.md).
   ModelLimits limits;
   CertificateRecorder* recorder = nullptr;  // records each proof (stability/certify.hpp)
+  int threads = 1;       // units searched at once
 };
 
 // Returns the units decided (stable or unstable).

@@ -115,8 +115,10 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
                                 const VerifyOptions& options = {});
 
 // Gradient of sum_k C(k, j) * f_k(x_j) with respect to x_j, for each column j
-// (X: inputs x N, C: outputs x N). ReLU'(0) = 0.
-Eigen::MatrixXd input_gradients(const Network& net, const Eigen::MatrixXd& X, const Eigen::MatrixXd& C);
+// (X: inputs x N, C: outputs x N). ReLU'(0) = 0. `outputs`, when given, receives
+// net.evaluate(X), from the same forward pass (bit for bit what evaluate gives).
+Eigen::MatrixXd input_gradients(const Network& net, const Eigen::MatrixXd& X, const Eigen::MatrixXd& C,
+                                Eigen::MatrixXd* outputs = nullptr);
 
 nlohmann::json to_json(const VerifyResult& result);
 
