@@ -173,6 +173,34 @@ TEST(CnnOnnx, AutoPadGroupsAndBatchNormWhereNoConvPrecedesAgreeWithOrt) {
   fs::remove_all(dir);
 }
 
+TEST(CnnOnnx, SkipFromAValueThatIsNotAReluOutputIsRecomputedFromTheReluBeforeIt) {
+  // x -> c0 -> relu0 -> c1 = h1 -> relu1 -> c2; y = relu(c2 + h1): h1 is not a
+  // Relu output, but it is c1(relu0), and relu0 is carried (exact).
+  const fs::path dir = test::temp_dir("cnn_skip");
+  OnnxBuilder b({-1, 2, 5, 5}, {-1, 2});
+  for (const char* w : {"W0", "W1", "W2"}) b.init(w, {2, 2, 3, 3}, weights(36, static_cast<unsigned>(w[1])));
+  b.init("B1", {2}, {0.1, -0.2});
+  auto pads = [&](onnx::NodeProto* n) { attr_ints(n, "pads", {1, 1, 1, 1}); };
+  pads(b.node("Conv", {"x", "W0"}, {"h0"}, "c0"));
+  b.node("Relu", {"h0"}, {"r0"}, "relu0");
+  pads(b.node("Conv", {"r0", "W1", "B1"}, {"h1"}, "c1"));
+  b.node("Relu", {"h1"}, {"r1"}, "relu1");
+  pads(b.node("Conv", {"r1", "W2"}, {"h2"}, "c2"));
+  b.node("Add", {"h2", "h1"}, {"s"}, "add");
+  b.node("Relu", {"s"}, {"r2"}, "relu2");
+  b.node("Flatten", {"r2"}, {"f"}, "flat");
+  b.init("Wd", {2, 50}, weights(100, 9));
+  OnnxBuilder::attr_int(b.node("Gemm", {"f", "Wd"}, {"y"}, "fc"), "transB", 1);
+  const fs::path model = b.save(dir, "skip.onnx");
+  const Box box = Box::uniform(50, -1, 1);
+  EXPECT_TRUE(test::ort_matches_leo(model, box, 1000));
+  const auto c = run_leo("convert " + q(model) + " " + q(dir / "out.onnx"));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(op_counts(dir / "out.onnx").at("Conv"), 4);  // c1 written twice: once per layer that reads it
+  LEO_EXPECT_ORT_AGREES(model, dir / "out.onnx", box, 1000);
+  fs::remove_all(dir);
+}
+
 // A Conv model x [N,C,H,W] -> Conv(W) -> Flatten -> y, for the error cases.
 OnnxBuilder conv_model(std::vector<std::int64_t> in, std::vector<std::int64_t> w, const std::string& name = "c1") {
   OnnxBuilder b(in, {-1, 1});

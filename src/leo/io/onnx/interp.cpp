@@ -396,8 +396,7 @@ Act Interpreter::add(const Act& x, const Act& y) {
   all.erase(std::unique(all.begin(), all.end()), all.end());
   if (all.size() > 1 && all.front() == 0)
     fail("adds a tensor computed from the network input without a Relu between to one computed after a Relu: leo "
-         "carries only Relu outputs across layers (a skip connection from the network input, or from a value that "
-         "is not a Relu output, is not supported)");
+         "carries only Relu outputs across layers (a skip connection from the network input is not supported)");
   Act a = x, b = y;
   a.fresh = false;
   a.pending_matmul = false;
