@@ -11,6 +11,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "leo/domain/vnnlib.hpp"
+#include "leo/io/onnx.hpp"
 #include "onnx_builder.hpp"
 #include "ort_check.hpp"
 #include "support.hpp"
@@ -61,6 +63,17 @@ TEST(CnnOnnx, ReferenceCnnsReadAsOrtRunsThemAndConvertStayingConvolutional) {
     // leo's reading of the original against ORT's, and ORT on the written model
     // against ORT on the original, on points of the VNN-LIB box.
     LEO_EXPECT_ORT_AGREES(model, out, "--vnnlib " + q(vnnlib), 1000);
+    // Read back, the written model is the same layers computing the same function.
+    const Network a = read_onnx(model), b = read_onnx(out);
+    ASSERT_EQ(a.layers.size(), b.layers.size());
+    for (std::size_t l = 0; l < a.layers.size(); ++l) EXPECT_EQ(a.layers[l].is_dense(), b.layers[l].is_dense());
+    EXPECT_EQ(b.input.name, a.input.name);
+    EXPECT_EQ(b.output.name, a.output.name);
+    const Eigen::MatrixXd X = test::ort_check_points(read_vnnlib_box(vnnlib), 200);
+    const Eigen::MatrixXd ya = a.evaluate(X), yb = b.evaluate(X);
+    // Weights are kept exactly (float32 read, float32 written); resnet_2b's two
+    // Conv biases of a residual Add are one summed bias, rounded to float32 once.
+    EXPECT_LE((ya - yb).cwiseAbs().maxCoeff(), 1e-6 * (1.0 + ya.cwiseAbs().maxCoeff()));
   }
   fs::remove_all(dir);
 }
