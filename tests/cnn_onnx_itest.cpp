@@ -78,6 +78,36 @@ TEST(CnnOnnx, ReferenceCnnsReadAsOrtRunsThemAndConvertStayingConvolutional) {
   fs::remove_all(dir);
 }
 
+TEST(CnnOnnx, InfoShowsConvLayersAndCarriesApart) {
+  const fs::path model = test::models_dir() / "cifar" / "resnet_2b.onnx";
+  const auto t = run_leo("info " + q(model));
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("hidden units:   6244 (and 3072 carried for skip connections, not model units)"),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("layer 0:        conv  3x32x32 -> 8x16x16: Conv 3 -> 8 channels 3x3 stride 2,2 pad 1,1,1,1"),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("layer 5:        dense 1024 -> 100"), std::string::npos) << t.out;
+  const auto r = run_leo("info --json " + q(model));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("hidden_units"), 6244);
+  EXPECT_EQ(j.at("carried_units"), 3072);
+  EXPECT_EQ(j.at("widths"), nlohmann::json({2048, 1024, 1024, 1024, 1024, 100}));
+  const auto& l1 = j.at("layer_details").at(1);
+  EXPECT_EQ(l1.at("kind"), "conv");
+  EXPECT_EQ(l1.at("carry_units"), 2048);
+  const auto& conv = l1.at("blocks").at(0).at("ops").at(0);
+  EXPECT_EQ(conv.at("op"), "Conv");
+  EXPECT_EQ(conv.at("name"), "layer1.0.conv1.weight");
+  EXPECT_EQ(conv.at("input"), nlohmann::json({8, 16, 16}));
+  EXPECT_EQ(conv.at("output"), nlohmann::json({16, 8, 8}));
+  EXPECT_EQ(conv.at("kernel"), nlohmann::json({3, 3}));
+  EXPECT_EQ(conv.at("stride"), nlohmann::json({2, 2}));
+  EXPECT_EQ(j.at("layer_details").at(5).at("kind"), "dense");
+}
+
 TEST(CnnOnnx, EvalOnACnnGivesPyTorchsOutputs) {
   const fs::path dir = test::temp_dir("cnn_eval");
   std::ifstream in(test::fixtures_dir() / "pytorch" / "cnn_residual.json");
