@@ -340,6 +340,8 @@ void Interpreter::settle(Act& a) const {
 
 void Interpreter::apply_op(Act& a, StructuredMap::Op op, const std::string& name, Dims shape) {
   const bool permute = std::holds_alternative<Permute>(op);
+  // Its output (one offset per unit, kept as the layer's bias) counts against the size limit like weights.
+  reserve_dense(std::visit([](const auto& o) { return o.outputs(); }, op), 1, "the operator's output");
   if (!a.structured && !a.diagonal) {
     // Dense: the product with the operator, as a matrix.
     reserve_dense(std::visit([](const auto& o) { return o.outputs(); }, op), a.A.cols(), "the layer");
