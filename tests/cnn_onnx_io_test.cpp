@@ -17,6 +17,7 @@
 #include "leo/io/onnx.hpp"
 #include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
+#include "onnx_builder.hpp"
 #include "support.hpp"
 
 namespace leo {
@@ -128,6 +129,26 @@ TEST(CnnOnnxRead, NhwcInputIsPermutedInsideTheFirstLayer) {
   ASSERT_EQ(b[0].ops.size(), 2u);
   EXPECT_TRUE(std::holds_alternative<Permute>(b[0].ops[0]));
   EXPECT_TRUE(std::holds_alternative<Conv2d>(b[0].ops[1]));
+}
+
+TEST(CnnOnnxRead, DeclaredConvOutputsAreBoundedByTheSizeLimit) {
+  // A small file whose 1x1 Conv declares a big output (64 channels of a
+  // 100x100 map, 640000 values from 64 weights): refused under a limit of
+  // 250000 weights (1 MB) before the output is allocated, read under 4 MB.
+  const fs::path dir = test::temp_dir("cnn_limit");
+  test::OnnxBuilder b({-1, 1, 100, 100}, {-1, 640000});
+  b.init("W", {64, 1, 1, 1}, std::vector<double>(64, 0.5));
+  b.node("Conv", {"x", "W"}, {"h"}, "wide");
+  b.node("Flatten", {"h"}, {"y"});
+  const fs::path model = b.save(dir, "wide.onnx");
+  try {
+    read_onnx(model, {.max_file_bytes = 1000000});
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("node 'wide' (Conv): the operator's output would be a 640000 x 1 matrix"));
+  }
+  EXPECT_NO_THROW(read_onnx(model, {.max_file_bytes = 4000000}));
+  fs::remove_all(dir);
 }
 
 TEST(CnnOnnxWrite, RoundTripKeepsTheConvolutionsAndTheFunction) {

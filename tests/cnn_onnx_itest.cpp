@@ -11,6 +11,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "leo/domain/vnnlib.hpp"
+#include "leo/io/onnx.hpp"
 #include "onnx_builder.hpp"
 #include "ort_check.hpp"
 #include "support.hpp"
@@ -61,8 +63,49 @@ TEST(CnnOnnx, ReferenceCnnsReadAsOrtRunsThemAndConvertStayingConvolutional) {
     // leo's reading of the original against ORT's, and ORT on the written model
     // against ORT on the original, on points of the VNN-LIB box.
     LEO_EXPECT_ORT_AGREES(model, out, "--vnnlib " + q(vnnlib), 1000);
+    // Read back, the written model is the same layers computing the same function.
+    const Network a = read_onnx(model), b = read_onnx(out);
+    ASSERT_EQ(a.layers.size(), b.layers.size());
+    for (std::size_t l = 0; l < a.layers.size(); ++l) EXPECT_EQ(a.layers[l].is_dense(), b.layers[l].is_dense());
+    EXPECT_EQ(b.input.name, a.input.name);
+    EXPECT_EQ(b.output.name, a.output.name);
+    const Eigen::MatrixXd X = test::ort_check_points(read_vnnlib_box(vnnlib), 200);
+    const Eigen::MatrixXd ya = a.evaluate(X), yb = b.evaluate(X);
+    // Weights are kept exactly (float32 read, float32 written); resnet_2b's two
+    // Conv biases of a residual Add are one summed bias, rounded to float32 once.
+    EXPECT_LE((ya - yb).cwiseAbs().maxCoeff(), 1e-6 * (1.0 + ya.cwiseAbs().maxCoeff()));
   }
   fs::remove_all(dir);
+}
+
+TEST(CnnOnnx, InfoShowsConvLayersAndCarriesApart) {
+  const fs::path model = test::models_dir() / "cifar" / "resnet_2b.onnx";
+  const auto t = run_leo("info " + q(model));
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("hidden units:   6244 (and 3072 carried for skip connections, not model units)"),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("layer 0:        conv  3x32x32 -> 8x16x16: Conv 3 -> 8 channels 3x3 stride 2,2 pad 1,1,1,1"),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("layer 5:        dense 1024 -> 100"), std::string::npos) << t.out;
+  const auto r = run_leo("info --json " + q(model));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("hidden_units"), 6244);
+  EXPECT_EQ(j.at("carried_units"), 3072);
+  EXPECT_EQ(j.at("widths"), nlohmann::json({2048, 1024, 1024, 1024, 1024, 100}));
+  const auto& l1 = j.at("layer_details").at(1);
+  EXPECT_EQ(l1.at("kind"), "conv");
+  EXPECT_EQ(l1.at("carry_units"), 2048);
+  const auto& conv = l1.at("blocks").at(0).at("ops").at(0);
+  EXPECT_EQ(conv.at("op"), "Conv");
+  EXPECT_EQ(conv.at("name"), "layer1.0.conv1.weight");
+  EXPECT_EQ(conv.at("input"), nlohmann::json({8, 16, 16}));
+  EXPECT_EQ(conv.at("output"), nlohmann::json({16, 8, 8}));
+  EXPECT_EQ(conv.at("kernel"), nlohmann::json({3, 3}));
+  EXPECT_EQ(conv.at("stride"), nlohmann::json({2, 2}));
+  EXPECT_EQ(j.at("layer_details").at(5).at("kind"), "dense");
 }
 
 TEST(CnnOnnx, EvalOnACnnGivesPyTorchsOutputs) {
@@ -169,6 +212,34 @@ TEST(CnnOnnx, AutoPadGroupsAndBatchNormWhereNoConvPrecedesAgreeWithOrt) {
   const auto c = run_leo("convert " + q(model) + " " + q(dir / "out.onnx"));
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_EQ(op_counts(dir / "out.onnx").at("Conv"), 3);
+  LEO_EXPECT_ORT_AGREES(model, dir / "out.onnx", box, 1000);
+  fs::remove_all(dir);
+}
+
+TEST(CnnOnnx, SkipFromAValueThatIsNotAReluOutputIsRecomputedFromTheReluBeforeIt) {
+  // x -> c0 -> relu0 -> c1 = h1 -> relu1 -> c2; y = relu(c2 + h1): h1 is not a
+  // Relu output, but it is c1(relu0), and relu0 is carried (exact).
+  const fs::path dir = test::temp_dir("cnn_skip");
+  OnnxBuilder b({-1, 2, 5, 5}, {-1, 2});
+  for (const char* w : {"W0", "W1", "W2"}) b.init(w, {2, 2, 3, 3}, weights(36, static_cast<unsigned>(w[1])));
+  b.init("B1", {2}, {0.1, -0.2});
+  auto pads = [&](onnx::NodeProto* n) { attr_ints(n, "pads", {1, 1, 1, 1}); };
+  pads(b.node("Conv", {"x", "W0"}, {"h0"}, "c0"));
+  b.node("Relu", {"h0"}, {"r0"}, "relu0");
+  pads(b.node("Conv", {"r0", "W1", "B1"}, {"h1"}, "c1"));
+  b.node("Relu", {"h1"}, {"r1"}, "relu1");
+  pads(b.node("Conv", {"r1", "W2"}, {"h2"}, "c2"));
+  b.node("Add", {"h2", "h1"}, {"s"}, "add");
+  b.node("Relu", {"s"}, {"r2"}, "relu2");
+  b.node("Flatten", {"r2"}, {"f"}, "flat");
+  b.init("Wd", {2, 50}, weights(100, 9));
+  OnnxBuilder::attr_int(b.node("Gemm", {"f", "Wd"}, {"y"}, "fc"), "transB", 1);
+  const fs::path model = b.save(dir, "skip.onnx");
+  const Box box = Box::uniform(50, -1, 1);
+  EXPECT_TRUE(test::ort_matches_leo(model, box, 1000));
+  const auto c = run_leo("convert " + q(model) + " " + q(dir / "out.onnx"));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(op_counts(dir / "out.onnx").at("Conv"), 4);  // c1 written twice: once per layer that reads it
   LEO_EXPECT_ORT_AGREES(model, dir / "out.onnx", box, 1000);
   fs::remove_all(dir);
 }

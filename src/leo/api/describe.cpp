@@ -42,8 +42,23 @@ nlohmann::json describe(const Network& net) {
   j["outputs"] = net.outputs();
   j["layers"] = net.depth();
   j["hidden_layers"] = net.hidden_layers();
-  j["widths"] = net.widths();
-  j["hidden_units"] = net.hidden_units();
+  // Units of the model: carried units (a skip connection's value passed
+  // through a layer, network/structured.hpp) are reported apart.
+  std::vector<Eigen::Index> widths, carried;
+  std::int64_t hidden = 0, carried_total = 0;
+  for (std::size_t l = 0; l + 1 < net.layers.size(); ++l) {
+    const std::int64_t c = carried_units(net.layers[l]);
+    widths.push_back(net.layers[l].outputs() - c);
+    carried.push_back(c);
+    hidden += net.layers[l].outputs() - c;
+    carried_total += c;
+  }
+  j["widths"] = widths;
+  j["hidden_units"] = hidden;
+  if (carried_total > 0) {
+    j["carried_widths"] = carried;
+    j["carried_units"] = carried_total;
+  }
   nlohmann::json shapes = nlohmann::json::array();
   for (const auto& layer : net.layers) shapes.push_back({layer.outputs(), layer.inputs()});
   j["layer_shapes"] = shapes;
@@ -115,6 +130,14 @@ std::string op_text(const StructuredMap::Op& op) {
 }
 
 }  // namespace
+
+std::int64_t carried_units(const AffineLayer& layer) {
+  if (layer.is_dense()) return 0;
+  std::int64_t n = 0;
+  for (const auto& s : layer.structured->output_segments())
+    if (s.carry) n += s.shape.size();
+  return n;
+}
 
 nlohmann::json describe_layers(const Network& net) {
   nlohmann::json layers = nlohmann::json::array();

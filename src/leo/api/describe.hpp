@@ -32,6 +32,9 @@ nlohmann::json describe(const Network& network);
 // "dilation", "group"}]}]}.
 nlohmann::json describe_layers(const Network& network);
 
+// Units of a layer that carry a skip connection's value (not model units).
+std::int64_t carried_units(const AffineLayer& layer);
+
 // One line per layer for `leo info`'s table: "conv 3x32x32 -> 8x16x16: Conv
 // 8x3x4x4 s2 p1,1,1,1" or "dense 1024 -> 100".
 std::vector<std::string> layer_lines(const Network& network);

@@ -340,6 +340,8 @@ void Interpreter::settle(Act& a) const {
 
 void Interpreter::apply_op(Act& a, StructuredMap::Op op, const std::string& name, Dims shape) {
   const bool permute = std::holds_alternative<Permute>(op);
+  // Its output (one offset per unit, kept as the layer's bias) counts against the size limit like weights.
+  reserve_dense(std::visit([](const auto& o) { return o.outputs(); }, op), 1, "the operator's output");
   if (!a.structured && !a.diagonal) {
     // Dense: the product with the operator, as a matrix.
     reserve_dense(std::visit([](const auto& o) { return o.outputs(); }, op), a.A.cols(), "the layer");
@@ -396,8 +398,7 @@ Act Interpreter::add(const Act& x, const Act& y) {
   all.erase(std::unique(all.begin(), all.end()), all.end());
   if (all.size() > 1 && all.front() == 0)
     fail("adds a tensor computed from the network input without a Relu between to one computed after a Relu: leo "
-         "carries only Relu outputs across layers (a skip connection from the network input, or from a value that "
-         "is not a Relu output, is not supported)");
+         "carries only Relu outputs across layers (a skip connection from the network input is not supported)");
   Act a = x, b = y;
   a.fresh = false;
   a.pending_matmul = false;
