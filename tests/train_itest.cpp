@@ -120,8 +120,6 @@ TEST(TrainCli, MnistCnnEndToEnd) {
   auto r = test::run_leo(fmt::format("train --data mnist --arch conv4x4s2,conv8x3s2,fc16 --l1 1e-4 --steps 80 --lr 0.05 "
                                      "--max-samples 1000 --seed 2 --threads 1 -o '{0}/m.onnx' --log '{0}/log.json'",
                                      dir.string()));
-  if (r.exit_code == 2 && r.err.find("cannot be written to ONNX by this build") != std::string::npos)
-    GTEST_SKIP() << "the ONNX writer of this build does not write convolutions yet: " << r.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(dir / "m.onnx.leo-check.tmp"));
   const Network net = read_onnx(dir / "m.onnx");

@@ -15,6 +15,7 @@
 #                                  Fashion-MNIST, into bench/results/train-cnn (SEEDS="1 2 3":
 #                                  more seeds)
 #   bench/train/run.sh summary     bench/results/train.md from the JSON results
+#   bench/train/cnn_channels.py M  channels of a CNN never / always active on the digits (JSON)
 #
 # Settings (environment): LEO (program, default build/leo), THREADS (2),
 # EPOCHS_MNIST (30), EPOCHS_FASHION (10), STEPS (56000, stability), DATASETS

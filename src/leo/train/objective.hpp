@@ -57,10 +57,6 @@ struct Parameters {
 
   std::size_t layers() const { return weights.size(); }
   bool is_conv(std::size_t l) const { return l < conv.size() && conv[l].has_value(); }
-  // Output features of layer l (conv: channels x positions).
-  Eigen::Index outputs(std::size_t l) const {
-    return is_conv(l) ? static_cast<Eigen::Index>(conv[l]->output().size()) : weights[l].rows();
-  }
   // Same shapes, all zero.
   Parameters zeros_like() const;
   std::int64_t size() const;
@@ -97,7 +93,8 @@ struct Workspace {
 
 // Loss on the batch X (features x B) with labels (B) and, when `gradient` is
 // not null, its gradient with respect to every weight and bias (resized to
-// the parameters' shapes). Labels must lie in [0, outputs).
+// the parameters' shapes). Labels must lie in [0, outputs). Throws
+// InputError for the ReLU-stability loss on a network with convolutions.
 template <typename S>
 LossTerms loss_and_gradient(const Parameters<S>& params,
                             const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& X,

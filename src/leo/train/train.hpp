@@ -1,5 +1,7 @@
 #pragma once
-// Training of a ReLU network (network/network.hpp) for `leo train`.
+// Training of a ReLU network (network/network.hpp) for `leo train`: dense
+// layers (`hidden`), or small CNNs (`arch`: 2-D convolutions, then dense
+// layers; a convolution is a structured layer holding one Conv2d).
 //
 // Defaults follow the LEO papers: Kaiming-normal weights (std sqrt(2/fan_in)),
 // zero biases, softmax cross-entropy, SGD with momentum 0.9, learning rate 0.01
