@@ -49,7 +49,6 @@ Run setup_analyze(CLI::App& app) {
     options.threads = args->threads;
     Network network = load_model_file(args->model, false);
     Domain domain = api::make_domain(args->domain, network);
-    api::refuse_structured(network, network.source.empty() ? "model" : network.source);
     Analysis analysis = api::analyze(network, domain, options);
     if (args->json)
       std::cout << to_json(analysis).dump() << "\n";

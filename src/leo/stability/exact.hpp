@@ -66,7 +66,7 @@ struct ExactOptions {
   // size, bounds/lp.hpp) is not built; the units that needed it stay
   // undecided and analysis.skipped_models says so. The certifying search
   // uses the same limits for its LPs.
-  ModelLimits limits;
+  ModelLimits limits{};
 };
 
 // LEO 2020: for each undecided hidden unit, in layer order, maximise g (unless

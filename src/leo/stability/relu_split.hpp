@@ -46,7 +46,7 @@ struct SplitOptions {
   Deadline deadline;
   // A node LP over these limits (networks with conv layers) is not built: the
   // search then bounds its nodes by CROWN alone (still sound, weaker).
-  ModelLimits limits;
+  ModelLimits limits{};
 };
 
 struct SplitResult {
@@ -83,7 +83,7 @@ struct SplitStageOptions {
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
   // A layer whose LP (layers before it) is over these limits is skipped: its
   // units stay undecided (networks with conv layers only, docs/cnn.md).
-  ModelLimits limits;
+  ModelLimits limits{};
 };
 
 // Returns the units decided (stable or unstable).
