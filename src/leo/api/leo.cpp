@@ -249,8 +249,10 @@ Domain make_domain(const DomainOptions& options, const Network& network) {
 
 AnalysisCounts count_units(const Analysis& analysis) {
   AnalysisCounts c;
-  for (const auto& layer : analysis.layers)
-    for (const auto& unit : layer) {
+  for (std::size_t h = 0; h < analysis.layers.size(); ++h)
+    for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
+      if (analysis.is_carry(h, static_cast<Eigen::Index>(i))) continue;  // not a unit of the model
+      const UnitVerdict& unit = analysis.layers[h][i];
       ++c.units;
       switch (unit.status) {
         case Status::active: ++c.active; break;

@@ -59,7 +59,7 @@ struct LpOptions {
   bool stop_at_sign = true;
   // Clp time limit per LP, seconds (0: none; the deadline always applies).
   double seconds_per_lp = 0.0;
-  ModelLimits limits;
+  ModelLimits limits{};
 };
 
 // targets[l][i]: tighten unit i of layer l (hidden units already stable are

@@ -133,7 +133,10 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         ensure_bounds();
         return apply_bounds(a, *bounds, Stage::ibp);
       case Stage::samples: return sample_stage(network, a, rng, options.samples, deadline);
-      case Stage::attack: return attack_stage(network, a, rng, options.attack, deadline);
+      case Stage::attack: {
+        const Deadline own(stage_seconds(0, options.attack_share, deadline));
+        return attack_stage(network, a, rng, options.attack, own.remaining() < deadline.remaining() ? own : deadline);
+      }
       case Stage::crown:
         ensure_bounds();
         crown_bounds(network, domain.box, *bounds, deadline);

@@ -46,6 +46,10 @@ struct AnalyzeOptions {
   int threads = 0;
   SampleOptions samples;
   AttackOptions attack;
+  // With a time limit, the attack stage gets at most this share of the time
+  // left when it starts: on conv nets its batched forward and backward passes
+  // are costly, and the bound stages after it decide units it cannot.
+  double attack_share = 0.25;
   BabOptions bab;
   // With a time limit, the bab stage gets at most this share of the time left
   // when it starts (the MILP gets the rest).

@@ -69,7 +69,7 @@ struct ExactOptions {
   // size, bounds/lp.hpp) is not built; the units that needed it stay
   // undecided and analysis.skipped_models says so. The certifying search
   // uses the same limits for its LPs.
-  ModelLimits limits;
+  ModelLimits limits{};
   // Records the proof of each claim proven (stability/certify.hpp); none: no cost.
   CertificateRecorder* recorder = nullptr;
 };

@@ -52,7 +52,7 @@ struct SplitOptions {
   Deadline deadline;
   // A node LP over these limits (networks with conv layers) is not built: the
   // search then bounds its nodes by CROWN alone (still sound, weaker).
-  ModelLimits limits;
+  ModelLimits limits{};
   // When set and the search proves the side, its tree is recorded here
   // (certificates, stability/certify.hpp): preorder, with the LP multipliers
   // of the leaves the LP settled.
@@ -97,7 +97,7 @@ struct SplitStageOptions {
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
   // A layer whose LP (layers before it) is over these limits is skipped: its
   // units stay undecided (networks with conv layers only, docs/cnn.md).
-  ModelLimits limits;
+  ModelLimits limits{};
   CertificateRecorder* recorder = nullptr;  // records each proof (stability/certify.hpp)
   int threads = 1;       // units searched at once
 };
