@@ -10,6 +10,10 @@
 #                                  bench/results/train-quiet: run it on an idle machine
 #   bench/train/run.sh analyze     leo analyze on the models of `stability` (samples
 #                                  alone, then the full cascade), probes = the digits
+#   bench/train/run.sh cnn         compare for CNNs: ERAN's ConvSmall (--arch
+#                                  conv16x4s2,conv32x4s2,fc100) with l1 1e-4 on MNIST and
+#                                  Fashion-MNIST, into bench/results/train-cnn (SEEDS="1 2 3":
+#                                  more seeds)
 #   bench/train/run.sh summary     bench/results/train.md from the JSON results
 #
 # Settings (environment): LEO (program, default build/leo), THREADS (2),
@@ -50,6 +54,27 @@ compare() {
   done
 }
 
+# CNNs: same comparison, --arch instead of --hidden (torch_train.py builds the same net).
+cnn() {
+  local out=${CNN_OUT:-bench/results/train-cnn} arch=${ARCH:-conv16x4s2,conv32x4s2,fc100} l1=${CNN_L1:-1e-4}
+  mkdir -p "$out"
+  lscpu | head -20 > "$out/lscpu.txt"
+  for data in ${DATASETS:-mnist fashion-mnist}; do
+    epochs=$EPOCHS_MNIST
+    [ "$data" = fashion-mnist ] && epochs=$EPOCHS_FASHION
+    for seed in ${SEEDS:-1}; do
+      name="$data-convsmall"
+      [ "$seed" = 1 ] || name="$name-s$seed"
+      OUT=$out load "leo-$name"
+      "$LEO" train --data "$data" --arch "$arch" --l1 "$l1" --epochs "$epochs" --threads "$THREADS" --seed "$seed" \
+        -o "$MODELS/leo-$name.onnx" --log "$out/leo-$name.json"
+      OUT=$out load "torch-$name"
+      "$PY" bench/train/torch_train.py --data "$data" --arch "$arch" --l1 "$l1" --epochs "$epochs" \
+        --threads "$THREADS" --seed "$seed" --log "$out/torch-$name.json"
+    done
+  done
+}
+
 stability() {
   for l1 in 0 1e-4 2e-4 5e-4; do
     name="mnist-100x100-l1-$l1"
@@ -75,7 +100,8 @@ case "${1:-all}" in
   stability) stability ;;
   quiet) EPOCHS_MNIST=5 EPOCHS_FASHION=2 OUT=bench/results/train-quiet compare ;;
   analyze) analyze ;;
+  cnn) cnn ;;
   summary) "$PY" bench/train/summary.py "$OUT" > bench/results/train.md ;;
   all) compare; stability; analyze; "$PY" bench/train/summary.py "$OUT" > bench/results/train.md ;;
-  *) echo "usage: $0 compare|stability|summary|all" >&2; exit 2 ;;
+  *) echo "usage: $0 compare|stability|quiet|analyze|cnn|summary|all" >&2; exit 2 ;;
 esac

@@ -9,6 +9,8 @@ import sys
 out = sys.argv[1] if len(sys.argv) > 1 else "bench/results/train"
 # Short runs on an idle machine, for wall-clock time per epoch (run.sh quiet).
 quiet = sys.argv[2] if len(sys.argv) > 2 else "bench/results/train-quiet"
+# CNNs (run.sh cnn).
+cnn = sys.argv[3] if len(sys.argv) > 3 else "bench/results/train-cnn"
 
 
 def load(path):
@@ -32,12 +34,18 @@ def compare_table(folder):
             continue
         leo, torch = load(leo_path), load(torch_path)
         data, net = name.rsplit("-", 1)
+        arch = leo["settings"].get("arch")
+        if arch:
+            data = leo["settings"]["data"]
+            label = f"{arch} (l1 {leo['settings']['l1']:g}, seed {leo['settings']['seed']})"
+        else:
+            label = f"784-{net.replace('x', '-')}-10"
         la, ta = leo["epochs"][-1]["test_accuracy"], torch["epochs"][-1]["test_accuracy"]
         ls = statistics.median(e["seconds"] for e in leo["epochs"])
         ts = statistics.median(e["seconds"] for e in torch["epochs"])
         lc = statistics.median(e.get("cpu_seconds", float("nan")) for e in leo["epochs"])
         tc = statistics.median(e.get("cpu_seconds", float("nan")) for e in torch["epochs"])
-        print(f"| {data} | 784-{net.replace('x', '-')}-10 | {len(leo['epochs'])} | {la:.2f} | {ta:.2f} | {la - ta:+.2f} | "
+        print(f"| {data} | {label} | {len(leo['epochs'])} | {la:.2f} | {ta:.2f} | {la - ta:+.2f} | "
               f"{ls:.3f} | {ts:.3f} | {ts / ls:.2f} | {lc:.3f} | {tc:.3f} | {tc / lc:.2f} | {loads.get('leo-' + name, '?')} | {loads.get('torch-' + name, '?')} |")
 
 
@@ -60,6 +68,16 @@ if glob.glob(os.path.join(quiet, "leo-*.json")):
     print("with nothing else running on the machine (load averages listed), so wall time is meaningful.")
     print("Accuracies are after those few epochs only.\n")
     compare_table(quiet)
+
+if glob.glob(os.path.join(cnn, "leo-*.json")):
+    print("\n## CNNs\n")
+    print("`bench/train/run.sh cnn`: ERAN's ConvSmall (`--arch conv16x4s2,conv32x4s2,fc100`: two 4x4 stride-2")
+    print("convolutions of 16 and 32 channels, a dense layer of 100, then 10 outputs; torch_train.py builds the same")
+    print("nn.Sequential) with l1 1e-4 on every weight, otherwise the settings above (2 threads, MNIST 30 epochs,")
+    print("Fashion-MNIST 10). The machine was shared with other engineers compiling (load averages listed, far above")
+    print("its 2 cores): wall times are inflated and noisy; compare the CPU columns. Machine: `lscpu.txt` in")
+    print("bench/results/train-cnn/.\n")
+    compare_table(cnn)
 
 stab = sorted(glob.glob(os.path.join(out, "stability-*.json")))
 if stab:

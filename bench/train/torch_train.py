@@ -9,6 +9,7 @@ accuracy after the epoch, seconds = training + test evaluation)."""
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -19,10 +20,46 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
+def build_arch(arch, shape, outputs):
+    """The network of leo train --arch: convolutions (Kaiming normal, fan_in, zero bias), Flatten,
+    dense layers, a ReLU after each, then a dense output layer."""
+    layers, (c, h, w) = [], shape
+    features, flat = c * h * w, False
+    for item in arch.split(","):
+        m = re.fullmatch(r"conv(\d+)x(\d+)(?:s(\d+))?(?:p(\d+))?", item)
+        if m:
+            out, k, s, p = int(m[1]), int(m[2]), int(m[3] or 1), int(m[4] or 0)
+            conv = torch.nn.Conv2d(c, out, k, stride=s, padding=p)
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(conv.bias)
+            layers += [conv, torch.nn.ReLU()]
+            c, h, w = out, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            features = c * h * w
+            continue
+        m = re.fullmatch(r"(?:fc)?(\d+)", item)
+        if not m:
+            sys.exit(f"--arch {arch}: bad layer {item}")
+        if not flat:
+            layers.append(torch.nn.Flatten())
+            flat = True
+        lin = torch.nn.Linear(features, int(m[1]))
+        torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        torch.nn.init.zeros_(lin.bias)
+        layers += [lin, torch.nn.ReLU()]
+        features = int(m[1])
+    if not flat:
+        layers.append(torch.nn.Flatten())
+    out = torch.nn.Linear(features, outputs)
+    torch.nn.init.kaiming_normal_(out.weight, nonlinearity="relu")
+    torch.nn.init.zeros_(out.bias)
+    return torch.nn.Sequential(*layers, out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="mnist")
     ap.add_argument("--hidden", default="100,100")
+    ap.add_argument("--arch", help="leo train's --arch: conv<C>x<K>[s<S>][p<P>],...,fc<N>,... (instead of --hidden)")
     ap.add_argument("--epochs", type=int, default=120)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.01)
@@ -38,17 +75,21 @@ def main():
     xtr, ytr = torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr)
     xte, yte = torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte)
 
-    sizes = [784] + [int(h) for h in a.hidden.split(",")] + [10]
-    layers = []
-    for i in range(len(sizes) - 1):
-        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
-        torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-        torch.nn.init.zeros_(lin.bias)
-        layers.append(lin)
-        if i + 2 < len(sizes):
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
+    if a.arch:
+        model = build_arch(a.arch, (1, 28, 28), 10)
+        xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
+    else:
+        sizes = [784] + [int(h) for h in a.hidden.split(",")] + [10]
+        layers = []
+        for i in range(len(sizes) - 1):
+            lin = torch.nn.Linear(sizes[i], sizes[i + 1])
+            torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(lin.bias)
+            layers.append(lin)
+            if i + 2 < len(sizes):
+                layers.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*layers)
+    weights = [m.weight for m in model if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9)
     milestones = [int(50 * a.epochs / 120 + 0.5), int(100 * a.epochs / 120 + 0.5)]  # as C++ llround
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)

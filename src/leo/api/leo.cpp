@@ -291,7 +291,7 @@ std::vector<RewriteCount> CompressModelResult::removed() const {
   };
   for (auto kind : {RewriteKind::inactive_unit, RewriteKind::dependent_active, RewriteKind::constant_unit,
                     RewriteKind::duplicate_unit, RewriteKind::zero_outgoing, RewriteKind::layer_fold,
-                    RewriteKind::dead_layer})
+                    RewriteKind::dead_layer, RewriteKind::inactive_channel, RewriteKind::constant_channel})
     slot(kind);
   for (const auto& s : rewrite.steps) {
     auto& c = slot(s.kind);
@@ -301,10 +301,17 @@ std::vector<RewriteCount> CompressModelResult::removed() const {
   return counts;
 }
 
+void refuse_structured(const Network& network, const std::string& what) {
+  for (const auto& layer : network.layers)
+    if (!layer.is_dense())
+      throw InputError(fmt::format("{}: convolutional layers: analysis not supported yet", what));
+}
+
 CompressModelResult compress_model(const Network& network, const Domain& domain,
                                    const CompressModelOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   network.validate("model");
+  refuse_structured(network, network.source.empty() ? "model" : network.source);
   if (!(options.tolerance >= 0) || !std::isfinite(options.tolerance))
     throw InputError(fmt::format("--tolerance: {} is not a finite number >= 0", options.tolerance));
   CompressModelResult r;
@@ -421,6 +428,14 @@ nlohmann::json to_json(const CompressModelResult& r, const std::string& input_na
     steps.push_back({{"rewrite", to_string(s.kind)}, {"layer", s.layer}, {"units", s.units}, {"detail", s.detail}});
   auto& removed = j["removed"] = nlohmann::json::object();
   for (const auto& c : r.removed()) removed[to_string(c.kind)] = c.units;
+  // Structured layers: channels removed, and stable units that stay (stable
+  // at only some positions of their channel, or kept by the channel rule).
+  int channels_removed = 0;
+  for (const auto& s : r.rewrite.steps) channels_removed += s.channels;
+  const StableKept kept_stable = r.rewrite.stable_kept();
+  j["channels_removed"] = channels_removed;
+  j["stable_units_kept"] = kept_stable.units;
+  j["stable_units_kept_channels"] = kept_stable.channels;
   j["time_seconds"] = r.time_seconds;
   j["analysis"] = leo::to_json(r.analysis);
   return j;
@@ -430,6 +445,8 @@ nlohmann::json to_json(const CompressModelResult& r, const std::string& input_na
 
 VerifyResult verify(const Network& a, const Network& b, const Box& box, const Eigen::MatrixXd& probes,
                     VerifyOptions options) {
+  refuse_structured(a, a.source.empty() ? "first model" : a.source);
+  refuse_structured(b, b.source.empty() ? "second model" : b.source);
   if (options.threads == 0) options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!(options.tolerance >= 0) || !std::isfinite(options.tolerance))
     throw InputError(fmt::format("--tolerance: {} is not a finite number >= 0", options.tolerance));

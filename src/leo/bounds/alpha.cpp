@@ -73,7 +73,7 @@ Eigen::VectorXd optimise(const Network& net, const Box& box, const NetworkBounds
   for (int it = 0; it <= options.iterations; ++it) {
     // Forward: the CROWN bound for the current slopes.
     Eigen::VectorXd c = A * net.layers[k].bias;
-    R[k] = A * net.layers[k].weights;
+    R[k] = net.layers[k].transpose_multiply_rows(A);
     for (std::size_t jj = k; jj-- > 0;) {
       const Relax& rx = relax[jj];
       const Eigen::MatrixXd& P = R[jj + 1];
@@ -85,7 +85,7 @@ Eigen::VectorXd optimise(const Network& net, const Box& box, const NetworkBounds
         }
       Eigen::MatrixXd nu = P.cwiseProduct(S[jj]);
       c += P.cwiseMax(0.0) * rx.intercept.matrix() + nu * net.layers[jj].bias;
-      R[jj] = nu * net.layers[jj].weights;
+      R[jj] = net.layers[jj].transpose_multiply_rows(nu);
     }
     c += R[0].cwiseMax(0.0) * box.upper + R[0].cwiseMin(0.0) * box.lower;
     for (Eigen::Index q = 0; q < r; ++q)
@@ -106,7 +106,7 @@ Eigen::VectorXd optimise(const Network& net, const Box& box, const NetworkBounds
     const double t = it + 1;
     for (std::size_t j = 0; j < k; ++j) {
       const Relax& rx = relax[j];
-      Eigen::MatrixXd Gnu = G * net.layers[j].weights.transpose();
+      Eigen::MatrixXd Gnu = net.layers[j].multiply_rows(G);
       Gnu.rowwise() += net.layers[j].bias.transpose();
       const Eigen::MatrixXd& P = R[j + 1];
       for (Eigen::Index i = 0; i < P.cols(); ++i) {
@@ -151,6 +151,7 @@ void alpha_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
   BatchLoop loop;
   loop.batch_rows = options.batch_rows;
   loop.selection.targets = &targets;
+  loop.all_layers = true;  // slopes and moments of every earlier layer
   const BatchLoopResult r = bound_in_batches(
       net, bounds, loop, deadline,
       [&](std::size_t k, const Eigen::MatrixXd& A) {

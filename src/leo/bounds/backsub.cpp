@@ -58,9 +58,10 @@ Eigen::VectorXd sound_upper(const Network& net, const Box& box, const NetworkBou
       for (Eigen::Index i = 0; i < nu.cols(); ++i)
         if (nu(row, i) != 0.0) sums[row].add_product(nu(row, i), layer.bias[i]);
     // rho_j = nu_j W_j and its error bound.
-    Eigen::MatrixXd rho = nu * layer.weights;
-    Eigen::MatrixXd mag = nu.cwiseAbs() * layer.weights.cwiseAbs();
-    Eigen::ArrayXXd err = rounding::error(layer.weights.rows(), mag.array());
+    // (The layer's products: a convolution is never expanded, network/network.hpp.)
+    Eigen::MatrixXd rho = layer.transpose_multiply_rows(nu);
+    Eigen::ArrayXXd err =
+        rounding::error(layer.terms_per_input(), layer.transpose_multiply_rows(nu.cwiseAbs(), Weights::absolute).array());
     if (j == 0) {
       for (Eigen::Index row = 0; row < r; ++row)
         for (Eigen::Index i = 0; i < rho.cols(); ++i) {

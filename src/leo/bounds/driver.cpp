@@ -23,14 +23,29 @@ std::vector<Eigen::Index> select_units(const Network& net, const NetworkBounds& 
   return units;
 }
 
+Eigen::Index batch_doubles(const Network& net, std::size_t k, bool all_layers) {
+  Eigen::Index widest = 1, sum = 0;
+  for (std::size_t j = 0; j <= k && j < net.layers.size(); ++j) {
+    widest = std::max({widest, net.layers[j].inputs(), net.layers[j].outputs()});
+    sum += net.layers[j].inputs() + net.layers[j].outputs();
+  }
+  return 8 * widest + (all_layers ? 8 * sum : 0);
+}
+
+Eigen::Index rows_per_batch(const Network& net, std::size_t k, const BatchLoop& loop) {
+  const Eigen::Index budget = loop.memory_doubles / std::max<Eigen::Index>(1, batch_doubles(net, k, loop.all_layers));
+  const Eigen::Index rows = std::min(std::max<Eigen::Index>(2, loop.batch_rows), budget);
+  return std::max<Eigen::Index>(2, rows - rows % 2);
+}
+
 BatchLoopResult bound_in_batches(const Network& net, NetworkBounds& bounds, const BatchLoop& loop,
                                  const Deadline& deadline, const BatchBound& bound,
                                  const std::function<void(std::size_t, std::size_t)>& on_layer) {
   BatchLoopResult result;
-  const std::size_t per_batch = static_cast<std::size_t>(std::max<Eigen::Index>(1, loop.batch_rows / 2));
   const std::size_t layers = loop.last_layer < net.layers.size() ? loop.last_layer + 1 : net.layers.size();
   for (std::size_t k = 0; k < layers; ++k) {
     const std::vector<Eigen::Index> units = select_units(net, bounds, k, loop.selection);
+    const auto per_batch = static_cast<std::size_t>(rows_per_batch(net, k, loop) / 2);
     for (std::size_t start = 0; start < units.size(); start += per_batch) {
       if (deadline.expired()) {
         result.stopped = true;

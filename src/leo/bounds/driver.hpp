@@ -36,6 +36,14 @@ using BatchBound = std::function<Eigen::VectorXd(std::size_t k, const Eigen::Mat
 
 struct BatchLoop {
   Eigen::Index batch_rows = 1024;  // objective rows per batch (2 per unit)
+  // Memory. A batch of r objective rows on layer k holds r x (a few widths)
+  // doubles: back-substitution's multipliers and coefficients for one layer
+  // at a time, alpha-CROWN's slopes and moments for every earlier layer
+  // (all_layers). Batches are cut (never below one unit) so that
+  // r * batch_doubles(net, k, all_layers) <= memory_doubles: on a conv layer
+  // of 8k units over 8k inputs, 1024 rows would take half a GiB per matrix.
+  Eigen::Index memory_doubles = Eigen::Index{1} << 25;  // 256 MiB
+  bool all_layers = false;
   std::size_t last_layer = static_cast<std::size_t>(-1);  // bound layers 0..last_layer only
   UnitSelection selection;
 };
@@ -46,6 +54,14 @@ struct BatchLoopResult {
   bool stopped = false;        // the deadline stopped the loop
   std::size_t stopped_at = 0;  // the layer it stopped at
 };
+
+// Doubles one objective row of layer k costs (see BatchLoop::memory_doubles):
+// 8 x the widest layer input or output up to k, plus, with all_layers, 8 x
+// the sum of their widths.
+Eigen::Index batch_doubles(const Network& net, std::size_t k, bool all_layers);
+// The objective rows per batch on layer k: batch_rows cut to the memory
+// budget, even, at least 2 (one unit).
+Eigen::Index rows_per_batch(const Network& net, std::size_t k, const BatchLoop& loop);
 
 // For each layer k <= last_layer in order: select the units, and in batches
 // of batch_rows / 2 units compute `bound` and intersect it into bounds[k].

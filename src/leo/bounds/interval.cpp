@@ -1,18 +1,76 @@
 #include "leo/bounds/interval.hpp"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "leo/bounds/rounding.hpp"
+#include "leo/network/structured.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/deadline.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo {
 
+namespace {
+
+// The structured form: g in W m + b +- |W| r for x in [m - r, m + r], which
+// equals W+ hi + W- lo (upper) and W+ lo + W- hi (lower) in exact
+// arithmetic, with only the layer's products (network/network.hpp). m^ is the
+// rounded midpoint and r^ >= max(hi - m^, m^ - lo) is rounded up, so the box
+// [m^ - r^, m^ + r^] holds [lo, hi]. The three products and the sum with b
+// are enclosed by err(n + 3, M^), M^ = |W||m^| + |W| r^ + |b|, n at most
+// terms_per_output() products per entry.
+Bounds structured_interval(const AffineLayer& layer, const Eigen::VectorXd& lo, const Eigen::VectorXd& hi) {
+  const Eigen::Index in = lo.size();
+  Eigen::VectorXd m(in), r(in);
+  for (Eigen::Index j = 0; j < in; ++j) {
+    if (!std::isfinite(lo[j]) || !std::isfinite(hi[j])) {
+      m[j] = 0.0;
+      r[j] = rounding::inf;
+      continue;
+    }
+    m[j] = 0.5 * lo[j] + 0.5 * hi[j];  // no overflow
+    r[j] = std::max(rounding::up(hi[j] - m[j]), rounding::up(m[j] - lo[j]));
+  }
+  const Eigen::VectorXd centre = layer.multiply(m).col(0);
+  const Eigen::VectorXd radius = layer.multiply(r, Weights::absolute).col(0);
+  const Eigen::VectorXd mag_centre = layer.multiply(m.cwiseAbs(), Weights::absolute).col(0);
+  const Eigen::Index n = layer.terms_per_output() + 3;
+  Bounds out;
+  out.lower.resize(layer.outputs());
+  out.upper.resize(layer.outputs());
+  for (Eigen::Index i = 0; i < layer.outputs(); ++i) {
+    const double e = rounding::error(n, mag_centre[i] + radius[i] + std::abs(layer.bias[i]));
+    const double c = centre[i] + layer.bias[i];
+    // A NaN (inf - inf, 0 * inf) becomes the trivial bound.
+    out.upper[i] = rounding::sanitize_upper(rounding::add_up(rounding::up(c + radius[i]), e));
+    out.lower[i] = rounding::sanitize_lower(rounding::add_down(rounding::down(c - radius[i]), -e));
+  }
+  // Carry units (network/structured.hpp) are g = x_j + b_i, one input each:
+  // their bounds are exact (no product, one rounded sum at most), so a carry
+  // of a post-ReLU value (lo >= 0, b = 0) is proven stably active here.
+  const StructuredMap& map = *layer.structured;
+  for (const auto& blk : map.blocks()) {
+    if (!blk.ops.empty() || !map.output_segments()[blk.out].carry) continue;
+    const Eigen::Index from = map.input_offset(blk.in), to = map.output_offset(blk.out);
+    for (Eigen::Index k = 0; k < map.output_segments()[blk.out].shape.size(); ++k) {
+      const double b = layer.bias[to + k];
+      const double lower = b == 0.0 ? lo[from + k] : rounding::add_down(lo[from + k], b);
+      const double upper = b == 0.0 ? hi[from + k] : rounding::add_up(hi[from + k], b);
+      out.lower[to + k] = std::max(out.lower[to + k], rounding::sanitize_lower(lower));
+      out.upper[to + k] = std::min(out.upper[to + k], rounding::sanitize_upper(upper));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Bounds affine_interval(const AffineLayer& layer, const Eigen::VectorXd& lo, const Eigen::VectorXd& hi) {
-  const Eigen::MatrixXd& W = layer.weights;
-  if (lo.size() != W.cols() || hi.size() != W.cols())
+  if (lo.size() != layer.inputs() || hi.size() != layer.inputs())
     throw Error(ExitCode::internal, "internal error: affine_interval: bounds do not match the layer's inputs");
+  if (!layer.is_dense()) return structured_interval(layer, lo, hi);
+  const Eigen::MatrixXd& W = layer.weights;
   Eigen::MatrixXd Wp = W.cwiseMax(0.0);
   Eigen::MatrixXd Wn = W.cwiseMin(0.0);
   Eigen::VectorXd upper = Wp * hi + Wn * lo + layer.bias;

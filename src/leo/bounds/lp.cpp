@@ -14,6 +14,7 @@
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo {
@@ -28,6 +29,37 @@ double dual_upper_bound(const Network& net, const Box& box, const NetworkBounds&
                                               return nu[j].transpose();
                                             });
   return up[0];
+}
+
+ModelSize relaxation_size(const Network& net, const NetworkBounds& bounds, std::size_t k) {
+  ModelSize size;
+  for (std::size_t j = 0; j < k && j < net.layers.size(); ++j) {
+    const AffineLayer& layer = net.layers[j];
+    std::vector<std::int64_t> per_segment;  // structured: row length of a middle unit of each output segment
+    if (!layer.is_dense()) {
+      const StructuredMap& map = *layer.structured;
+      for (std::size_t s = 0; s < map.output_segments().size(); ++s) {
+        const Eigen::Index mid = map.output_offset(s) + map.output_segments()[s].shape.size() / 2;
+        per_segment.push_back(static_cast<std::int64_t>(map.row(mid).size()));
+      }
+    }
+    for (Eigen::Index i = 0; i < layer.outputs(); ++i) {
+      const double l = bounds[j].lower[i], u = bounds[j].upper[i];
+      if (u <= 0) continue;
+      size.rows += 1;
+      size.nonzeros += 1 + (layer.is_dense() ? layer.inputs() : per_segment[layer.structured->output_segment_of(i)]);
+      if (l < 0) size.rows += 3, size.nonzeros += 6;
+    }
+  }
+  return size;
+}
+
+bool ModelLimits::exceeded(const Network& net, const NetworkBounds& bounds, std::size_t k) const {
+  bool structured = false;
+  for (std::size_t j = 0; j < k && j < net.layers.size(); ++j) structured = structured || !net.layers[j].is_dense();
+  if (!structured) return false;
+  const ModelSize size = relaxation_size(net, bounds, k);
+  return size.rows > rows || size.nonzeros > nonzeros;
 }
 
 namespace {
@@ -93,8 +125,12 @@ class RelaxationLp {
       int rows = 0;
       for (std::size_t j = 0; j < k; ++j) {
         rows += 3 * static_cast<int>(net.layers[j].outputs());
-        elements += static_cast<CoinBigIndex>(net.layers[j].outputs()) * (net.layers[j].inputs() + 5);
+        if (net.layers[j].is_dense())
+          elements += static_cast<CoinBigIndex>(net.layers[j].outputs()) * (net.layers[j].inputs() + 5);
       }
+      bool structured = false;  // then the size estimate (their rows are sparse)
+      for (std::size_t j = 0; j < k; ++j) structured = structured || !net.layers[j].is_dense();
+      if (structured) elements = static_cast<CoinBigIndex>(relaxation_size(net, bounds, k).nonzeros);
       M.reserve(rows, elements);
     }
     std::vector<double> row_lo, row_hi;
@@ -115,9 +151,8 @@ class RelaxationLp {
         // g - W x = b
         std::vector<int> idx{g};
         std::vector<double> val{1.0};
-        for (Eigen::Index c = 0; c < layer.inputs(); ++c) {
+        for (const auto& [c, w] : layer.row(i)) {  // sparse for a convolution
           const int xc = x_cols[static_cast<std::size_t>(c)];
-          const double w = layer.weights(i, c);
           if (xc >= 0 && w != 0.0) {
             idx.push_back(xc);
             val.push_back(-w);
@@ -211,7 +246,8 @@ class RelaxationLp {
                       double stop_above = std::numeric_limits<double>::infinity()) {
     LpSolution sol;
     const AffineLayer& layer = net_.layers[k_];
-    Eigen::RowVectorXd c = a.transpose() * layer.weights;  // objective on x_k (not rigorous: only guides Clp)
+    // Objective on x_k (not rigorous: only guides Clp).
+    const Eigen::RowVectorXd c = layer.transpose_multiply_rows(Eigen::MatrixXd(a.transpose())).row(0);
     const int ncols = model_.numberColumns();
     std::vector<double> obj(static_cast<std::size_t>(ncols), 0.0);
     for (Eigen::Index i = 0; i < c.size(); ++i) {
@@ -298,21 +334,26 @@ LpSolution lp_maximise(const Network& net, const Box& box, const NetworkBounds& 
 }
 
 struct SplitLp::Impl {
-  Impl(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k)
-      : net(net), box(box), k(k), lp(net, box, root, k) {}
+  Impl(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k, const ModelLimits& limits)
+      : net(net), box(box), k(k) {
+    if (!limits.exceeded(net, root, k)) lp = std::make_unique<RelaxationLp>(net, box, root, k);
+  }
   const Network& net;
   const Box& box;
   std::size_t k;
-  RelaxationLp lp;
+  std::unique_ptr<RelaxationLp> lp;
 };
 
-SplitLp::SplitLp(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k)
-    : impl_(std::make_unique<Impl>(net, box, root, k)) {}
+SplitLp::SplitLp(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k,
+                 const ModelLimits& limits)
+    : impl_(std::make_unique<Impl>(net, box, root, k, limits)) {}
 SplitLp::~SplitLp() = default;
+bool SplitLp::available() const { return impl_->lp != nullptr; }
 
 LpSolution SplitLp::maximise(const NetworkBounds& bounds, const Eigen::VectorXd& a, double seconds) {
-  impl_->lp.set_bounds(bounds);
-  LpSolution sol = impl_->lp.maximise(a, seconds);
+  if (!impl_->lp) throw Error(ExitCode::internal, "internal error: SplitLp: the LP is over the size limits");
+  impl_->lp->set_bounds(bounds);
+  LpSolution sol = impl_->lp->maximise(a, seconds);
   sol.bound = dual_upper_bound(impl_->net, impl_->box, bounds, impl_->k, a, sol.nu);
   return sol;
 }
@@ -331,6 +372,13 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
     const std::vector<Eigen::Index> units = select_units(net, bounds, k, UnitSelection{&targets, true});
     if (units.empty()) continue;
     if (deadline.expired()) break;
+    if (options.limits.exceeded(net, bounds, k)) {
+      const ModelSize size = relaxation_size(net, bounds, k);
+      Progress::global().report("lp", "layer {}: skipped, the LP would have {} rows and {} nonzeros (limits {} and {}); "
+                                "its {} units stay as they are", k, size.rows, size.nonzeros, options.limits.rows,
+                                options.limits.nonzeros, units.size());
+      continue;
+    }
     RelaxationLp lp(net, box, bounds, k);
     Bounds& b = bounds[k];
     const Eigen::Index n = net.layers[k].outputs();

@@ -28,6 +28,28 @@
 
 namespace leo {
 
+// The size of the triangle-relaxation LP (or big-M MILP) of layers [0, k):
+// per unit not stably inactive, its row g = W x + b (nonzeros: the row's
+// length, estimated for a structured layer by a unit in the middle of its
+// output segment) and, per unstable unit, two or three short rows.
+struct ModelSize {
+  std::int64_t rows = 0;
+  std::int64_t nonzeros = 0;
+};
+ModelSize relaxation_size(const Network& net, const NetworkBounds& bounds, std::size_t k);
+
+// Caps on the exact models (LP, the ReLU-split search's LP, MILP) of
+// networks with convolutional layers (docs/cnn.md): a model of layers
+// [0, k) that holds a structured layer and is bigger than this is not built;
+// the units that needed it stay undecided (never a crash, never a verdict).
+// Fully connected networks have no cap (as before convolutions came).
+struct ModelLimits {
+  std::int64_t rows = 100000;
+  std::int64_t nonzeros = 2000000;
+  // True when the model of layers [0, k) must not be built.
+  bool exceeded(const Network& net, const NetworkBounds& bounds, std::size_t k) const;
+};
+
 struct LpOptions {
   // For hidden units, only the sign matters: each side's LP is abandoned as
   // soon as the relaxation shows a point on the wrong side of 0 (the unit's
@@ -37,6 +59,7 @@ struct LpOptions {
   bool stop_at_sign = true;
   // Clp time limit per LP, seconds (0: none; the deadline always applies).
   double seconds_per_lp = 0.0;
+  ModelLimits limits;
 };
 
 // targets[l][i]: tighten unit i of layer l (hidden units already stable are
@@ -77,7 +100,11 @@ LpSolution lp_maximise(const Network& net, const Box& box, const NetworkBounds& 
 // is a real constraint. The bound is rigorous as in lp_maximise.
 class SplitLp {
  public:
-  SplitLp(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k);
+  // The LP is built only when `limits` allow it (else available() is false
+  // and maximise must not be called).
+  SplitLp(const Network& net, const Box& box, const NetworkBounds& root, std::size_t k,
+          const ModelLimits& limits = {});
+  bool available() const;
   ~SplitLp();
   SplitLp(const SplitLp&) = delete;
   SplitLp& operator=(const SplitLp&) = delete;

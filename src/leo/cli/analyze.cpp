@@ -57,6 +57,7 @@ Run setup_analyze(CLI::App& app) {
     if (!args->certificate.empty()) options.certificate = &recorder;
     Network network = load_model_file(args->model, false);
     Domain domain = api::make_domain(args->domain, network);
+    api::refuse_structured(network, network.source.empty() ? "model" : network.source);
     Analysis analysis = api::analyze(network, domain, options);
     if (!args->certificate.empty())
       cert::write_certificate(make_certificate(network, analysis, recorder), args->certificate);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "leo/util/cluster.hpp"
 #include "leo/api/leo.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/domain_options.hpp"
@@ -89,8 +90,16 @@ void print_summary(const api::CompressModelResult& r, const std::string& in, con
       case RewriteKind::zero_outgoing: zero_outgoing = c.units; break;
       case RewriteKind::layer_fold: folded = c.units; break;
       case RewriteKind::dead_layer: break;
+      case RewriteKind::inactive_channel: break;
+      case RewriteKind::constant_channel: break;
     }
   }
+  int channels[2] = {};  // inactive, constant channels removed
+  for (const auto& s : r.rewrite.steps)
+    if (s.kind == RewriteKind::inactive_channel || s.kind == RewriteKind::constant_channel)
+      channels[s.kind == RewriteKind::constant_channel] += s.channels;
+  bool structured = false;
+  for (const auto& layer : original.layers) structured |= !layer.is_dense();
   const api::AnalysisCounts counts = api::count_units(r.analysis);
   std::cout << fmt::format("model:           {} -> {}\n", in, out);
   std::cout << fmt::format("domain:          {}\n", api::domain_text(r.domain));
@@ -109,6 +118,12 @@ void print_summary(const api::CompressModelResult& r, const std::string& in, con
       "removed; {} layers folded{}\n",
       removed[0], removed[1], removed[2], removed[3], zero_outgoing, folded,
       r.rewrite.state.constant() && r.changed() ? "; the network is constant on the domain" : "");
+  if (structured) {
+    const StableKept kept = r.rewrite.stable_kept();
+    std::cout << fmt::format("channels:        {} inactive, {} constant channels removed; {} stable units kept in {} "
+                             "channels (stable at only some positions, or not removable)\n",
+                             channels[0], channels[1], kept.units, kept.channels);
+  }
   const WrittenModelCheck& check = r.stored_check;
   std::cout << fmt::format("max deviation:   {:.3g} in {} vs {} arithmetic, {:.3g} in double (tolerance {:.3g}, "
                            "{} points checked)\n",
@@ -184,13 +199,13 @@ Run setup_compress(CLI::App& app) {
     api::SaveOptions save;
     save.dtype = result.dtype;
     save.inputs = outputs.inputs();
-    if (!args->certificate.empty()) {  // written first: no model without its certificate
+    if (!args->certificate.empty() && cluster::primary()) {  // written first: no model without its certificate
       cert::Certificate c = make_certificate(original, result.analysis, recorder);
       c.command = "compress";
       c.compress = compress_claims(result);
       cert::write_certificate(c, args->certificate);
     }
-    api::save_model(result.compressed, out, save);
+    if (cluster::primary()) api::save_model(result.compressed, out, save);  // mpirun: rank 0 writes
 
     if (args->json)
       std::cout << api::to_json(result, in.string(), out.string()).dump() << "\n";

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "leo/api/describe.hpp"
+#include "leo/network/structured.hpp"
 #include "leo/cli/command.hpp"
 #include "leo/cli/model_io.hpp"
 #include "leo/io/model_file.hpp"
@@ -43,10 +44,28 @@ void print_text(const Network& net, const std::filesystem::path& file) {
   if (net.output_activation != OutputActivation::none)
     fmt::print("activation:     {} on the last axis after the last layer (analysis acts on the logits)\n",
                output_activation_name(net.output_activation));
+  // Carried units (a skip connection's value passed through a layer) are not model units: apart.
   std::vector<std::string> sizes{std::to_string(net.inputs())};
-  for (const auto& layer : net.layers) sizes.push_back(std::to_string(layer.outputs()));
+  std::int64_t hidden = 0, carry = 0;
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    const auto& layer = net.layers[l];
+    const std::int64_t c = api::carried_units(layer);
+    sizes.push_back(c > 0 ? fmt::format("{} (+{} carried)", layer.outputs() - c, c)
+                          : std::to_string(layer.outputs()));
+    if (l + 1 < net.layers.size()) hidden += layer.outputs() - c;
+    carry += c;
+  }
   fmt::print("widths:         {}\n", fmt::join(sizes, " -> "));
-  fmt::print("hidden units:   {}\n", net.hidden_units());
+  if (carry > 0)
+    fmt::print("hidden units:   {} (and {} carried for skip connections, not model units)\n", hidden, carry);
+  else
+    fmt::print("hidden units:   {}\n", hidden);
+  bool structured = false;
+  for (const auto& layer : net.layers) structured = structured || !layer.is_dense();
+  if (structured) {
+    const auto lines = api::layer_lines(net);
+    for (std::size_t l = 0; l < lines.size(); ++l) fmt::print("layer {:<9} {}\n", fmt::format("{}:", l), lines[l]);
+  }
   if (net.source_parameters >= 0 && net.source_parameters != net.parameters())
     fmt::print("parameters:     {} as stored ({} in the affine layers leo built)\n", net.source_parameters,
                net.parameters());

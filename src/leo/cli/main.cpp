@@ -5,11 +5,15 @@
 #include <malloc.h>
 #endif
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <exception>
 #include <map>
 
 #include "leo/cli/command.hpp"
+#include "leo/util/cluster.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
 
@@ -96,18 +100,47 @@ int main(int argc, char** argv) {
   }
 
   Progress::global().set_enabled(!quiet);
+  // Under mpirun (util/cluster.hpp): every rank runs the command, only rank 0
+  // prints and writes; an error on any rank ends the whole job.
+  std::string prefix = "leo: ";
+  auto fail = [&](int code, const std::string& message) {
+    fmt::print(stderr, "{}{}\n", prefix, one_line(message));
+    std::fflush(stderr);
+    cluster::abort(code);
+    cluster::stop();
+    return code;
+  };
+  try {
+    cluster::start(&argc, &argv);
+    if (cluster::distributed()) {
+      if (!cluster::primary()) {
+        prefix = fmt::format("leo: rank {}: ", cluster::rank());
+        Progress::global().set_enabled(false);
+        std::fflush(stdout);
+        const int null = ::open("/dev/null", O_WRONLY);
+        if (null >= 0) ::dup2(null, STDOUT_FILENO), ::close(null);
+      }
+      for (auto& [sub, run] : runs)
+        if (sub->parsed() && sub->get_name() != "analyze" && sub->get_name() != "compress")
+          throw InputError(fmt::format("under mpirun only analyze and compress run distributed, not {}",
+                                       sub->get_name()));
+    }
+  } catch (const Error& e) {
+    return fail(static_cast<int>(e.code()), e.what());
+  }
   try {
     for (auto& [sub, run] : runs)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) {
+        const int code = run();
+        cluster::stop();
+        return code;
+      }
     return static_cast<int>(ExitCode::bad_input);
   } catch (const Error& e) {
-    fmt::print(stderr, "leo: {}\n", one_line(e.what()));
-    return static_cast<int>(e.code());
+    return fail(static_cast<int>(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "leo: out of memory\n");
-    return static_cast<int>(ExitCode::internal);
+    return fail(static_cast<int>(ExitCode::internal), "out of memory");
   } catch (const std::exception& e) {
-    fmt::print(stderr, "leo: internal error: {}\n", one_line(e.what()));
-    return static_cast<int>(ExitCode::internal);
+    return fail(static_cast<int>(ExitCode::internal), std::string("internal error: ") + e.what());
   }
 }

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -25,6 +26,7 @@ struct TrainArgs {
   std::string data;
   std::string test_data;
   std::string hidden = "100,100";
+  std::string arch;
   std::string optimizer = "sgd";
   double lr = -1.0;
   double momentum = 0.9;
@@ -80,9 +82,45 @@ nlohmann::json metrics_json(const EpochMetrics& m) {
   return j;
 }
 
+// A trained CNN is written only once it reads back as the network trained:
+// written to a temporary file beside the output, read, compared on `probe`
+// (logits within float rounding), then renamed to the output. Any failure
+// (e.g. a writer or reader that does not know convolutions) leaves no output.
+void write_checked(const Network& net, const std::filesystem::path& output, const OnnxWriteOptions& wopt,
+                   const Eigen::MatrixXd& probe) {
+  const std::filesystem::path tmp = output.parent_path() / (output.filename().string() + ".leo-check.tmp");
+  try {
+    write_onnx(net, tmp, wopt);
+    Network back;
+    try {
+      back = read_onnx(tmp);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: the convolutional network trained cannot be written to ONNX by this build "
+                                   "(the model written does not read back: {})",
+                                   output.string(), e.what()));
+    }
+    const Eigen::MatrixXd y = net.logits(probe), z = back.logits(probe);
+    const double tolerance = 1e-5 * (1.0 + y.cwiseAbs().maxCoeff());
+    if (back.inputs() != net.inputs() || back.outputs() != net.outputs() || !((y - z).cwiseAbs().maxCoeff() <= tolerance))
+      throw Error(ExitCode::internal, fmt::format("internal error: {}: the model written differs from the network "
+                                                  "trained (max |difference| {:g} on {} samples)",
+                                                  output.string(), (y - z).cwiseAbs().maxCoeff(), probe.cols()));
+    std::filesystem::rename(tmp, output);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
 int run_train(const TrainArgs& a) {
   TrainOptions opt;
   opt.hidden = parse_hidden(a.hidden);
+  if (!a.arch.empty()) {
+    opt.arch = parse_architecture(a.arch);
+    opt.hidden.clear();  // --arch gives every hidden layer ("none": no hidden layer)
+  }
+  const bool conv = std::any_of(opt.arch.begin(), opt.arch.end(), [](const LayerSpec& s) { return s.conv; });
   if (a.optimizer == "sgd")
     opt.optimizer = OptimizerKind::sgd;
   else if (a.optimizer == "adam")
@@ -150,7 +188,10 @@ int run_train(const TrainArgs& a) {
   Network& net = result.network;
   net.producer = "leo";
   net.metadata["leo.train.data"] = a.data;
-  net.metadata["leo.train.hidden"] = a.hidden;
+  if (a.arch.empty())
+    net.metadata["leo.train.hidden"] = a.hidden;
+  else
+    net.metadata["leo.train.arch"] = architecture_string(opt.arch);
   net.metadata["leo.train.l1"] = fmt::format("{}", a.l1);
   if (a.rs != 0) net.metadata["leo.train.rs"] = fmt::format("{} (eps {})", a.rs, a.rs_eps);
   net.metadata["leo.train.seed"] = std::to_string(a.seed);
@@ -164,7 +205,12 @@ int run_train(const TrainArgs& a) {
   OnnxWriteOptions wopt;
   wopt.type = !a.dtype.empty() ? api::parse_dtype(a.dtype) : a.float64 ? ElementType::float64 : ElementType::float32;
   wopt.inputs = inputs;
-  write_onnx(net, a.output, wopt);
+  if (conv) {
+    const Dataset& probe_set = test ? *test : split.train;
+    write_checked(net, a.output, wopt, probe_set.features.leftCols(std::min<Eigen::Index>(256, probe_set.samples())));
+  } else {
+    write_onnx(net, a.output, wopt);
+  }
 
   const EpochMetrics* last = result.epochs.empty() ? nullptr : &result.epochs.back();
   if (!a.log.empty()) {
@@ -175,6 +221,7 @@ int run_train(const TrainArgs& a) {
                        {"train_samples", split.train.samples()},
                        {"test_samples", test ? test->samples() : 0},
                        {"hidden", opt.hidden},
+                       {"arch", a.arch.empty() ? nlohmann::json(nullptr) : nlohmann::json(architecture_string(opt.arch))},
                        {"optimizer", a.optimizer},
                        {"learning_rate", opt.learning_rate},
                        {"momentum", opt.momentum},
@@ -223,7 +270,13 @@ Run setup_train(CLI::App& app) {
       ->required();
   app.add_option("--test-data", a->test_data, "Test data (same forms as --data); default: the test part of --data");
   app.add_option("-o,--output", a->output, "The trained model (ONNX)")->required();
-  app.add_option("--hidden", a->hidden, "Hidden layer widths, comma-separated")->capture_default_str();
+  auto* hidden = app.add_option("--hidden", a->hidden, "Hidden layer widths, comma-separated")->capture_default_str();
+  app.add_option("--arch", a->arch,
+                 "Hidden layers, instead of --hidden: comma-separated conv<C>x<K>[s<S>][p<P>] (a 2-D convolution of "
+                 "C channels, K x K kernel, stride S (1), zero pad P (0)) then fc<N> (a dense layer of N units, "
+                 "reading the last convolution's output flattened); e.g. conv16x4s2,conv32x4s2,fc100 (ERAN's "
+                 "ConvSmall). Convolutions need image data (mnist, fashion-mnist, IDX)")
+      ->excludes(hidden);
   const CLI::Validator non_negative = real_in(0, std::numeric_limits<double>::infinity());
   app.add_option("--l1", a->l1, "l1 regularisation weight on all weights (not biases)")
       ->capture_default_str()
@@ -266,7 +319,8 @@ Run setup_train(CLI::App& app) {
   return [a] { return run_train(*a); };
 }
 
-Registration reg{{"train", "Train a ReLU network with l1 / ReLU-stability regularisation", 60, setup_train}};
+Registration reg{{"train", "Train a ReLU network (dense or convolutional) with l1 / ReLU-stability regularisation", 60,
+                  setup_train}};
 
 }  // namespace
 }  // namespace leo::cli

@@ -1,6 +1,7 @@
 #include "leo/compress/affine_hull.hpp"
 
 #include "leo/compress/rewrites.hpp"
+#include "leo/util/error.hpp"
 
 namespace leo {
 
@@ -63,6 +64,9 @@ AffineHull next_hull(const AffineHull& input, const Eigen::MatrixXd& weights, co
 
 std::vector<AffineHull> layer_input_hulls(const Compressible& state, const Box& box, double relative_tolerance) {
   const auto& layers = state.network.layers;
+  for (const auto& layer : layers)
+    if (!layer.is_dense())
+      throw Error(ExitCode::internal, "internal error: layer_input_hulls: a structured layer (dense layers only)");
   std::vector<AffineHull> hulls;
   hulls.reserve(layers.size());
   hulls.push_back(box_hull(box));

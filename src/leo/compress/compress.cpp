@@ -4,25 +4,38 @@
 
 #include <stdexcept>
 
+#include "leo/compress/channels.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo {
 
-CompressResult compress(const Compressible& start, const Box& box, const CompressOptions& options) {
-  start.check();
+namespace {
+
+// A rewrite whose new weights overflow double (a fold of huge weights) is
+// not applied: the network it would give cannot be evaluated or written.
+// (Structured layers' weights are only ever copied or selected.)
+bool finite(const Network& net) {
+  for (const auto& layer : net.layers)
+    if ((layer.is_dense() && !layer.weights.allFinite()) || !layer.bias.allFinite()) return false;
+  return true;
+}
+
+bool apply_to(CompressResult& result, RewriteResult r) {
+  if (!r.changed() || !finite(r.state.network)) return false;
+  result.state = std::move(r.state);
+  for (auto& step : r.steps) result.steps.push_back(std::move(step));
+  return true;
+}
+
+// The rounds of the header on a network of dense layers. Without
+// `hull_rewrites`, the rewrites that need the affine hulls of the layers'
+// inputs (constant units, duplicates, dependent active units) are skipped.
+CompressResult compress_dense(const Compressible& start, const Box& box, const CompressOptions& options,
+                              bool hull_rewrites) {
   CompressResult result;
   result.state = start;
   const double tol = options.rank_tolerance;
-  auto apply = [&](RewriteResult r) {
-    if (!r.changed()) return false;
-    // A rewrite whose new weights overflow double (a fold of huge weights) is
-    // not applied: the network it would give cannot be evaluated or written.
-    for (const auto& layer : r.state.network.layers)
-      if (!layer.weights.allFinite() || !layer.bias.allFinite()) return false;
-    result.state = std::move(r.state);
-    for (auto& step : r.steps) result.steps.push_back(std::move(step));
-    return true;
-  };
+  auto apply = [&](RewriteResult r) { return apply_to(result, std::move(r)); };
   bool changed = true;
   while (changed && !result.state.status.empty()) {
     ++result.rounds;
@@ -33,14 +46,96 @@ CompressResult compress(const Compressible& start, const Box& box, const Compres
     changed |= apply(remove_zero_outgoing(result.state));
     if (result.state.status.empty()) break;
     if (options.deletions_only) continue;
-    changed |= apply(fold_constant_units(result.state, box, tol));
-    if (result.state.status.empty()) break;
-    changed |= apply(merge_duplicate_units(result.state, box, tol));
-    if (result.state.status.empty()) break;
-    changed |= apply(fold_dependent_active_units(result.state, box, tol));
-    if (result.state.status.empty()) break;
+    if (hull_rewrites) {
+      changed |= apply(fold_constant_units(result.state, box, tol));
+      if (result.state.status.empty()) break;
+      changed |= apply(merge_duplicate_units(result.state, box, tol));
+      if (result.state.status.empty()) break;
+      changed |= apply(fold_dependent_active_units(result.state, box, tol));
+      if (result.state.status.empty()) break;
+    }
     changed |= apply(fold_stable_layers(result.state, options.fold_layers));
   }
+  return result;
+}
+
+// The dense tail of a structured network: the first layer from which every
+// layer is dense.
+std::size_t dense_tail_start(const Network& net) {
+  std::size_t t = net.layers.size();
+  while (t > 0 && net.layers[t - 1].is_dense()) --t;
+  return t;
+}
+
+CompressResult compress_structured(const Compressible& start, const CompressOptions& options) {
+  CompressResult result;
+  result.state = start;
+  result.rounds = 1;
+  if (apply_to(result, collapse_dead_layer(result.state))) return result;
+  apply_to(result, remove_inactive_channels(result.state));
+  if (!options.deletions_only) apply_to(result, fold_constant_channels(result.state));
+
+  // The dense tail layers[T..] (after Flatten): the rewrites of dense
+  // networks, on the tail as a network of its own whose input is hidden
+  // layer T-1. Its domain: that layer's units, 0 where stably inactive, free
+  // elsewhere (the box [0, 1] stands for "free": the rewrites read the box
+  // only through its affine hull, here 0 on inactive units and the whole
+  // space elsewhere, a superset of the true hull, so every relation they
+  // find holds on the domain).
+  Network& net = result.state.network;
+  const std::size_t T = dense_tail_start(net);
+  if (T == 0 || T + 1 >= net.layers.size()) return result;
+  Compressible sub;
+  sub.network.layers.assign(net.layers.begin() + static_cast<std::ptrdiff_t>(T), net.layers.end());
+  sub.network.output = net.output;
+  sub.network.output_activation = net.output_activation;
+  sub.status.assign(result.state.status.begin() + static_cast<std::ptrdiff_t>(T), result.state.status.end());
+  sub.origin.assign(result.state.origin.begin() + static_cast<std::ptrdiff_t>(T), result.state.origin.end());
+  const Eigen::Index n = sub.network.inputs();
+  Box sub_box(Eigen::VectorXd::Zero(n), Eigen::VectorXd::Ones(n));
+  Eigen::Index free = n;
+  for (Eigen::Index i = 0; i < n; ++i)
+    if (result.state.status[T - 1][static_cast<std::size_t>(i)] == Status::inactive) sub_box.upper[i] = 0.0, --free;
+  // The hull of the tail's input holds one direction per free feature (n x
+  // free doubles): past 2^24 doubles (128 MiB) the hull rewrites are skipped.
+  constexpr Eigen::Index hull_limit = Eigen::Index{1} << 24;
+  CompressResult tail = compress_dense(sub, sub_box, options, n * free <= hull_limit);
+  result.rounds += tail.rounds;
+  bool dead = false;
+  for (auto& step : tail.steps) {
+    dead |= step.kind == RewriteKind::dead_layer;
+    step.layer += static_cast<int>(T);
+    result.steps.push_back(std::move(step));
+  }
+  if (dead) {
+    // The tail is the constant its bias holds: so is the network.
+    Network constant = constant_network(net, tail.state.network.layers.back().bias);
+    result.state.network = std::move(constant);
+    result.state.status.clear();
+    result.state.origin.clear();
+    return result;
+  }
+  net.layers.resize(T);
+  for (auto& layer : tail.state.network.layers) net.layers.push_back(std::move(layer));
+  result.state.status.resize(T);
+  result.state.origin.resize(T);
+  for (auto& s : tail.state.status) result.state.status.push_back(std::move(s));
+  for (auto& o : tail.state.origin) result.state.origin.push_back(std::move(o));
+  return result;
+}
+
+bool has_structured(const Network& net) {
+  for (const auto& layer : net.layers)
+    if (!layer.is_dense()) return true;
+  return false;
+}
+
+}  // namespace
+
+CompressResult compress(const Compressible& start, const Box& box, const CompressOptions& options) {
+  start.check();
+  CompressResult result = has_structured(start.network) ? compress_structured(start, options)
+                                                        : compress_dense(start, box, options, true);
   result.state.check();
   return result;
 }

@@ -2,6 +2,14 @@
 // Lossless compression: apply the rewrites of docs/design.md §1 (compress/rewrites.hpp)
 // until none changes the network.
 //
+// Networks with structured (convolutional) layers: one round of the dead
+// layer, inactive channels and constant channels (compress/channels.hpp: whole
+// channels, never single positions; layers stay convolutional, none is
+// folded into another), then the rounds below on the dense tail (the dense
+// layers after the last structured one, after Flatten), whose input is the
+// last structured hidden layer (see compress.cpp for its domain). Dense
+// layers before a structured one are left as they are.
+//
 // Order of one round: dead layer (network -> constant), stably inactive units,
 // zero outgoing weights, constant units, positively proportional duplicates,
 // linearly dependent stably active units, then fully stable layers folded into
@@ -12,6 +20,7 @@
 // is the writer's check (compress/stored.hpp).
 #include <vector>
 
+#include "leo/compress/channels.hpp"
 #include "leo/compress/rewrites.hpp"
 
 namespace leo {
@@ -64,6 +73,8 @@ struct CompressResult {
   const Network& network() const { return state.network; }
   // The kept-unit map (see KeptLayer), from state.origin.
   std::vector<KeptLayer> kept_units() const;
+  // Stable units of structured hidden layers that stay (compress/channels.hpp).
+  StableKept stable_kept() const { return stable_units_kept(state); }
 };
 
 // The kept-unit map of a Compressible: one KeptLayer per hidden layer.

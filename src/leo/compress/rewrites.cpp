@@ -23,7 +23,7 @@ Eigen::VectorXd forward_from(const Network& net, std::size_t from, const Eigen::
   for (std::size_t l = from; l < net.layers.size(); ++l) {
     const auto& layer = net.layers[l];
     Eigen::VectorXd g = layer.bias;
-    if (layer.weights.cols() > 0) g.noalias() += layer.weights * a;
+    if (layer.inputs() > 0) g += layer.multiply(a).col(0);
     if (l + 1 < net.layers.size()) g = g.cwiseMax(0.0);
     a = std::move(g);
   }
@@ -98,6 +98,15 @@ std::vector<UnitOrigin> marked_origins(const Compressible& s, std::size_t h, con
   return out;
 }
 
+// The rewrites below but collapse_dead_layer read dense weights: they are
+// for networks of dense layers only (compress() gives them the dense tail of
+// a structured network, compress/compress.hpp).
+void require_dense(const Compressible& s, const char* what) {
+  for (const auto& layer : s.network.layers)
+    if (!layer.is_dense())
+      throw Error(ExitCode::internal, fmt::format("internal error: {}: a structured layer (dense layers only)", what));
+}
+
 }  // namespace
 
 const char* to_string(RewriteKind kind) {
@@ -109,6 +118,8 @@ const char* to_string(RewriteKind kind) {
     case RewriteKind::zero_outgoing: return "zero_outgoing";
     case RewriteKind::constant_unit: return "constant_unit";
     case RewriteKind::duplicate_unit: return "duplicate_unit";
+    case RewriteKind::inactive_channel: return "inactive_channel";
+    case RewriteKind::constant_channel: return "constant_channel";
   }
   return "?";
 }
@@ -153,6 +164,7 @@ Network constant_network(const Network& like, const Eigen::VectorXd& value) {
 }
 
 RewriteResult remove_inactive_units(const Compressible& state) {
+  require_dense(state, "remove_inactive_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
   for (std::size_t h = 0; h < s.status.size(); ++h) {
@@ -184,6 +196,7 @@ RewriteResult collapse_dead_layer(const Compressible& state) {
 }
 
 RewriteResult remove_zero_outgoing(const Compressible& state) {
+  require_dense(state, "remove_zero_outgoing");
   RewriteResult r{state, {}};
   auto& s = r.state;
   for (std::size_t h = 0; h < s.status.size(); ++h) {
@@ -202,6 +215,7 @@ RewriteResult remove_zero_outgoing(const Compressible& state) {
 }
 
 RewriteResult fold_constant_units(const Compressible& state, const Box& box, double tolerance) {
+  require_dense(state, "fold_constant_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
   AffineHull hull = box_hull(box);
@@ -239,6 +253,7 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
 }
 
 RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, double tolerance) {
+  require_dense(state, "merge_duplicate_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
   AffineHull hull = box_hull(box);
@@ -289,6 +304,7 @@ RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, d
 }
 
 RewriteResult fold_dependent_active_units(const Compressible& state, const Box& box, double tolerance) {
+  require_dense(state, "fold_dependent_active_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
   AffineHull hull = box_hull(box);
@@ -349,6 +365,7 @@ RewriteResult fold_dependent_active_units(const Compressible& state, const Box& 
 }
 
 RewriteResult fold_stable_layers(const Compressible& state, FoldLayers policy) {
+  require_dense(state, "fold_stable_layers");
   RewriteResult r{state, {}};
   auto& s = r.state;
   if (policy == FoldLayers::never) return r;

@@ -48,7 +48,9 @@ struct Compressible {
   Compressible(Network net, const Analysis& analysis);
   // Throws leo::Error (internal) when status/origin do not match the network's widths.
   void check() const;
-  bool constant() const { return network.layers.size() == 1 && network.layers[0].weights.isZero(0.0); }
+  bool constant() const {
+    return network.layers.size() == 1 && network.layers[0].is_dense() && network.layers[0].weights.isZero(0.0);
+  }
 };
 
 enum class RewriteKind {
@@ -59,6 +61,8 @@ enum class RewriteKind {
   zero_outgoing,     // rewrite 5: all-zero outgoing weights
   constant_unit,     // rewrite 5: no incoming weights on the domain's hull (g constant)
   duplicate_unit,    // rewrite 5: positively proportional to another unit
+  inactive_channel,  // structured layers: whole channels stably inactive (compress/channels.hpp)
+  constant_channel,  // structured layers: whole channels constant, folded into the next bias
 };
 const char* to_string(RewriteKind kind);
 
@@ -67,6 +71,7 @@ struct RewriteStep {
   int layer = 0;  // hidden layer (of the network the step was applied to)
   int units = 0;  // units removed (for layer_fold: the width of the folded layer)
   std::string detail;
+  int channels = 0;  // inactive_channel / constant_channel: channels removed (units: their positions)
 };
 
 struct RewriteResult {
@@ -82,6 +87,11 @@ struct RewriteResult {
 inline constexpr double default_rank_tolerance = 1e-9;
 
 enum class FoldLayers { automatic, always, never };
+
+// Rewrites 1, 2, 3, 5 read dense weights: for networks of dense layers only
+// (leo::Error internal on a structured layer). compress() applies them to
+// the dense tail of a structured network; collapse_dead_layer works on any
+// network. Structured layers have their own: compress/channels.hpp.
 
 // Rewrite 1: delete every stably inactive unit (row of W^l, b^l, column of W^{l+1}).
 RewriteResult remove_inactive_units(const Compressible& state);

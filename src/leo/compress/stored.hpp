@@ -4,7 +4,10 @@
 // Rewrites compute new weights in double (folds multiply and add weights);
 // the written model holds them in its element type. stored_network rounds
 // them to that type (round to nearest, as the writers do), so that what is
-// checked (verify/check.hpp) is bit for bit what is written. A weight or bias
+// checked (verify/check.hpp) is bit for bit what is written. Structured
+// layers: every operator weight (Conv2d kernels, ChannelAffine scales) and
+// the layer's bias are rounded, pooling and permutations have none
+// (network/evaluate_float.hpp, round_to_float). A weight or bias
 // that is infinite or NaN in the stored type (an overflowing fold, or a
 // double beyond float32's range) is never written: stored_network refuses it.
 #include <string>

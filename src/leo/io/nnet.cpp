@@ -366,8 +366,20 @@ void check_no_output_activation(const Network& net, const std::string& context) 
 }
 }  // namespace
 
+namespace {
+// .nnet stores dense matrices only.
+void refuse_structured_nnet(const Network& net, const std::string& what) {
+  for (std::size_t l = 0; l < net.layers.size(); ++l)
+    if (!net.layers[l].is_dense())
+      throw InputError(fmt::format("{}: layer {} is convolutional; .nnet stores fully connected layers only (write "
+                                   "ONNX instead)",
+                                   what, l));
+}
+}  // namespace
+
 void write_nnet(const Network& net, std::ostream& out, ElementType type) {
   net.validate("network to write as .nnet");
+  refuse_structured_nnet(net, "network to write as .nnet");
   check_no_output_activation(net, "network to write as .nnet");
   const auto value = [type](double v) {
     return format_double(type == ElementType::float32 ? static_cast<double>(static_cast<float>(v)) : v);
@@ -418,6 +430,7 @@ void write_nnet(const Network& net, std::ostream& out, ElementType type) {
 
 void write_nnet(const Network& net, const fs::path& file, const NnetWriteOptions& options) {
   net.validate("network to write as .nnet");
+  refuse_structured_nnet(net, file.string());
   check_no_output_activation(net, file.string());
   write_file_atomically(
       file, [&](std::ostream& out) { write_nnet(net, out, options.type); }, options.inputs);

@@ -15,6 +15,17 @@
 // evaluated, with the batch size kept symbolic. Anything else is refused with
 // the node's name and op type.
 //
+// Convolutional networks (issue 12) are read into structured layers
+// (network/structured.hpp): Conv, AveragePool, GlobalAveragePool, a
+// BatchNormalization not folded into the Conv or Gemm before it, and the
+// Transpose of a feature map stay operators (a Conv's bias and a BN's shift go
+// to the layer's bias); a zero Pad is merged into the Conv or AveragePool that
+// reads it; a Gemm/MatMul after them with no Relu between is multiplied in by
+// transpose products (a dense layer). A residual Add of two branches lowers
+// the graph to a chain: one layer per Relu depth, a Relu output read more than
+// one layer later carried through the layers between (carry segments); a skip
+// from the network input is refused naming the Add.
+//
 // Supported ops (ai.onnx, opsets 7 to 18): see onnx_supported_ops(). The code:
 // onnx_read.cpp (file, graph inputs and outputs), onnx/tensor (tensor
 // decoding, external data), onnx/fold (constant folding), onnx/interp (the
@@ -62,7 +73,11 @@ struct OnnxWriteOptions {
   std::vector<std::filesystem::path> inputs;   // files never to overwrite (passed to write_file_atomically)
 };
 
-// Writes the network as a Gemm/Relu chain with the network's input and output
+// Writes the network as a Gemm/Relu chain (a structured layer as Conv,
+// AveragePool/GlobalAveragePool, Mul/Add for a per-channel scale, Transpose
+// for a permutation, Add for a segment several blocks write, its per-channel
+// bias on the last Conv or else an Add; carry segments emit no node) with the
+// network's input and output
 // names and shapes (inputs of rank > 2 are flattened inside the graph, outputs
 // of rank != 2 reshaped), followed by its output_activation (Softmax or
 // LogSoftmax on the last axis) if any. What the model read had is kept:

@@ -79,6 +79,13 @@ void Reader::dispatch(Interpreter& in) {
     if (const Act* a = in.find_act(node_->input(k)); a && a->output_activation != OutputActivation::none)
       fail(fmt::format("{} after {}: leo reads a Softmax or LogSoftmax only as the last op of the graph", op,
                        output_activation_name(a->output_activation)));
+  // A zero Pad is merged into the Conv or AveragePool right after it.
+  if (op != "Conv" && op != "AveragePool")
+    for (int k = 0; k < node_->input_size(); ++k)
+      if (const Act* a = in.find_act(node_->input(k)); a && !a->pad_node.empty())
+        fail(fmt::format("reads the output of Pad node '{}': leo merges a zero Pad only into the Conv or AveragePool "
+                         "that reads it",
+                         a->pad_node));
   handler(in);
 }
 
@@ -113,6 +120,7 @@ Network Reader::interpret() {
   if (g.sparse_initializer_size() > 0) fail("sparse initializers are not supported");
 
   Interpreter interp(decoder_, opset, limit_);
+  interp.set_file(file_.string());
   for (const auto& t : g.initializer())
     interp.add_constant(t.name(), decoder_.decode(t, fmt::format("initializer '{}'", t.name())));
 
@@ -162,12 +170,11 @@ Network Reader::interpret() {
     fail(fmt::format("output '{}' is not computed by any node", out.name()));
   }
   const Act a = *found_act;
-  if (a.base != interp.layers().size())
-    fail(fmt::format("output '{}' is computed before the last Relu (branching graphs are not supported)", out.name()));
-  if (a.fresh && !interp.layers().empty())
-    interp.close_identity(a);  // the graph ends with a Relu
-  else
-    interp.close_layer(a);
+  if (!a.pad_node.empty())
+    fail(fmt::format("output '{}' is the output of Pad node '{}' (leo merges a zero Pad only into the Conv or "
+                     "AveragePool that reads it)",
+                     out.name(), a.pad_node));
+  std::vector<AffineLayer> layers = interp.finish(a);
   TensorInfo output = tensor_info(out);
   const Dims computed = interp.full_shape(a);
   if (output.shape.empty() && !(out.type().has_tensor_type() && out.type().tensor_type().has_shape())) {
@@ -185,7 +192,7 @@ Network Reader::interpret() {
   }
   if (!out.type().has_tensor_type()) output.type = input.type;
 
-  Network net(std::move(interp.layers()));
+  Network net(std::move(layers));
   net.source = file_.string();
   net.input = input;
   net.output = output;

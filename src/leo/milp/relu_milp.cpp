@@ -81,10 +81,9 @@ std::vector<LayerEncoding> encode_relu_network(MilpModel& model, const Network& 
       int g = model.add_column(lo, hi);
       row_cols.assign(1, g);
       row_vals.assign(1, 1.0);
-      for (Eigen::Index j = 0; j < layer.inputs(); ++j) {
-        double w = layer.weights(i, j);
+      for (const auto& [j, w] : layer.row(i)) {  // sparse for a convolution
         if (w == 0.0) continue;
-        row_cols.push_back(previous[j]);
+        row_cols.push_back(previous[static_cast<std::size_t>(j)]);
         row_vals.push_back(-w);
       }
       model.add_row(row_cols, row_vals, layer.bias[i], layer.bias[i]);

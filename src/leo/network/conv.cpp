@@ -671,6 +671,8 @@ Conv2d fold(const Conv2d& conv, const ChannelAffine& bn, const std::string& cont
 }
 
 AffineLayer fold(const AffineLayer& layer, const ChannelAffine& bn, const std::string& context) {
+  if (!layer.is_dense())
+    throw Error(ExitCode::internal, "internal error: fold(AffineLayer, ChannelAffine) needs a dense layer");
   if (bn.inputs() != layer.outputs())
     throw InputError(fmt::format("{}: normalises {} features but the layer before it gives {}", context, bn.inputs(),
                                  layer.outputs()));

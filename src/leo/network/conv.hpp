@@ -56,9 +56,6 @@ struct Shape3 {
   bool operator==(const Shape3&) const = default;
 };
 
-// Which weights a product uses: A itself or |A|.
-enum class Weights { plain, absolute };
-
 // The window of a convolution or pooling: kernel, strides, pads (top, left,
 // bottom, right, as ONNX's pads = [top, left, bottom, right]) and dilations.
 struct Window2d {

@@ -5,9 +5,67 @@
 #include <cmath>
 #include <limits>
 
+#include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo {
+
+// ---------------------------------------------------------------- AffineLayer
+
+Eigen::Index AffineLayer::inputs() const { return structured ? structured->inputs() : weights.cols(); }
+Eigen::Index AffineLayer::outputs() const { return structured ? structured->outputs() : weights.rows(); }
+
+std::int64_t AffineLayer::parameters() const {
+  if (structured) return structured->weight_parameters() + structured->bias_parameters();
+  return weights.size() + bias.size();
+}
+
+std::int64_t AffineLayer::multiply_adds() const { return structured ? structured->multiply_adds() : weights.size(); }
+
+Eigen::MatrixXd AffineLayer::multiply(const Eigen::MatrixXd& X, Weights w) const {
+  if (structured) return structured->multiply(X, w);
+  if (w == Weights::absolute) return weights.cwiseAbs() * X;
+  return weights * X;
+}
+
+Eigen::MatrixXd AffineLayer::transpose_multiply(const Eigen::MatrixXd& L, Weights w) const {
+  if (structured) return structured->transpose_multiply(L, w);
+  if (w == Weights::absolute) return weights.cwiseAbs().transpose() * L;
+  return weights.transpose() * L;
+}
+
+Eigen::MatrixXd AffineLayer::multiply_rows(const Eigen::MatrixXd& X, Weights w) const {
+  if (structured) return structured->multiply_rows(X, w);
+  if (w == Weights::absolute) return X * weights.cwiseAbs().transpose();
+  return X * weights.transpose();
+}
+
+Eigen::MatrixXd AffineLayer::transpose_multiply_rows(const Eigen::MatrixXd& Nu, Weights w) const {
+  if (structured) return structured->transpose_multiply_rows(Nu, w);
+  if (w == Weights::absolute) return Nu * weights.cwiseAbs();
+  return Nu * weights;
+}
+
+std::int64_t AffineLayer::terms_per_output() const {
+  return structured ? structured->terms_per_output() : static_cast<std::int64_t>(weights.cols());
+}
+
+std::int64_t AffineLayer::terms_per_input() const {
+  return structured ? structured->terms_per_input() : static_cast<std::int64_t>(weights.rows());
+}
+
+std::vector<std::pair<Eigen::Index, double>> AffineLayer::row(Eigen::Index i) const {
+  if (structured) return structured->row(i);
+  if (i < 0 || i >= weights.rows()) throw Error(ExitCode::internal, "internal error: AffineLayer::row out of range");
+  std::vector<std::pair<Eigen::Index, double>> r;
+  for (Eigen::Index j = 0; j < weights.cols(); ++j)
+    if (weights(i, j) != 0.0) r.emplace_back(j, weights(i, j));
+  return r;
+}
+
+Eigen::MatrixXd AffineLayer::dense() const { return structured ? structured->to_dense() : weights; }
+
+// ---------------------------------------------------------------- Network
 
 std::int64_t TensorInfo::features() const {
   if (shape.empty()) return 0;
@@ -42,7 +100,7 @@ std::int64_t Network::parameters() const {
 
 std::int64_t Network::multiply_adds() const {
   std::int64_t n = 0;
-  for (const auto& layer : layers) n += layer.weights.size();
+  for (const auto& layer : layers) n += layer.multiply_adds();
   return n;
 }
 
@@ -50,16 +108,15 @@ void Network::validate(const std::string& context) const {
   if (layers.empty()) throw InputError(fmt::format("{}: the network has no layers", context));
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const auto& layer = layers[l];
-    if (layer.bias.size() != layer.weights.rows())
-      throw InputError(fmt::format("{}: layer {} has {} outputs but {} biases", context, l, layer.weights.rows(),
+    if (layer.bias.size() != layer.outputs())
+      throw InputError(fmt::format("{}: layer {} has {} outputs but {} biases", context, l, layer.outputs(),
                                    layer.bias.size()));
-    if (layer.weights.rows() == 0 || layer.weights.cols() == 0)
-      throw InputError(fmt::format("{}: layer {} is empty ({}x{})", context, l, layer.weights.rows(),
-                                   layer.weights.cols()));
+    if (layer.outputs() == 0 || layer.inputs() == 0)
+      throw InputError(fmt::format("{}: layer {} is empty ({}x{})", context, l, layer.outputs(), layer.inputs()));
     if (l > 0 && layer.inputs() != layers[l - 1].outputs())
       throw InputError(fmt::format("{}: layer {} takes {} inputs but layer {} gives {}", context, l, layer.inputs(),
                                    l - 1, layers[l - 1].outputs()));
-    if (!layer.weights.allFinite())
+    if (layer.is_dense() && !layer.weights.allFinite())
       throw InputError(fmt::format("{}: layer {} has NaN or infinite weights", context, l));
     if (!layer.bias.allFinite()) throw InputError(fmt::format("{}: layer {} has NaN or infinite biases", context, l));
   }
@@ -111,7 +168,7 @@ Eigen::MatrixXd Network::evaluate(const Eigen::MatrixXd& X) const {
 Eigen::MatrixXd Network::logits(const Eigen::MatrixXd& X) const {
   Eigen::MatrixXd a = X;
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    Eigen::MatrixXd g = layers[l].weights * a;
+    Eigen::MatrixXd g = layers[l].multiply(a);
     g.colwise() += layers[l].bias;
     if (l + 1 < layers.size()) g = g.cwiseMax(0.0);
     a = std::move(g);
@@ -122,7 +179,7 @@ Eigen::MatrixXd Network::logits(const Eigen::MatrixXd& X) const {
 Eigen::VectorXd Network::evaluate(const Eigen::VectorXd& x) const {
   Eigen::VectorXd a = x;
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    Eigen::VectorXd g = layers[l].weights * a + layers[l].bias;
+    Eigen::VectorXd g = layers[l].multiply(a).col(0) + layers[l].bias;
     if (l + 1 < layers.size()) g = g.cwiseMax(0.0);
     a = std::move(g);
   }
@@ -137,7 +194,7 @@ std::vector<Eigen::MatrixXd> Network::pre_activations(const Eigen::MatrixXd& X) 
   pre.reserve(layers.size());
   Eigen::MatrixXd a = X;
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    Eigen::MatrixXd g = layers[l].weights * a;
+    Eigen::MatrixXd g = layers[l].multiply(a);
     g.colwise() += layers[l].bias;
     pre.push_back(g);
     if (l + 1 < layers.size()) a = g.cwiseMax(0.0);

@@ -10,27 +10,67 @@
 #include <Eigen/Dense>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace leo {
+
+// Which weights a product uses: W itself or |W| (elementwise absolute value,
+// for interval radii and rounding-error magnitudes, bounds/rounding.hpp).
+enum class Weights { plain, absolute };
+
+class StructuredMap;  // network/structured.hpp
 
 struct AffineLayer {
   AffineLayer() = default;
   AffineLayer(Eigen::MatrixXd w, Eigen::VectorXd b, std::string w_name = {}, std::string b_name = {})
       : weights(std::move(w)), bias(std::move(b)), weight_name(std::move(w_name)), bias_name(std::move(b_name)) {}
 
-  Eigen::MatrixXd weights;  // out x in
+  // The linear map W is either dense, `weights` (out x in), or structured
+  // (convolutions, pooling, ...: `structured`, and `weights` is then 0 x 0).
+  // Code that works on any layer uses the products below and never reads
+  // `weights` unless is_dense(); bias is always dense, one entry per output.
+  Eigen::MatrixXd weights;  // out x in (dense layers)
   Eigen::VectorXd bias;     // out
+  std::shared_ptr<const StructuredMap> structured;
   // The names of the weight and bias tensors in the model read (e.g.
   // "fc1.weight"), kept when the model is written; "" for a layer built in
   // code or by a rewrite (the writer then names them layerL.weight/.bias).
   std::string weight_name;
   std::string bias_name;
 
-  Eigen::Index inputs() const { return weights.cols(); }
-  Eigen::Index outputs() const { return weights.rows(); }
-  std::int64_t parameters() const { return weights.size() + bias.size(); }
+  bool is_dense() const { return structured == nullptr; }
+  Eigen::Index inputs() const;
+  Eigen::Index outputs() const;
+  // Weights and biases as a model file stores them (a Conv's bias per channel).
+  std::int64_t parameters() const;
+  // Multiply-adds of W x for one input.
+  std::int64_t multiply_adds() const;
+
+  // The four products with W (or |W|), in both batch layouts:
+  //   multiply(X)                 W X        X is inputs x N (one sample per column)
+  //   transpose_multiply(L)       W^T L      L is outputs x N
+  //   multiply_rows(X)            X W^T      X is N x inputs (one sample per row)
+  //   transpose_multiply_rows(Nu) Nu W       Nu is N x outputs (back-substitution)
+  // Rounding: computed in round-to-nearest in an unspecified order; a sound
+  // caller bounds the error by rounding::error(n, M^), n at most
+  // terms_per_output() (W X) or terms_per_input() (W^T L), M^ the same product
+  // with Weights::absolute and |X|. For a structured map the absolute product
+  // is |W_k|...|W_1| (>= |W_k...W_1| entrywise), which such bounds allow.
+  Eigen::MatrixXd multiply(const Eigen::MatrixXd& X, Weights w = Weights::plain) const;
+  Eigen::MatrixXd transpose_multiply(const Eigen::MatrixXd& L, Weights w = Weights::plain) const;
+  Eigen::MatrixXd multiply_rows(const Eigen::MatrixXd& X, Weights w = Weights::plain) const;
+  Eigen::MatrixXd transpose_multiply_rows(const Eigen::MatrixXd& Nu, Weights w = Weights::plain) const;
+  std::int64_t terms_per_output() const;
+  std::int64_t terms_per_input() const;
+  // Row i of W as (input, weight) pairs, ascending by input, zeros left out:
+  // what an LP or MILP encoding of one unit needs.
+  std::vector<std::pair<Eigen::Index, double>> row(Eigen::Index i) const;
+  // W as a dense matrix: `weights` itself for a dense layer; built for a
+  // structured one (memory outputs x inputs: for tests and small layers).
+  Eigen::MatrixXd dense() const;
 };
 
 // ONNX TensorProto element types leo reads and writes.

@@ -48,14 +48,21 @@ Eigen::MatrixXd relaxation_corners(const Network& network, const Box& box, const
     while (end < targets.size() && targets[end].layer == targets[first].layer) ++end;
     const std::size_t k = targets[first].layer;
     const auto rows = static_cast<Eigen::Index>(end - first);
-    Eigen::MatrixXd rho(rows, network.layers[k].outputs());
-    rho.setZero();
-    for (Eigen::Index r = 0; r < rows; ++r) rho(r, targets[first + r].unit) = targets[first + r].sign;
-    rho = rho * network.layers[k].weights;  // coefficients of x_k
-    for (std::size_t j = k; j-- > 0;) rho = backsub::crown_nu(bounds[j], rho) * network.layers[j].weights;
-    for (Eigen::Index r = 0; r < rows; ++r)
-      for (Eigen::Index i = 0; i < n; ++i)
-        corners(i, static_cast<Eigen::Index>(first) + r) = rho(r, i) > 0 ? box.upper[i] : box.lower[i];
+    // Rows in chunks: rows x (widest layer) doubles each (a conv layer has thousands of targets).
+    Eigen::Index widest = 1;
+    for (std::size_t j = 0; j <= k; ++j)
+      widest = std::max({widest, network.layers[j].inputs(), network.layers[j].outputs()});
+    const Eigen::Index chunk = std::max<Eigen::Index>(1, (Eigen::Index{1} << 23) / widest);
+    for (Eigen::Index r0 = 0; r0 < rows; r0 += chunk) {
+      const Eigen::Index count = std::min(chunk, rows - r0);
+      Eigen::MatrixXd rho = Eigen::MatrixXd::Zero(count, network.layers[k].outputs());
+      for (Eigen::Index r = 0; r < count; ++r) rho(r, targets[first + r0 + r].unit) = targets[first + r0 + r].sign;
+      rho = network.layers[k].transpose_multiply_rows(rho);  // coefficients of x_k
+      for (std::size_t j = k; j-- > 0;) rho = network.layers[j].transpose_multiply_rows(backsub::crown_nu(bounds[j], rho));
+      for (Eigen::Index r = 0; r < count; ++r)
+        for (Eigen::Index i = 0; i < n; ++i)
+          corners(i, static_cast<Eigen::Index>(first) + r0 + r) = rho(r, i) > 0 ? box.upper[i] : box.lower[i];
+    }
     first = end;
   }
   return corners;
@@ -119,9 +126,9 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       for (std::size_t h = 0; h <= top; ++h) {
         const AffineLayer& layer = network.layers[h];
         if (h == 0)
-          pre[h].noalias() = layer.weights * X;
+          pre[h] = layer.multiply(X);
         else
-          pre[h].noalias() = layer.weights * pre[h - 1].cwiseMax(0.0);
+          pre[h] = layer.multiply(pre[h - 1].cwiseMax(0.0));
         pre[h].colwise() += layer.bias;
       }
       decided += harvest_witnesses(network, X, pre, analysis, Stage::attack);
@@ -162,7 +169,7 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       Eigen::MatrixXd delta = Eigen::MatrixXd::Zero(network.layers[top].outputs(), B_live);
       for (std::size_t h = top + 1; h-- > 0;) {
         if (h < top) {
-          Eigen::MatrixXd back = network.layers[h + 1].weights.transpose() * delta;
+          Eigen::MatrixXd back = network.layers[h + 1].transpose_multiply(delta);
           delta = back.cwiseProduct((pre[h].array() > 0.0).cast<double>().matrix());
         }
         for (Eigen::Index c = 0; c < B_live; ++c) {
@@ -170,7 +177,7 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
           if (live[cc] && col_target[cc]->layer == h) delta(col_target[cc]->unit, c) += col_target[cc]->sign;
         }
       }
-      Eigen::MatrixXd grad = network.layers[0].weights.transpose() * delta;
+      Eigen::MatrixXd grad = network.layers[0].transpose_multiply(delta);
       double frac = steps > 1 ? static_cast<double>(step) / (steps - 1) : 0.0;
       double size = options.first_step * std::pow(options.last_step / options.first_step, frac);
       for (Eigen::Index c = 0; c < B_live; ++c) {

@@ -69,8 +69,8 @@ void linearise(const Network& net, const Eigen::VectorXd& x0, std::vector<Eigen:
   Eigen::MatrixXd T = Eigen::MatrixXd::Identity(x0.size(), x0.size());
   for (std::size_t l = 0; l < H; ++l) {
     const AffineLayer& layer = net.layers[l];
-    g[l] = layer.weights * x + layer.bias;
-    J[l] = layer.weights * T;
+    g[l] = layer.multiply(x).col(0) + layer.bias;
+    J[l] = layer.multiply(T);
     x = g[l].cwiseMax(0.0);
     T = (g[l].array() > 0).cast<double>().matrix().asDiagonal() * J[l];
   }

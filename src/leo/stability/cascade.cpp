@@ -105,6 +105,8 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
   domain.box.validate(network.inputs(), "domain");
   const int threads = effective_threads(options.threads);
   set_threads(threads);  // OpenMP and OpenBLAS (util/threads.hpp)
+  // The per-unit stages (split, milp per unit) run this many units at once.
+  const int unit_threads = threads > 0 ? threads : hardware_threads();
   Analysis a = make_analysis(network, domain);
   std::mt19937_64 rng(options.seed);
   Progress& progress = Progress::global();
@@ -162,6 +164,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         SplitStageOptions split = options.split;
         split.seconds = stage_seconds(split.seconds, options.split_share, deadline);
         split.recorder = rec;
+        split.threads = unit_threads;
         return split_stage(network, domain.box, *bounds, a, split, deadline);
       }
       case Stage::milp: {
@@ -169,7 +172,8 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         const int before = undecided_units(a);
         ExactOptions exact_options;
         exact_options.deadline = deadline;
-        exact_options.threads = std::max(1, threads);  // CBC: one thread unless told
+        exact_options.threads = std::max(1, threads);  // CBC of the network MILP: one thread unless told
+        exact_options.unit_threads = unit_threads;
         exact_options.recorder = rec;
         if (options.exact == ExactMethod::per_unit)
           exact_per_unit(network, domain.box, *bounds, a, exact_options);

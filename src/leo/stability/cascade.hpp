@@ -40,7 +40,10 @@ struct AnalyzeOptions {
   ExactMethod exact = ExactMethod::per_unit;  // measured faster than one network MILP here (bench/)
   double time_limit = 0;    // seconds of wall-clock time for the whole analysis; <= 0: none
   std::uint64_t seed = 1;
-  int threads = 0;          // OpenMP, OpenBLAS and CBC threads, capped at the cores; 0: all cores (CBC: 1)
+  // OpenMP and OpenBLAS threads, units searched at once by the per-unit stages
+  // (split, milp per unit: the verdicts do not depend on it), CBC threads of
+  // the network MILP; capped at the cores; 0: all cores (network MILP: 1).
+  int threads = 0;
   SampleOptions samples;
   AttackOptions attack;
   BabOptions bab;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "leo/network/structured.hpp"
 #include "leo/util/progress.hpp"
 
 namespace leo {
@@ -11,7 +12,20 @@ Analysis make_analysis(const Network& network, const Domain& domain) {
   Analysis a;
   a.domain = domain;
   for (Eigen::Index w : network.widths()) a.layers.emplace_back(static_cast<std::size_t>(w));
+  for (std::size_t h = 0; h < network.hidden_layers(); ++h) {
+    LayerLayout layout;
+    if (const auto& map = network.layers[h].structured)
+      for (std::size_t s = 0; s < map->output_segments().size(); ++s)
+        layout.segments.push_back(
+            {map->output_offset(s), map->output_segments()[s].shape, map->output_segments()[s].carry});
+    a.layouts.push_back(std::move(layout));
+  }
   return a;
+}
+
+void note_size_limit(Analysis& a, Stage stage, std::size_t layer, std::int64_t rows, std::int64_t nonzeros,
+                     std::int64_t limit_rows, std::int64_t limit_nonzeros) {
+  a.skipped_models.push_back({stage, layer, rows, nonzeros, limit_rows, limit_nonzeros});
 }
 
 int undecided_units(const Analysis& a) {

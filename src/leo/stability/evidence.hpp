@@ -37,6 +37,11 @@ inline bool needs_witness(const Analysis& a, std::size_t h, Eigen::Index i, bool
   return v.status == Status::undecided && !(positive ? v.seen_positive : v.seen_negative);
 }
 
+// Records that `stage` skipped the model of layers before `layer` (size
+// limits, verdict.hpp SkippedModel).
+void note_size_limit(Analysis& a, Stage stage, std::size_t layer, std::int64_t rows, std::int64_t nonzeros,
+                     std::int64_t limit_rows, std::int64_t limit_nonzeros);
+
 // Number of units still undecided.
 int undecided_units(const Analysis& a);
 

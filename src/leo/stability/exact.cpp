@@ -13,6 +13,9 @@
 #include "leo/bounds/interval.hpp"
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/relu_split.hpp"
+#include "leo/stability/unit_tasks.hpp"
+#include "leo/util/cluster.hpp"
+#include "leo/util/parallel.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
 
@@ -111,6 +114,7 @@ class Certifier {
     SplitOptions split;
     split.max_nodes = options_.certify_nodes;
     split.deadline = options_.deadline;
+    split.limits = options_.limits;
     auto refutes = [&](const Eigen::VectorXd& x) {
       harvester_.harvest_input(x);
       return inactive ? v.seen_positive : v.seen_negative;
@@ -188,20 +192,111 @@ Outcome settle(MilpSolver& solver, int g_column, bool positive, double margin, s
   }
 }
 
-// Works on one undecided unit: max then min. Returns false when out of time.
-bool settle_unit(MilpSolver& solver, int g_column, double margin, std::size_t layer, std::size_t unit,
-                 Harvester& harvester, Certifier& certifier, Analysis& analysis, const ExactOptions& options) {
-  UnitVerdict& v = analysis.layers[layer][unit];
-  for (bool positive : {true, false}) {
-    if (v.status != Status::undecided) return true;
-    if (positive ? v.seen_positive : v.seen_negative) continue;
-    Outcome o = settle(solver, g_column, positive, margin, layer, unit, harvester, analysis, options);
-    if (o == Outcome::out_of_time) return false;
-    // CBC claims no point on this side: the unit is stable if the claim is proven.
-    if (o == Outcome::proven && certifier.confirm(layer, unit, positive)) return true;
-    if (options.deadline.expired()) return false;
+}  // namespace
+
+namespace {
+
+// One unit's task of exact_per_unit (unit_tasks.hpp): max then min of g over
+// the layer's MILP, on its own solver (CBC objects are not shared between
+// threads), each CBC claim of stability checked by prove_sign. Reads `start`
+// (the analysis when the layer began) and changes nothing. Result: proven
+// side (0 none, 1 inactive, 2 active), its bound, the outcome of each claim
+// checked (claims, proven, refuted, unknown: as Certification), search
+// nodes and LPs, seconds, whether the deadline cut it short, the points.
+TaskResult per_unit_task(const Network& net, const Box& box, const NetworkBounds& tight, const MilpModel& model,
+                         const std::vector<int>& inputs, int g_column, double margin, std::size_t layer,
+                         std::size_t unit, const Analysis& start, const ExactOptions& options,
+                         cert::ReluSplit* tree) {
+  std::vector<Eigen::VectorXd> keep;
+  int proven_side = 0;
+  double proven_bound = 0;
+  long claims = 0, refuted = 0, unknown = 0, nodes = 0, lps = 0;
+  double seconds = 0;
+  bool cut_short = false;
+  const UnitVerdict& v = start.layers[layer][unit];
+  // Re-evaluates a point (clipped to the box) and tells whether it shows the
+  // unit's sign on side `positive`.
+  auto shows = [&](const Eigen::VectorXd& x, bool positive) {
+    auto pre = unit_tasks::examine(net, start, x, keep);
+    const double g = pre[layer](static_cast<Eigen::Index>(unit), 0);
+    return positive ? g > 0 : g < 0;
+  };
+  if (v.status == Status::undecided) {
+    MilpSolver solver(model);
+    for (bool positive : {true, false}) {
+      if (positive ? v.seen_positive : v.seen_negative) continue;
+      if (options.deadline.expired()) {
+        cut_short = true;
+        break;
+      }
+      Progress::global().heartbeat();
+      std::vector<double> objective(static_cast<std::size_t>(solver.columns()), 0.0);
+      objective[static_cast<std::size_t>(g_column)] = positive ? -1.0 : 1.0;
+      solver.set_objective(objective);
+      MilpSettings settings = settings_for(options);
+      settings.threads = 1;
+      settings.cutoff = margin;
+      bool seen = false;
+      auto try_point = [&](const std::vector<double>& solution) {
+        Eigen::VectorXd x(net.inputs());
+        for (Eigen::Index j = 0; j < net.inputs(); ++j) {
+          const double value = solution[static_cast<std::size_t>(inputs[static_cast<std::size_t>(j)])];
+          if (!std::isfinite(value)) return seen;
+          x[j] = std::clamp(value, box.lower[j], box.upper[j]);
+        }
+        seen = shows(x, positive) || seen;
+        return seen;
+      };
+      MilpResult r = solver.minimize(settings, try_point, try_point);
+      if (seen) continue;  // witnessed: the merge harvests the point
+      if (r.status == MilpResult::Status::time_limit || options.deadline.expired()) {
+        cut_short = true;
+        break;
+      }
+      if (r.status != MilpResult::Status::infeasible) continue;  // open
+      // CBC claims no point on this side (max g < -margin, resp. min g >
+      // margin): the unit is stable if the sound search proves it.
+      Stopwatch watch;
+      ++claims;
+      SplitOptions split;
+      split.max_nodes = options.certify_nodes;
+      split.deadline = options.deadline;
+      split.limits = options.limits;
+      cert::ReluSplit side_tree;  // the proof, for a certificate
+      if (tree) split.tree = &side_tree;
+      SplitResult proof = prove_sign(net, box, tight, layer, static_cast<Eigen::Index>(unit), positive, split,
+                                     [&](const Eigen::VectorXd& x) { return shows(x, positive); });
+      nodes += proof.nodes;
+      lps += proof.lps;
+      seconds += watch.seconds();
+      if (proof.status == SplitResult::Status::proven) {
+        proven_side = positive ? 1 : 2;
+        proven_bound = positive ? std::min(0.0, std::isfinite(proof.bound) ? proof.bound : 0.0)
+                                : std::max(0.0, std::isfinite(proof.bound) ? proof.bound : 0.0);
+        if (tree) *tree = std::move(side_tree);
+        break;
+      }
+      if (proof.status == SplitResult::Status::refuted) {
+        ++refuted;
+        Progress::global().report("milp", "CBC claimed layer {} unit {} stably {}; a re-evaluated point refutes it",
+                                  layer, unit, positive ? "inactive" : "active");
+      } else {
+        ++unknown;
+      }
+      if (options.deadline.expired()) {
+        cut_short = true;
+        break;
+      }
+    }
   }
-  return true;
+  unit_tasks::Writer w;
+  w.number(proven_side);
+  w.number(proven_bound);
+  for (long n : {claims, refuted, unknown, nodes, lps}) w.number(static_cast<double>(n));
+  w.number(seconds);
+  w.number(cut_short ? 1 : 0);
+  w.points(keep);
+  return w.take();
 }
 
 }  // namespace
@@ -210,6 +305,12 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
                     const ExactOptions& options) {
   check_inputs(net, box, bounds, analysis);
   const std::size_t hidden = net.hidden_layers();
+  // The certifying search needs bounds on every layer up to the target's.
+  NetworkBounds full = bounds;
+  if (full.size() < net.layers.size()) {
+    NetworkBounds ib = interval_bounds(net, box);
+    for (std::size_t j = full.size(); j < net.layers.size(); ++j) full.push_back(ib[j]);
+  }
   for (std::size_t l = 0; l < hidden; ++l) {
     NetworkBounds tight = tightened_bounds(bounds, analysis);
     apply_bounds(analysis, tight, Stage::milp);  // units the (sound) bounds alone show stable
@@ -219,6 +320,15 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
     if (todo.empty()) continue;
     if (options.deadline.expired()) {
       analysis.timed_out = true;
+      return;
+    }
+    if (options.limits.exceeded(net, tight, l)) {
+      const ModelSize size = relaxation_size(net, tight, l);
+      Progress::global().report("milp", "per-unit: layer {} and later skipped: the MILP of the layers before would have "
+                                "{} rows and {} nonzeros (limits {} and {}); their undecided units stay undecided", l,
+                                size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+      note_size_limit(analysis, Stage::milp, l, size.rows, size.nonzeros, options.limits.rows,
+                      options.limits.nonzeros);
       return;
     }
     // The MILP of layers [0, l) plus the g columns of layer l.
@@ -234,23 +344,59 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
       g[i] = model.add_column(tight[l].lower[i], tight[l].upper[i]);
       cols.assign(1, g[i]);
       vals.assign(1, 1.0);
-      for (Eigen::Index j = 0; j < layer.inputs(); ++j) {
-        cols.push_back(previous[j]);
-        vals.push_back(-layer.weights(static_cast<Eigen::Index>(i), j));
+      for (const auto& [j, w] : layer.row(static_cast<Eigen::Index>(i))) {  // sparse for a convolution
+        cols.push_back(previous[static_cast<std::size_t>(j)]);
+        vals.push_back(-w);
       }
       model.add_row(cols, vals, layer.bias[i], layer.bias[i]);
     }
-    MilpSolver solver(model);
-    Harvester harvester(net, box, inputs, analysis);
-    Certifier certifier(net, box, bounds, harvester, analysis, options);
     Progress::global().report("milp", "per-unit: layer {}, {} undecided units, {} binaries", l, todo.size(),
                               model.integers());
-    for (std::size_t i : todo) {
-      double margin = exact_margin(options, tight[l].lower[i], tight[l].upper[i]);
-      if (!settle_unit(solver, g[i], margin, l, i, harvester, certifier, analysis, options)) {
-        analysis.timed_out = true;
-        return;
+    // One task per unit (unit_tasks.hpp), on the state at the start of the
+    // layer: the units of a layer do not depend on each other.
+    const NetworkBounds certify = tightened_bounds(full, analysis);
+    const Analysis& start = analysis;  // read only while the tasks run
+    if (options.recorder && cluster::distributed())
+      throw InputError("--certificate is not supported under mpirun yet: run the analysis in one process");
+    std::vector<cert::ReluSplit> trees(options.recorder ? todo.size() : 0);
+    auto results = run_tasks(todo.size(), options.unit_threads,
+                             unit_tasks::fingerprint("milp", l, todo, start, tight), [&](std::size_t k) {
+                               const std::size_t i = todo[k];
+                               const double margin = exact_margin(options, tight[l].lower[i], tight[l].upper[i]);
+                               return per_unit_task(net, box, certify, model, inputs, g[i], margin, l, i, start,
+                                                    options, options.recorder ? &trees[k] : nullptr);
+                             });
+    bool cut_short = false;
+    Certification& c = analysis.certification;
+    for (std::size_t k = 0; k < todo.size(); ++k) {
+      unit_tasks::Reader in(results[k]);
+      const long side = in.count();
+      const double bound = in.number();
+      const long claims = in.count(), refuted = in.count(), unknown = in.count();
+      c.nodes += in.count();
+      c.lps += in.count();
+      c.seconds += in.number();
+      cut_short = in.count() != 0 || cut_short;
+      const auto points = in.points();
+      in.finish();
+      Harvester harvester(net, box, inputs, analysis);
+      for (const auto& x : points) harvester.harvest_input(x);
+      c.claims += static_cast<int>(claims);
+      c.refuted += static_cast<int>(refuted);
+      c.unknown += static_cast<int>(unknown);
+      if (side != 0) {
+        // A proven claim (counted in claims): the unit is marked unless a
+        // witness contradicts it (then it counts as unknown).
+        if (mark_stable(analysis, l, todo[k], side == 1, bound, Stage::milp)) {
+          ++c.proven;
+          if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
+        } else
+          ++c.unknown;
       }
+    }
+    if (cut_short) {
+      analysis.timed_out = true;
+      return;
     }
   }
 }
@@ -270,6 +416,14 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
     return;
   }
 
+  if (options.limits.exceeded(net, tight, hidden)) {
+    const ModelSize size = relaxation_size(net, tight, hidden);
+    Progress::global().report("milp", "network: skipped: the MILP would have {} rows and {} nonzeros (limits {} and "
+                              "{}); the undecided units stay undecided", size.rows, size.nonzeros,
+                              options.limits.rows, options.limits.nonzeros);
+    note_size_limit(analysis, Stage::milp, 0, size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+    return;
+  }
   MilpModel model;
   auto inputs = add_input_columns(model, box);
   ReluEncodingOptions relax;

@@ -39,6 +39,7 @@
 //   expires stays `undecided` and analysis.timed_out is set. Never a wrong verdict.
 // - A CBC failure (numerical trouble) leaves the units concerned undecided.
 #include "leo/bounds/bounds.hpp"
+#include "leo/bounds/lp.hpp"
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
@@ -52,7 +53,8 @@ struct ExactOptions {
   double margin = 1e-6;            // absolute part of the margin (see above)
   double margin_relative = 1e-6;   // relative part, times max(|L|, |U|) of the unit's bounds
   double integer_tolerance = 1e-9; // CBC's integrality tolerance
-  int threads = 1;                 // CBC threads per MILP
+  int threads = 1;                 // CBC threads per MILP (exact_network; exact_per_unit: 1)
+  int unit_threads = 1;            // exact_per_unit: units solved at once (util/parallel.hpp)
   // exact_network: a MILP round that explores this many nodes without showing
   // a new fact hands the remaining candidates to per-unit solves on the same
   // MILP (the sum objective's LP relaxation is weak: CBC's search stalls where
@@ -63,6 +65,11 @@ struct ExactOptions {
   long certify_nodes = 2000;
   Deadline deadline;               // wall clock; default: none
   bool verbose = false;            // CBC's log on stdout
+  // Networks with conv layers: a MILP over these limits (its LP relaxation's
+  // size, bounds/lp.hpp) is not built; the units that needed it stay
+  // undecided and analysis.skipped_models says so. The certifying search
+  // uses the same limits for its LPs.
+  ModelLimits limits;
   // Records the proof of each claim proven (stability/certify.hpp); none: no cost.
   CertificateRecorder* recorder = nullptr;
 };
@@ -71,7 +78,11 @@ struct ExactOptions {
 // already seen > 0) and minimise g (unless already seen < 0) over the MILP of
 // the layers before it, each with a cutoff at the margin so that CBC stops as
 // soon as the sign is settled: a re-evaluated incumbent of the right sign stops
-// the search; an exhausted search proves the unit stable.
+// the search; an exhausted search proves the unit stable. The units of a
+// layer are independent tasks (util/parallel.hpp, stability/unit_tasks.hpp):
+// each on its own solver, from the evidence known when the layer starts,
+// `unit_threads` at a time and shared out among MPI ranks; their results are
+// merged in unit order, so the verdicts do not depend on threads or ranks.
 void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bounds, Analysis& analysis,
                     const ExactOptions& options);
 

@@ -12,6 +12,9 @@
 #include "leo/checker/certificate.hpp"
 #include "leo/stability/certify.hpp"
 #include "leo/stability/evidence.hpp"
+#include "leo/stability/unit_tasks.hpp"
+#include "leo/util/parallel.hpp"
+#include "leo/util/cluster.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/error.hpp"
 
@@ -50,7 +53,7 @@ Choice choose_split(const Network& net, const NetworkBounds& b, std::size_t k, c
     const Eigen::VectorXd& nu_next = j + 1 == k ? a : (j + 1 < sol.nu.size() ? sol.nu[j + 1] : a);
     Eigen::VectorXd rho;
     if (nu_next.size() == net.layers[j + 1].outputs())
-      rho = net.layers[j + 1].weights.transpose() * nu_next;
+      rho = net.layers[j + 1].transpose_multiply(nu_next).col(0);
     else
       rho = Eigen::VectorXd::Zero(net.layers[j + 1].inputs());
     for (Eigen::Index i = 0; i < b[j].lower.size(); ++i) {
@@ -147,9 +150,13 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
       envelope = std::max(envelope, bound);
       continue;
     }
-    if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer);
-    LpSolution sol = lp->maximise(b, a, options.deadline.remaining());
-    ++result.lps;
+    if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer, options.limits);
+    LpSolution sol;
+    sol.bound = std::numeric_limits<double>::infinity();  // no LP: no bound
+    if (lp->available()) {
+      sol = lp->maximise(b, a, options.deadline.remaining());
+      ++result.lps;
+    }
     if (std::isfinite(sol.bound) && sol.bound < bound) {
       bound = sol.bound;
       if (options.tree && bound <= 0.0 && sol.nu.size() == layer)
@@ -203,39 +210,104 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   return result;
 }
 
+namespace {
+
+// One unit's task of the split stage (unit_tasks.hpp): prove_sign on each side
+// the start state still needs, the nonpositive side first, until one is
+// proven. Result: proven side (0 none, 1 nonpositive, 2 nonnegative), bound,
+// nodes, the witness candidates met.
+// `tree`: when set, the tree of the side proven is recorded there (certificates).
+TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& bounds, const Analysis& start,
+                      std::size_t h, Eigen::Index unit, long unit_nodes, const ModelLimits& limits,
+                      const Deadline& deadline, cert::ReluSplit* tree) {
+  int proven = 0;
+  double bound = 0;
+  long nodes = 0;
+  std::vector<Eigen::VectorXd> keep;
+  for (bool nonpositive : {true, false}) {
+    if (!needs_witness(start, h, unit, nonpositive) || deadline.expired()) continue;
+    Progress::global().heartbeat();
+    SplitOptions o;
+    o.max_nodes = unit_nodes;
+    o.limits = limits;
+    o.deadline = deadline;
+    cert::ReluSplit side_tree;
+    if (tree) o.tree = &side_tree;
+    auto refutes = [&](const Eigen::VectorXd& x) {
+      auto pre = unit_tasks::examine(net, start, x, keep);
+      const double g = pre[h](unit, 0);
+      return nonpositive ? g > 0 : g < 0;
+    };
+    SplitResult r = prove_sign(net, box, bounds, h, unit, nonpositive, o, refutes);
+    nodes += r.nodes;
+    if (r.status != SplitResult::Status::proven) continue;
+    proven = nonpositive ? 1 : 2;
+    bound = r.bound;
+    if (tree) *tree = std::move(side_tree);
+    break;  // the unit is stable: the other side cannot be proven too (but for g == 0)
+  }
+  unit_tasks::Writer w;
+  w.number(proven);
+  w.number(bound);
+  w.number(static_cast<double>(nodes));
+  w.points(keep);
+  return w.take();
+}
+
+}  // namespace
+
 int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analysis& analysis,
                 const SplitStageOptions& options, const Deadline& deadline) {
   Stopwatch watch;
   const Deadline stage(options.seconds);
+  const Deadline& limit = stage.remaining() < deadline.remaining() ? stage : deadline;
   auto out_of_time = [&] { return deadline.expired() || stage.expired(); };
   const int before = undecided_units(analysis);
   long nodes = 0, proofs = 0;
+  if (options.recorder && cluster::distributed())
+    throw InputError("--certificate is not supported under mpirun yet: run the analysis in one process");
   for (std::size_t h = 1; h < analysis.layers.size() && !out_of_time(); ++h) {
-    for (std::size_t i = 0; i < analysis.layers[h].size() && !out_of_time(); ++i) {
+    if (options.limits.exceeded(net, bounds, h)) {
+      const ModelSize size = relaxation_size(net, bounds, h);
+      Progress::global().report("split", "layer {} and later skipped: the LP of the layers before would have {} rows "
+                                "and {} nonzeros (limits {} and {}); their undecided units stay undecided", h,
+                                size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+      note_size_limit(analysis, Stage::split, h, size.rows, size.nonzeros, options.limits.rows,
+                      options.limits.nonzeros);
+      break;
+    }
+    // The layer's units are independent (their searches read layers < h):
+    // one task per unit, merged in unit order (unit_tasks.hpp).
+    std::vector<std::size_t> units;
+    for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
       const auto unit = static_cast<Eigen::Index>(i);
-      for (bool nonpositive : {true, false}) {
-        if (!needs_witness(analysis, h, unit, nonpositive) || out_of_time()) continue;
-        Progress::global().heartbeat();
-        SplitOptions o;
-        o.max_nodes = options.unit_nodes;
-        o.deadline = stage.remaining() < deadline.remaining() ? stage : deadline;
-        auto refutes = [&](const Eigen::VectorXd& x) {
-          harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
-          return !needs_witness(analysis, h, unit, nonpositive);
-        };
-        cert::ReluSplit tree;
-        if (options.recorder) o.tree = &tree;
-        SplitResult r = prove_sign(net, box, bounds, h, unit, nonpositive, o, refutes);
-        nodes += r.nodes;
-        if (r.status != SplitResult::Status::proven) continue;
-        ++proofs;
-        if (options.recorder) options.recorder->relu_split(std::move(tree));
-        if (nonpositive)
-          bounds[h].upper[unit] = std::min(bounds[h].upper[unit], r.bound);
-        else
-          bounds[h].lower[unit] = std::max(bounds[h].lower[unit], r.bound);
-        break;  // the unit is stable: the other side cannot be proven too (but for g == 0)
-      }
+      if (needs_witness(analysis, h, unit, true) || needs_witness(analysis, h, unit, false)) units.push_back(i);
+    }
+    const Analysis& start = analysis;  // read only while the tasks run
+    const NetworkBounds& root = bounds;
+    std::vector<cert::ReluSplit> trees(options.recorder ? units.size() : 0);
+    auto results = run_tasks(units.size(), options.threads, unit_tasks::fingerprint("split", h, units, start, root),
+                             [&](std::size_t k) {
+                               return split_unit(net, box, root, start, h, static_cast<Eigen::Index>(units[k]),
+                                                 options.unit_nodes, options.limits, limit,
+                                                 options.recorder ? &trees[k] : nullptr);
+                             });
+    for (std::size_t k = 0; k < units.size(); ++k) {
+      unit_tasks::Reader in(results[k]);
+      const long side = in.count();
+      const double bound = in.number();
+      nodes += in.count();
+      const auto points = in.points();
+      in.finish();
+      for (const auto& x : points) harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
+      if (side == 0) continue;
+      ++proofs;
+      if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
+      const auto unit = static_cast<Eigen::Index>(units[k]);
+      if (side == 1)
+        bounds[h].upper[unit] = std::min(bounds[h].upper[unit], bound);
+      else
+        bounds[h].lower[unit] = std::max(bounds[h].lower[unit], bound);
     }
     apply_bounds(analysis, bounds, Stage::split);
     Progress::global().report("split", "layer {}: {} proofs, {} nodes so far, {} units undecided ({:.2f}s)", h, proofs,

@@ -33,6 +33,7 @@
 #include <limits>
 
 #include "leo/bounds/bounds.hpp"
+#include "leo/bounds/lp.hpp"
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
@@ -49,6 +50,9 @@ class CertificateRecorder;
 struct SplitOptions {
   long max_nodes = 2000;  // nodes bounded (LP or not); the root counts
   Deadline deadline;
+  // A node LP over these limits (networks with conv layers) is not built: the
+  // search then bounds its nodes by CROWN alone (still sound, weaker).
+  ModelLimits limits;
   // When set and the search proves the side, its tree is recorded here
   // (certificates, stability/certify.hpp): preorder, with the LP multipliers
   // of the leaves the LP settled.
@@ -80,14 +84,22 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 // Stage "split" of the cascade (after lp, before milp): for each undecided
 // unit of the hidden layers after the first, in layer order, prove_sign on
 // each side not yet seen, with a small node budget; the LP points are
-// harvested as witnesses (evidence.hpp) for every unit they show. A proven
+// harvested as witnesses (evidence.hpp) for every unit they show. The units
+// of a layer are independent tasks (util/parallel.hpp, unit_tasks.hpp), run
+// `threads` at a time and shared out among MPI ranks; each works from the
+// evidence known when its layer starts, and the results are merged in unit
+// order, so the verdicts do not depend on threads or ranks. A proven
 // side tightens `bounds` (upper <= bound <= 0, or lower >= bound >= 0), which
 // decides the unit (apply_bounds) and, layer by layer, tightens the search for
 // later layers. Units it cannot settle in budget are left to the MILP.
 struct SplitStageOptions {
   long unit_nodes = 64;  // nodes per unit and side
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
+  // A layer whose LP (layers before it) is over these limits is skipped: its
+  // units stay undecided (networks with conv layers only, docs/cnn.md).
+  ModelLimits limits;
   CertificateRecorder* recorder = nullptr;  // records each proof (stability/certify.hpp)
+  int threads = 1;       // units searched at once
 };
 
 // Returns the units decided (stable or unstable).

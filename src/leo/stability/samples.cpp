@@ -44,10 +44,10 @@ int sample_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
       const AffineLayer& layer = network.layers[h];
       pre[h].resize(layer.outputs(), count);  // a no-op but for a phase's last, short batch
       if (h == 0) {
-        pre[h].noalias() = layer.weights * cols;
+        pre[h] = layer.multiply(cols);
       } else {
         act = pre[h - 1].cwiseMax(0.0);
-        pre[h].noalias() = layer.weights * act;
+        pre[h] = layer.multiply(act);
       }
       pre[h].colwise() += layer.bias;
     }

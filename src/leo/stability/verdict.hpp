@@ -1,11 +1,13 @@
 #pragma once
 // What the stability analysis decides about each ReLU unit, and the evidence.
 #include <Eigen/Dense>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "leo/domain/box.hpp"
+#include "leo/network/conv.hpp"
 #include "leo/stability/stages.hpp"
 
 namespace leo {
@@ -55,6 +57,35 @@ struct Certification {
   double seconds = 0;
 };
 
+// A model (LP, MILP) an exact stage did not build because it was over the
+// size limits of networks with conv layers (bounds/lp.hpp, ModelLimits): the
+// units of `layer` (and later) that needed it stay undecided.
+struct SkippedModel {
+  Stage stage = Stage::none;
+  std::size_t layer = 0;
+  std::int64_t rows = 0, nonzeros = 0;              // the model's size
+  std::int64_t limit_rows = 0, limit_nonzeros = 0;  // the limits
+};
+
+// Where the units of a hidden layer sit in the model, for the analysis
+// output: a dense layer has no segments (units indexed flat); a structured
+// (convolutional) one lists its output segments (network/structured.hpp):
+// first unit, shape (units in (channel, row, column) order) and whether it is
+// a carry (a value carried past a ReLU for a residual connection: not a unit
+// of the model, reported apart and never in the per-channel summary).
+struct UnitSegment {
+  Eigen::Index offset = 0;
+  Shape3 shape;
+  bool carry = false;
+};
+struct LayerLayout {
+  std::vector<UnitSegment> segments;  // empty: dense
+  bool structured() const { return !segments.empty(); }
+  // The segment holding unit i (structured layers only).
+  std::size_t segment_of(Eigen::Index i) const;
+  bool is_carry(Eigen::Index i) const { return structured() && segments[segment_of(i)].carry; }
+};
+
 struct Analysis {
   Domain domain;
   std::vector<std::vector<UnitVerdict>> layers;  // one per hidden layer
@@ -63,6 +94,17 @@ struct Analysis {
   double time_seconds = 0;
   bool timed_out = false;
   Certification certification;
+  std::vector<SkippedModel> skipped_models;
+  // One per hidden layer (make_analysis fills them; missing or empty: dense).
+  std::vector<LayerLayout> layouts;
+
+  bool is_carry(std::size_t layer, Eigen::Index unit) const {
+    return layer < layouts.size() && layouts[layer].is_carry(unit);
+  }
+  // Units of the model (carries left out) and their count by status.
+  int model_units(std::size_t layer) const;
+  int count_model(std::size_t layer, Status status) const;
+  int carry_units(std::size_t layer) const { return static_cast<int>(layers[layer].size()) - model_units(layer); }
 
   int count(std::size_t layer, Status status) const;
   bool stable(std::size_t layer, int unit) const {

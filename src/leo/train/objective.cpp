@@ -1,14 +1,118 @@
 #include "leo/train/objective.hpp"
 
+#include <fmt/core.h>
+
 #include <cmath>
 
+#include "leo/util/error.hpp"
+
 namespace leo {
+
+namespace {
+
+using Index = Eigen::Index;
+
+// im2col of a batch X (C*H*W x B, one sample per column) for the convolution
+// g: cols((n*P + p), k) = x_n[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw] (0 in
+// the padding), p = oh*OW + ow, k = (c*kh + i)*kw + j. Columns are
+// independent, so the parallel loop gives the same result for any number of
+// threads.
+template <typename S>
+void im2col(const ConvGeometry& g, const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& X,
+            Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& cols) {
+  const Shape3 in = g.input, out = g.output();
+  const Window2d& w = g.window;
+  const Index B = X.cols(), P = out.positions(), K = g.kernel_size(), OH = out.height, OW = out.width;
+  cols.resize(P * B, K);
+#pragma omp parallel for schedule(static) if (P * B * K > (1 << 16))
+  for (Index k = 0; k < K; ++k) {
+    const Index c = k / (w.kernel_h * w.kernel_w), i = (k / w.kernel_w) % w.kernel_h, j = k % w.kernel_w;
+    S* dst = cols.col(k).data();
+    for (Index n = 0; n < B; ++n) {
+      const S* src = X.col(n).data() + c * in.height * in.width;
+      for (Index oh = 0; oh < OH; ++oh) {
+        S* d = dst + n * P + oh * OW;
+        const Index ih = oh * w.stride_h - w.pad_top + i * w.dilation_h;
+        if (ih < 0 || ih >= in.height) {
+          for (Index ow = 0; ow < OW; ++ow) d[ow] = S(0);
+          continue;
+        }
+        const S* row = src + ih * in.width;
+        for (Index ow = 0; ow < OW; ++ow) {
+          const Index iw = ow * w.stride_w - w.pad_left + j * w.dilation_w;
+          d[ow] = (iw < 0 || iw >= in.width) ? S(0) : row[iw];
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: dX (C*H*W x B) = sum of dcols scattered back.
+// Parallel over samples, each summed in a fixed order: the same result for
+// any number of threads.
+template <typename S>
+void col2im(const ConvGeometry& g, const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& dcols, Index B,
+            Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& dX) {
+  const Shape3 in = g.input, out = g.output();
+  const Window2d& w = g.window;
+  const Index P = out.positions(), K = g.kernel_size(), OH = out.height, OW = out.width;
+  dX.setZero(in.size(), B);
+#pragma omp parallel for schedule(static) if (P * B * K > (1 << 16))
+  for (Index n = 0; n < B; ++n) {
+    S* dst = dX.col(n).data();
+    for (Index k = 0; k < K; ++k) {
+      const Index c = k / (w.kernel_h * w.kernel_w), i = (k / w.kernel_w) % w.kernel_h, j = k % w.kernel_w;
+      const S* src = dcols.col(k).data() + n * P;
+      S* plane = dst + c * in.height * in.width;
+      for (Index oh = 0; oh < OH; ++oh) {
+        const Index ih = oh * w.stride_h - w.pad_top + i * w.dilation_h;
+        if (ih < 0 || ih >= in.height) continue;
+        S* row = plane + ih * in.width;
+        for (Index ow = 0; ow < OW; ++ow) {
+          const Index iw = ow * w.stride_w - w.pad_left + j * w.dilation_w;
+          if (iw >= 0 && iw < in.width) row[iw] += src[oh * OW + ow];
+        }
+      }
+    }
+  }
+}
+
+// Y (O*P x B, unit o*P + p of sample n) from / to R ((P*B) x O, row n*P + p).
+template <typename S>
+void rows_to_units(const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& R, Index P, Index B,
+                   const Eigen::Matrix<S, Eigen::Dynamic, 1>& bias, Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& Y) {
+  const Index O = R.cols();
+  Y.resize(O * P, B);
+  for (Index n = 0; n < B; ++n)
+    for (Index o = 0; o < O; ++o) {
+      const S* src = R.data() + o * P * B + n * P;
+      S* dst = Y.data() + n * O * P + o * P;
+      const S b = bias[o];
+      for (Index p = 0; p < P; ++p) dst[p] = src[p] + b;
+    }
+}
+
+template <typename S>
+void units_to_rows(const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& Y, Index O, Index P,
+                   Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>& R) {
+  const Index B = Y.cols();
+  R.resize(P * B, O);
+  for (Index n = 0; n < B; ++n)
+    for (Index o = 0; o < O; ++o) {
+      const S* src = Y.data() + n * O * P + o * P;
+      S* dst = R.data() + o * P * B + n * P;
+      for (Index p = 0; p < P; ++p) dst[p] = src[p];
+    }
+}
+
+}  // namespace
 
 template <typename S>
 Parameters<S> Parameters<S>::zeros_like() const {
   Parameters<S> z;
   for (const auto& w : weights) z.weights.push_back(Matrix::Zero(w.rows(), w.cols()));
   for (const auto& b : biases) z.biases.push_back(Vector::Zero(b.size()));
+  z.conv = conv;
   return z;
 }
 
@@ -32,14 +136,25 @@ LossTerms loss_and_gradient(const Parameters<S>& params,
   const Eigen::Index B = X.cols();
   LossTerms terms;
   if (L == 0 || B == 0) return terms;
+  const bool any_conv = !params.conv.empty();
+  if (any_conv && reg.rs != 0.0)
+    throw InputError("--rs: the ReLU-stability loss is not supported on convolutional layers yet");
 
   // ---- forward pass ----------------------------------------------------------
   work.pre.resize(L);
   work.post.resize(L - 1);
+  if (any_conv) work.cols.resize(L);
   const Matrix* a = &X;
   for (std::size_t l = 0; l < L; ++l) {
-    work.pre[l].noalias() = params.weights[l] * (*a);
-    work.pre[l].colwise() += params.biases[l];
+    if (params.is_conv(l)) {
+      const ConvGeometry& g = *params.conv[l];
+      im2col(g, *a, work.cols[l]);
+      work.conv_out.noalias() = work.cols[l] * params.weights[l].transpose();  // (P*B) x O
+      rows_to_units(work.conv_out, g.output().positions(), B, params.biases[l], work.pre[l]);
+    } else {
+      work.pre[l].noalias() = params.weights[l] * (*a);
+      work.pre[l].colwise() += params.biases[l];
+    }
     if (l + 1 < L) {
       work.post[l] = work.pre[l].cwiseMax(S(0));
       a = &work.post[l];
@@ -74,13 +189,23 @@ LossTerms loss_and_gradient(const Parameters<S>& params,
     gradient->weights.resize(L);
     gradient->biases.resize(L);
     for (std::size_t l = L; l-- > 0;) {
-      const Matrix& in = l == 0 ? X : work.post[l - 1];
-      gradient->weights[l].noalias() = work.delta[l] * in.transpose();
-      gradient->biases[l] = work.delta[l].rowwise().sum();
-      if (l > 0) {
-        work.delta[l - 1].noalias() = params.weights[l].transpose() * work.delta[l];
-        work.delta[l - 1] = (work.pre[l - 1].array() > S(0)).select(work.delta[l - 1].array(), S(0)).matrix();
+      if (params.is_conv(l)) {
+        const ConvGeometry& g = *params.conv[l];
+        units_to_rows(work.delta[l], g.out_channels, g.output().positions(), work.conv_grad);  // (P*B) x O
+        gradient->weights[l].noalias() = work.conv_grad.transpose() * work.cols[l];
+        gradient->biases[l] = work.conv_grad.colwise().sum().transpose();
+        if (l > 0) {
+          work.col_grad.noalias() = work.conv_grad * params.weights[l];  // (P*B) x K
+          col2im(g, work.col_grad, B, work.delta[l - 1]);
+        }
+      } else {
+        const Matrix& in = l == 0 ? X : work.post[l - 1];
+        gradient->weights[l].noalias() = work.delta[l] * in.transpose();
+        gradient->biases[l] = work.delta[l].rowwise().sum();
+        if (l > 0) work.delta[l - 1].noalias() = params.weights[l].transpose() * work.delta[l];
       }
+      if (l > 0)
+        work.delta[l - 1] = (work.pre[l - 1].array() > S(0)).select(work.delta[l - 1].array(), S(0)).matrix();
     }
   }
 

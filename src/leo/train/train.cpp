@@ -4,10 +4,14 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <random>
 
+#include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
 
 namespace leo {
@@ -26,36 +30,50 @@ double cpu_time() {
          1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-Parameters<float> to_float(const Network& net) {
-  Parameters<float> p;
-  for (const auto& layer : net.layers) {
-    p.weights.push_back(layer.weights.cast<float>());
-    p.biases.push_back(layer.bias.cast<float>());
-  }
-  return p;
+template <typename To, typename From>
+Parameters<To> cast_parameters(const Parameters<From>& p) {
+  Parameters<To> q;
+  for (const auto& w : p.weights) q.weights.push_back(w.template cast<To>());
+  for (const auto& b : p.biases) q.biases.push_back(b.template cast<To>());
+  q.conv = p.conv;
+  return q;
 }
 
-// Arg-max accuracy of float parameters on a data set, in chunks.
-std::int64_t correct_float(const Parameters<float>& p, const Eigen::MatrixXf& X, const std::vector<int>& labels) {
-  constexpr Eigen::Index kChunk = 2048;
+// Arg-max accuracy of float parameters on a data set, in chunks (the
+// objective's own forward pass).
+std::int64_t correct_float(const Parameters<float>& p, const Eigen::MatrixXf& X, const std::vector<int>& labels,
+                           Workspace<float>& work) {
+  constexpr Eigen::Index kChunk = 1024;
   std::int64_t correct = 0;
-  Eigen::MatrixXf a, g;
+  Eigen::MatrixXf chunk;
+  std::vector<int> y;
   for (Eigen::Index start = 0; start < X.cols(); start += kChunk) {
     const Eigen::Index n = std::min(kChunk, X.cols() - start);
-    a = X.middleCols(start, n);
-    for (std::size_t l = 0; l < p.layers(); ++l) {
-      g.noalias() = p.weights[l] * a;
-      g.colwise() += p.biases[l];
-      if (l + 1 < p.layers()) g = g.cwiseMax(0.0f);
-      a.swap(g);
-    }
-    for (Eigen::Index j = 0; j < n; ++j) {
-      Eigen::Index arg = 0;
-      a.col(j).maxCoeff(&arg);
-      if (arg == labels[static_cast<std::size_t>(start + j)]) ++correct;
-    }
+    chunk = X.middleCols(start, n);
+    y.assign(labels.begin() + start, labels.begin() + start + n);
+    correct += loss_and_gradient<float>(p, chunk, y, Regularisation{}, nullptr, work).correct;
   }
   return correct;
+}
+
+// A non-negative decimal number at text[pos...]; advances pos.
+std::optional<std::int64_t> read_number(const std::string& text, std::size_t& pos) {
+  std::int64_t v = 0;
+  const char* first = text.data() + pos;
+  const char* last = text.data() + text.size();
+  if (first == last || *first < '0' || *first > '9') return std::nullopt;
+  auto [end, ec] = std::from_chars(first, last, v);
+  if (ec != std::errc()) return std::nullopt;
+  pos += static_cast<std::size_t>(end - first);
+  return v;
+}
+
+std::string layer_string(const LayerSpec& s) {
+  if (!s.conv) return fmt::format("fc{}", s.units);
+  std::string t = fmt::format("conv{}x{}", s.units, s.kernel);
+  if (s.stride != 1) t += fmt::format("s{}", s.stride);
+  if (s.pad != 0) t += fmt::format("p{}", s.pad);
+  return t;
 }
 
 // Shuffles 0..n-1 in place (Fisher-Yates with std::mt19937_64: same result
@@ -91,13 +109,191 @@ Network kaiming_network(int inputs, const std::vector<int>& hidden, int outputs,
   return Network(std::move(layers));
 }
 
+std::vector<LayerSpec> parse_architecture(const std::string& text) {
+  std::vector<LayerSpec> arch;
+  if (text.empty() || text == "none") return arch;
+  constexpr std::int64_t kMax = std::int64_t{1} << 20;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto bad = [&](const std::string& why) {
+      return InputError(fmt::format("--arch {}: layer {} '{}' {}; expected conv<C>x<K>[s<S>][p<P>] (e.g. conv16x4s2: "
+                                    "16 channels, 4x4 kernel, stride 2) or fc<N> (e.g. fc100), separated by commas",
+                                    text, arch.size() + 1, item, why));
+    };
+    LayerSpec s;
+    std::size_t pos = 0;
+    if (item.rfind("conv", 0) == 0) {
+      s.conv = true;
+      pos = 4;
+      auto c = read_number(item, pos);
+      if (!c || pos >= item.size() || item[pos] != 'x') throw bad("is not a convolution");
+      ++pos;
+      auto k = read_number(item, pos);
+      if (!k) throw bad("has no kernel size");
+      s.units = *c;
+      s.kernel = *k;
+      if (pos < item.size() && item[pos] == 's') {
+        ++pos;
+        auto v = read_number(item, pos);
+        if (!v) throw bad("has no stride after 's'");
+        s.stride = *v;
+      }
+      if (pos < item.size() && item[pos] == 'p') {
+        ++pos;
+        auto v = read_number(item, pos);
+        if (!v) throw bad("has no pad after 'p'");
+        s.pad = *v;
+      }
+    } else {
+      if (item.rfind("fc", 0) == 0) pos = 2;
+      auto n = read_number(item, pos);
+      if (!n) throw bad("is not a layer");
+      s.units = *n;
+    }
+    if (pos != item.size()) throw bad(fmt::format("has '{}' left over", item.substr(pos)));
+    if (s.units <= 0 || (s.conv && (s.kernel <= 0 || s.stride <= 0)))
+      throw bad("has a size, kernel or stride of 0");
+    if (s.units > kMax || s.kernel > kMax || s.stride > kMax || s.pad > kMax) throw bad("is too large");
+    if (s.conv && !arch.empty() && !arch.back().conv) throw bad("is a convolution after a dense layer");
+    arch.push_back(s);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return arch;
+}
+
+std::string architecture_string(const std::vector<LayerSpec>& arch) {
+  std::string t;
+  for (const auto& s : arch) {
+    if (!t.empty()) t.push_back(',');
+    t.append(layer_string(s));
+  }
+  return t;
+}
+
+Shape3 image_shape(const std::vector<std::int64_t>& shape, const std::string& what) {
+  if (shape.size() == 3) return {shape[0], shape[1], shape[2]};
+  if (shape.size() == 2) return {1, shape[0], shape[1]};
+  std::string dims;
+  for (auto d : shape) {
+    if (!dims.empty()) dims.push_back(',');
+    dims.append(std::to_string(d));
+  }
+  throw InputError(fmt::format("{}: convolutions need image data (samples of shape C x H x W or H x W); its samples "
+                               "have shape [{}]",
+                               what, dims));
+}
+
+Network kaiming_network(const Shape3& input, const std::vector<LayerSpec>& arch, int outputs, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  auto fill = [&](Eigen::MatrixXd& w, Eigen::Index rows, Eigen::Index cols) {
+    const double std = std::sqrt(2.0 / static_cast<double>(cols));
+    w.resize(rows, cols);
+    for (Eigen::Index i = 0; i < rows; ++i)
+      for (Eigen::Index j = 0; j < cols; ++j) w(i, j) = normal(rng) * std;
+  };
+  if (outputs <= 0) throw InputError(fmt::format("layer sizes must be positive (got {} outputs)", outputs));
+  std::vector<AffineLayer> layers;
+  Shape3 shape = input;
+  Eigen::Index features = input.size();
+  for (std::size_t l = 0; l < arch.size(); ++l) {
+    const LayerSpec& s = arch[l];
+    const std::string context = fmt::format("--arch layer {} ({})", l + 1, layer_string(s));
+    AffineLayer layer;
+    if (s.conv) {
+      if (layers.size() != l) throw InputError(fmt::format("{}: a convolution after a dense layer", context));
+      if (s.kernel > shape.height + 2 * s.pad || s.kernel > shape.width + 2 * s.pad)
+        throw InputError(fmt::format("{}: the kernel {}x{} is bigger than its padded input {}x{} (input {}x{}x{}, pad {})",
+                                     context, s.kernel, s.kernel, shape.height + 2 * s.pad, shape.width + 2 * s.pad,
+                                     shape.channels, shape.height, shape.width, s.pad));
+      Window2d w;
+      w.kernel_h = w.kernel_w = s.kernel;
+      w.stride_h = w.stride_w = s.stride;
+      w.pad_top = w.pad_left = w.pad_bottom = w.pad_right = s.pad;
+      Eigen::MatrixXd weights;
+      fill(weights, s.units, shape.channels * s.kernel * s.kernel);
+      Conv2d conv(shape, s.units, w, 1, std::move(weights), Eigen::VectorXd(), context);
+      const Shape3 out = conv.output();
+      layer.structured = std::make_shared<const StructuredMap>(
+          std::vector<StructuredMap::Segment>{{shape}}, std::vector<StructuredMap::Segment>{{out}},
+          std::vector<StructuredMap::Block>{StructuredMap::Block{0, 0, {std::move(conv)}, {}}}, context);
+      shape = out;
+      features = out.size();
+    } else {
+      fill(layer.weights, s.units, features);
+      features = s.units;
+    }
+    layer.bias = Eigen::VectorXd::Zero(features);
+    layers.push_back(std::move(layer));
+  }
+  AffineLayer last;
+  fill(last.weights, outputs, features);
+  last.bias = Eigen::VectorXd::Zero(outputs);
+  layers.push_back(std::move(last));
+  return Network(std::move(layers));
+}
+
 Parameters<double> parameters_of(const Network& net) {
   Parameters<double> p;
-  for (const auto& layer : net.layers) {
-    p.weights.push_back(layer.weights);
-    p.biases.push_back(layer.bias);
+  bool any_conv = false;
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    const AffineLayer& layer = net.layers[l];
+    if (layer.is_dense()) {
+      p.weights.push_back(layer.weights);
+      p.biases.push_back(layer.bias);
+      p.conv.emplace_back();
+      continue;
+    }
+    auto refuse = [&](const char* why) {
+      return InputError(fmt::format("layer {}: {}: training supports convolutional layers of one Conv2d (group 1) only",
+                                    l + 1, why));
+    };
+    const StructuredMap& map = *layer.structured;
+    if (map.input_segments().size() != 1 || map.output_segments().size() != 1 || map.blocks().size() != 1 ||
+        map.blocks()[0].ops.size() != 1)
+      throw refuse("a layer of several operators or segments");
+    const Conv2d* conv = std::get_if<Conv2d>(&map.blocks()[0].ops[0]);
+    if (!conv) throw refuse("not a convolution");
+    if (conv->group() != 1) throw refuse("a grouped convolution");
+    if (!conv->bias().isZero()) throw refuse("a convolution with a bias of its own");
+    const Eigen::Index P = conv->output().positions(), O = conv->output().channels;
+    Eigen::VectorXd bias(O);
+    for (Eigen::Index o = 0; o < O; ++o) {
+      bias[o] = layer.bias[o * P];
+      if ((layer.bias.segment(o * P, P).array() != bias[o]).any())
+        throw refuse("the bias differs between positions of a channel");
+    }
+    p.weights.push_back(conv->weights());
+    p.biases.push_back(bias);
+    p.conv.emplace_back(ConvGeometry{conv->input(), O, conv->window()});
+    any_conv = true;
   }
+  if (!any_conv) p.conv.clear();
   return p;
+}
+
+void set_parameters(Network& net, const Parameters<double>& p) {
+  for (std::size_t l = 0; l < p.layers(); ++l) {
+    AffineLayer& layer = net.layers[l];
+    if (!p.is_conv(l)) {
+      layer.weights = p.weights[l];
+      layer.bias = p.biases[l];
+      continue;
+    }
+    const ConvGeometry& g = *p.conv[l];
+    const std::string context = fmt::format("trained layer {}", l + 1);
+    Conv2d conv(g.input, g.out_channels, g.window, 1, p.weights[l], Eigen::VectorXd(), context);
+    const Shape3 out = conv.output();
+    layer.structured = std::make_shared<const StructuredMap>(
+        std::vector<StructuredMap::Segment>{{g.input}}, std::vector<StructuredMap::Segment>{{out}},
+        std::vector<StructuredMap::Block>{StructuredMap::Block{0, 0, {std::move(conv)}, {}}}, context);
+    layer.weights.resize(0, 0);
+    layer.bias.resize(out.size());
+    for (Eigen::Index o = 0; o < out.channels; ++o) layer.bias.segment(o * out.positions(), out.positions()).setConstant(p.biases[l][o]);
+  }
 }
 
 TrainResult train_network(const Dataset& train, const Dataset* test, const TrainOptions& opt, const Network* initial,
@@ -110,8 +306,14 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
   set_threads(opt.threads);
 
   const int classes = std::max(train.classes, test ? test->classes : 0);
-  Network net = initial ? *initial
-                        : kaiming_network(static_cast<int>(train.inputs()), opt.hidden, std::max(classes, 2), opt.seed);
+  const bool conv_arch = std::any_of(opt.arch.begin(), opt.arch.end(), [](const LayerSpec& s) { return s.conv; });
+  if (conv_arch && opt.regularisation.rs != 0.0)
+    throw InputError("--rs: the ReLU-stability loss is not supported on convolutional layers yet");
+  Network net = initial            ? *initial
+                : opt.arch.empty() ? kaiming_network(static_cast<int>(train.inputs()), opt.hidden, std::max(classes, 2), opt.seed)
+                                   : kaiming_network(conv_arch ? image_shape(train.shape, train.name)
+                                                               : Shape3{train.inputs(), 1, 1},
+                                                     opt.arch, std::max(classes, 2), opt.seed);
   net.validate("initial network");
   if (net.inputs() != train.inputs())
     throw InputError(fmt::format("{}: {} features but the network takes {}", train.name, train.inputs(), net.inputs()));
@@ -150,11 +352,11 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
     return lr;
   };
 
-  Parameters<float> params = to_float(net);
+  Parameters<float> params = cast_parameters<float>(parameters_of(net));
   Parameters<float> grad = params.zeros_like();
   Parameters<float> m1 = params.zeros_like();  // SGD momentum buffer / Adam first moment
   Parameters<float> m2 = opt.optimizer == OptimizerKind::adam ? params.zeros_like() : Parameters<float>();
-  Workspace<float> work;
+  Workspace<float> work, test_work;
 
   std::mt19937_64 rng(opt.seed ^ 0x5DEECE66DULL);
   std::vector<std::size_t> order(n);
@@ -236,7 +438,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
     m.cross_entropy = ce_sum / static_cast<double>(std::max<std::int64_t>(seen, 1));
     m.train_accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(seen, 1));
     if (test && (opt.test_each_epoch || epoch == epochs || result.stopped_by_time))
-      m.test_accuracy = 100.0 * static_cast<double>(correct_float(params, Xtest, test->labels)) /
+      m.test_accuracy = 100.0 * static_cast<double>(correct_float(params, Xtest, test->labels, test_work)) /
                         static_cast<double>(Xtest.cols());
     m.seconds = since(t0);
     m.cpu_seconds = cpu_time() - cpu0;
@@ -250,10 +452,7 @@ TrainResult train_network(const Dataset& train, const Dataset* test, const Train
   result.planned_steps = total_steps;
   result.seconds = since(start);
 
-  for (std::size_t l = 0; l < params.layers(); ++l) {
-    net.layers[l].weights = params.weights[l].cast<double>();
-    net.layers[l].bias = params.biases[l].cast<double>();
-  }
+  set_parameters(net, cast_parameters<double>(params));
   net.input = TensorInfo{};
   net.output = TensorInfo{};
   net.set_default_interface();

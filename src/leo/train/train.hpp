@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "leo/data/dataset.hpp"
+#include "leo/network/conv.hpp"
 #include "leo/network/network.hpp"
 #include "leo/train/objective.hpp"
 #include "leo/util/deadline.hpp"
@@ -22,8 +23,36 @@ namespace leo {
 
 enum class OptimizerKind { sgd, adam };
 
+// One hidden layer of an architecture (`leo train --arch`): a 2-D convolution
+// (group 1, square kernel, same stride and zero pad on every side) or a dense
+// layer. Convolutions come first; the dense layers read their output
+// flattened in (channel, row, column) order. The output layer (one unit per
+// class) is added by the trainer.
+struct LayerSpec {
+  bool conv = false;
+  std::int64_t units = 0;  // output channels of a convolution, units of a dense layer
+  std::int64_t kernel = 0, stride = 1, pad = 0;
+  bool operator==(const LayerSpec&) const = default;
+};
+
+// Parses an architecture: comma-separated layers, each
+//   conv<C>x<K>[s<S>][p<P>]   C channels, K x K kernel, stride S (1), pad P (0)
+//   fc<N> (or N)             a dense layer of N units
+// e.g. "conv16x4s2,conv32x4s2,fc100" (ERAN's ConvSmall). Throws InputError
+// naming the item for a malformed item, a zero size, or a convolution after a
+// dense layer. "" and "none" give no hidden layer.
+std::vector<LayerSpec> parse_architecture(const std::string& text);
+// The spelling parse_architecture reads back ("conv16x4s2,fc100").
+std::string architecture_string(const std::vector<LayerSpec>& arch);
+// The shape of one sample read as an image: {C, H, W} or {H, W} (one channel);
+// InputError when `shape` is neither (e.g. the flat features of a CSV file).
+Shape3 image_shape(const std::vector<std::int64_t>& shape, const std::string& what);
+
 struct TrainOptions {
   std::vector<int> hidden{100, 100};
+  // Non-empty: the hidden layers, instead of `hidden` (which it overrides);
+  // convolutions need image data (Dataset::shape of rank 2 or 3).
+  std::vector<LayerSpec> arch;
   OptimizerKind optimizer = OptimizerKind::sgd;
   double learning_rate = 0.01;
   double momentum = 0.9;  // SGD (PyTorch convention: v = μv + g, p -= lr·v)
@@ -67,6 +96,15 @@ struct TrainResult {
 
 // A network inputs -> hidden... -> outputs with Kaiming-normal weights and zero biases.
 Network kaiming_network(int inputs, const std::vector<int>& hidden, int outputs, std::uint64_t seed);
+// A network of the architecture `arch` on inputs of shape `input`, then a
+// dense output layer of `outputs` units; Kaiming-normal weights (std
+// sqrt(2/fan_in), fan_in = C*K*K for a convolution, as PyTorch's
+// kaiming_normal_), zero biases. A convolution is a structured layer
+// (network/structured.hpp) holding one Conv2d (zero bias; the bias per unit
+// in the layer's bias). With dense layers only, the same network as
+// kaiming_network. Throws InputError (naming the layer) for a kernel bigger
+// than its padded input.
+Network kaiming_network(const Shape3& input, const std::vector<LayerSpec>& arch, int outputs, std::uint64_t seed);
 
 // Trains from `initial` (or from kaiming_network(...) when `initial` is null).
 // `on_epoch` is called after every epoch. The result's input interface is
@@ -84,6 +122,12 @@ struct AccuracyResult {
 // chunks). Throws InputError when the data and the network disagree in size.
 AccuracyResult accuracy(const Network& network, const Dataset& data);
 
+// The network's weights for the objective. A structured layer must be one
+// Conv2d of group 1 whose bias is the same at every position of a channel
+// (what kaiming_network builds); other structured layers throw InputError.
 Parameters<double> parameters_of(const Network& network);
+// Writes parameters (of the shapes parameters_of(net) gives) into the
+// network's layers: dense weights, or a new map holding the convolution.
+void set_parameters(Network& network, const Parameters<double>& params);
 
 }  // namespace leo

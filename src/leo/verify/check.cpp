@@ -1,5 +1,8 @@
 #include "leo/verify/check.hpp"
 
+#include <functional>
+#include <optional>
+
 #include "leo/compress/stored.hpp"
 #include "leo/network/evaluate_float.hpp"
 #include "leo/util/progress.hpp"
@@ -45,6 +48,13 @@ bool same_weights(const Network& a, const Network& b) {
   for (std::size_t l = 0; l < a.layers.size(); ++l) {
     const auto& x = a.layers[l];
     const auto& y = b.layers[l];
+    if (!x.is_dense() || !y.is_dense()) {
+      // Structured layers: the same operators (rewrites that leave a layer
+      // alone keep its map) and the same bias; otherwise counted as different.
+      if (x.structured != y.structured || x.bias.size() != y.bias.size() || !(x.bias.array() == y.bias.array()).all())
+        return false;
+      continue;
+    }
     if (x.weights.rows() != y.weights.rows() || x.weights.cols() != y.weights.cols() ||
         x.bias.size() != y.bias.size())
       return false;
@@ -59,36 +69,42 @@ CheckedCompression compress_checked(const Network& original, const Analysis& ana
                                     const Eigen::MatrixXd& probes, ElementType stored_type,
                                     const CompressOptions& compress_options, const VerifyOptions& check_options) {
   const Compressible start(original, analysis);
-  std::vector<std::pair<std::string, CompressResult>> candidates;
-  candidates.emplace_back("rewrites", compress(start, box, compress_options));
+  // The candidates in order, each built only when the ones before it failed
+  // (the rewrites are most of compress's time on wide nets).
   CompressOptions deletions = compress_options;
   deletions.deletions_only = true;
-  candidates.emplace_back("deletions only", compress(start, box, deletions));
-  CompressResult unchanged;
-  unchanged.state = start;
-  candidates.emplace_back("original", std::move(unchanged));
-
+  const std::pair<const char*, std::function<CompressResult()>> candidates[] = {
+      {"rewrites", [&] { return compress(start, box, compress_options); }},
+      {"deletions only", [&] { return compress(start, box, deletions); }},
+      {"original",
+       [&] {
+         CompressResult unchanged;
+         unchanged.state = start;
+         return unchanged;
+       }},
+  };
   CheckedCompression out;
-  const Network* previous = nullptr;
-  for (auto& [name, result] : candidates) {
-    if (previous && same_weights(*previous, result.network())) continue;
-    previous = &result.network();
+  std::optional<CompressResult> previous;  // the last candidate checked
+  for (const auto& [name, build] : candidates) {
+    CompressResult result = build();
+    if (previous && same_weights(previous->network(), result.network())) continue;
     if (!out.tried.empty())
       Progress::global().report("check", "the {} model failed the check: trying the {} one", out.tried.back().candidate, name);
     WrittenModelCheck check = check_written_model(original, result.network(), stored_type, box, probes, check_options);
     out.tried.push_back({name, check.in_double.max_abs_deviation, check.as_deployed.max_abs_deviation, check.passed()});
-    const bool passed = check.passed();
+    const bool passed = check.passed(), in_double_ok = check.in_double.within_tolerance();
     if (out.candidate.empty() || passed) {
       // Keep the first candidate's check as the one to report when none passes.
       out.compression = result;
       out.check = std::move(check);
       out.candidate = name;
     }
+    previous = std::move(result);
     if (passed) break;
     // Only arithmetic noise is a reason to fall back: a candidate whose
     // weights, as stored, already change the function (in double) is a
     // failure to report, not to paper over with a smaller rewrite.
-    if (!check.in_double.within_tolerance()) break;
+    if (!in_double_ok) break;
   }
   return out;
 }

@@ -169,6 +169,10 @@ JointNetwork joint_difference(const Network& a, const Network& b, const Analysis
                               const Analysis& analysis_b, const Box& box, double tolerance) {
   if (a.layers.empty() || b.layers.empty() || a.inputs() != b.inputs() || a.outputs() != b.outputs())
     throw Error(ExitCode::internal, "internal error: joint_difference: the networks do not match");
+  for (const Network* net : {&a, &b})
+    for (const auto& layer : net->layers)
+      if (!layer.is_dense())
+        throw InputError("the difference network: convolutional layers are not supported by verify --exact yet");
   const Index n = a.inputs(), K = a.outputs();
   const std::size_t D = std::max(a.depth(), b.depth());
   JointNetwork joint;

@@ -77,6 +77,7 @@ class Evaluator {
     if (type == ElementType::float32) f32_.emplace(net);
   }
   MatrixXd operator()(const MatrixXd& X) const { return f32_ ? f32_->evaluate(X) : net_.evaluate(X); }
+  bool in_double() const { return !f32_; }
 
  private:
   const Network& net_;
@@ -132,7 +133,18 @@ class Search {
     if (round_)
       for (Index j = 0; j < X.cols(); ++j)
         for (Index i = 0; i < X.rows(); ++i) X(i, j) = float_inside(X(i, j), box_.lower[i], box_.upper[i]);
-    MatrixXd d = a_(X) - b_(X);
+    return record(X, a_(X) - b_(X), how);
+  }
+
+  // Both networks evaluate in double, without rounding: the caller may pass
+  // their outputs at X when it has them (bit for bit what consider computes).
+  bool in_double() const { return !round_ && a_.in_double() && b_.in_double(); }
+  MatrixXd consider_evaluated(const MatrixXd& X, const MatrixXd& ya, const MatrixXd& yb, const char* how) {
+    return record(X, ya - yb, how);
+  }
+
+ private:
+  MatrixXd record(const MatrixXd& X, MatrixXd d, const char* how) {
     r_.points_evaluated += X.cols();
     if (d.size() == 0) return d;
     Index k = 0, j = 0;
@@ -149,7 +161,6 @@ class Search {
     return d;
   }
 
- private:
   Evaluator a_;
   Evaluator b_;
   const Box& box_;
@@ -184,17 +195,24 @@ void gradient_search(const Network& a, const Network& b, const Box& box, const M
     }
   const VectorXd width = box.upper - box.lower;
   const int steps = std::max(1, options.gradient_steps);
+  // In double, the forward pass of each step's gradients is also the
+  // evaluation of the previous step's points: those are considered then
+  // (the same points, in the same order, the same numbers), the last ones after.
+  const bool shared = search.in_double();
+  MatrixXd ya, yb;
   for (int step = 0; step < steps; ++step) {
     double eta = 0.25 * std::pow(0.004, static_cast<double>(step) / std::max(1, steps - 1));
-    MatrixXd G = input_gradients(a, X, C) - input_gradients(b, X, C);
+    MatrixXd G = input_gradients(a, X, C, shared ? &ya : nullptr) - input_gradients(b, X, C, shared ? &yb : nullptr);
+    if (shared && step > 0) search.consider_evaluated(X, ya, yb, "gradient");
     for (Index j = 0; j < columns; ++j)
       for (Index i = 0; i < n; ++i) {
         double g = G(i, j);
         double stepped = X(i, j) + eta * width[i] * (g > 0 ? 1.0 : g < 0 ? -1.0 : 0.0);
         X(i, j) = std::clamp(stepped, box.lower[i], box.upper[i]);
       }
-    search.consider(X, "gradient");
+    if (!shared) search.consider(X, "gradient");
   }
+  if (shared) search.consider(X, "gradient");
 }
 
 // Units of B that compute exactly what a unit of A computes (same bias, same
@@ -415,11 +433,16 @@ void exact_stage(const Network& a, const Network& b, const Box& box, const Verif
 
 }  // namespace
 
-MatrixXd input_gradients(const Network& net, const MatrixXd& X, const MatrixXd& C) {
+MatrixXd input_gradients(const Network& net, const MatrixXd& X, const MatrixXd& C, MatrixXd* outputs) {
   std::vector<MatrixXd> pre = net.pre_activations(X);
+  if (outputs) {
+    // net.evaluate(X): its logits are computed by the same operations as pre.back().
+    *outputs = pre.back();
+    net.apply_output_activation(*outputs);
+  }
   MatrixXd delta = C;
   for (std::size_t l = net.depth(); l-- > 0;) {
-    MatrixXd g = net.layers[l].weights.transpose() * delta;
+    MatrixXd g = net.layers[l].transpose_multiply(delta);
     if (l == 0) return g;
     delta = g.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
   }
@@ -446,10 +469,17 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   }
   search.consider(box.center(), "probe");
   search.consider(corner_points(box, rng), "corner");
-  // Random points, in chunks; the first chunk is kept as the pool of gradient starts.
+  // Random points, in chunks; the first chunk is kept as the pool of gradient
+  // starts. A chunk's activations take widest x chunk doubles per layer: for
+  // wide (convolutional) layers the chunk shrinks to keep that near 2^25
+  // doubles (256 MiB).
+  Index widest = std::max(a.inputs(), b.inputs());
+  for (const Network* net : {&a, &b})
+    for (const auto& layer : net->layers) widest = std::max(widest, layer.outputs());
+  const int chunk = static_cast<int>(std::clamp<Index>((Index{1} << 25) / std::max<Index>(widest, 1), 64, 4096));
   MatrixXd pool, pool_diff;
   for (int done = 0; done < options.random_points;) {
-    int n = std::min(4096, options.random_points - done);
+    int n = std::min(chunk, options.random_points - done);
     MatrixXd X = uniform_points(box, n, rng);
     MatrixXd d = search.consider(X, "random");
     ticker.set(fmt::format("search: {} points, max |f_A - f_B| = {:.3g}", result.points_evaluated,
@@ -471,7 +501,16 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
       options.arithmetic_a == ElementType::float64 && options.arithmetic_b == ElementType::float64;
   if (options.exact && !in_double)
     throw Error(ExitCode::internal, "internal error: verify_equivalence: the exact stage compares the networks in double");
-  if (options.exact && result.max_abs_deviation <= options.tolerance) exact_stage(a, b, box, options, result, ticker);
+  if (options.exact && result.max_abs_deviation <= options.tolerance) {
+    // The difference network and the MILP read dense weights.
+    for (const Network* net : {&a, &b})
+      for (const auto& layer : net->layers)
+        if (!layer.is_dense())
+          throw InputError(
+              "verify --exact: convolutional layers are not supported by the exact stage yet (the search without "
+              "--exact supports them)");
+    exact_stage(a, b, box, options, result, ticker);
+  }
   result.time_seconds = watch.seconds();
   return result;
 }

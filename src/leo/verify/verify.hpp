@@ -11,6 +11,10 @@
 //     signed steps shrinking from 1/4 of the box width.
 // Every number reported is a real point of the box evaluated in double.
 //
+// The search works on any layers (dense or structured: it uses the layers'
+// products); the exact stage needs dense layers and refuses structured
+// (convolutional) ones with an InputError.
+//
 // Exact (optional): a proof, for every output k, that
 // max_x |f_A,k(x) - f_B,k(x)| <= T over the box, sound in floating point:
 //   1. both networks are analysed (stability/cascade.hpp, the cascade of
@@ -111,8 +115,10 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
                                 const VerifyOptions& options = {});
 
 // Gradient of sum_k C(k, j) * f_k(x_j) with respect to x_j, for each column j
-// (X: inputs x N, C: outputs x N). ReLU'(0) = 0.
-Eigen::MatrixXd input_gradients(const Network& net, const Eigen::MatrixXd& X, const Eigen::MatrixXd& C);
+// (X: inputs x N, C: outputs x N). ReLU'(0) = 0. `outputs`, when given, receives
+// net.evaluate(X), from the same forward pass (bit for bit what evaluate gives).
+Eigen::MatrixXd input_gradients(const Network& net, const Eigen::MatrixXd& X, const Eigen::MatrixXd& C,
+                                Eigen::MatrixXd* outputs = nullptr);
 
 nlohmann::json to_json(const VerifyResult& result);
 

@@ -16,6 +16,7 @@
 // the file with count_stored, and publish the result with set_output. Fail
 // with fail("what is wrong"): the reader adds the file, the node and its op.
 #include <Eigen/Dense>
+#include <array>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -24,6 +25,7 @@
 
 #include "leo/io/onnx/tensor.hpp"
 #include "leo/network/network.hpp"
+#include "leo/network/structured.hpp"
 
 namespace onnx {
 class NodeProto;
@@ -32,15 +34,36 @@ class AttributeProto;
 
 namespace leo::onnx_read {
 
-// The activation: per sample, A z + c, laid out row-major over `shape` (the
-// dimensions without the batch axis).
+// One summand of a structured activation: the operators `ops` (first to
+// last) applied to the tensor z of `source` (0: the network input, k: the
+// output of the k-th Relu read). `names` names each op (its weight
+// initializer or node) for the writer.
+struct Term {
+  std::size_t source = 0;
+  std::vector<StructuredMap::Op> ops;
+  std::vector<std::string> names;
+};
+
+// The activation: per sample, an affine function of the tensors z the graph
+// computed last (the network input or Relu outputs), laid out row-major over
+// `shape` (the dimensions without the batch axis). Two kinds:
+//   dense:      A z + c of one source z (A = diag(d) while `diagonal`);
+//   structured: diag(s) * sum_t ops_t(z_t) + c (convolutions and the like
+//               kept as operators, network/structured.hpp).
+// A diagonal dense activation turns structured when a structured op (Conv,
+// AveragePool, a Transpose of a feature map) is applied to it; a structured
+// one turns dense when a dense op (Gemm, MatMul) is applied to it, through
+// transpose products (never a dense matrix of the convolution).
 struct Act {
   Dims shape;
-  bool diagonal = true;  // A = diag(d)
+  std::size_t source = 0;  // dense kind: the z read
+  bool structured = false;
+  bool diagonal = true;  // dense kind: A = diag(d)
   Eigen::VectorXd d;
   Eigen::MatrixXd A;
+  std::vector<Term> terms;  // structured kind
+  Eigen::VectorXd s;        // structured kind: a scale applied after the terms
   Eigen::VectorXd c;
-  std::size_t base = 0;         // number of layers closed when z was produced
   bool fresh = true;            // A = I and c = 0 (nothing applied since z)
   bool pending_matmul = false;  // the last op was a MatMul/Gemm without bias: an Add next is its bias
   // Names of the tensors that gave the layer its weight matrix and its bias
@@ -49,13 +72,23 @@ struct Act {
   std::string bias_name;
   // A Softmax/LogSoftmax applied last (only shape-preserving no-ops may follow).
   OutputActivation output_activation = OutputActivation::none;
+  // A zero Pad not yet merged (top, left, bottom, right): only a Conv or an
+  // AveragePool may read the activation then. `shape` is the padded shape.
+  std::array<std::int64_t, 4> pad{0, 0, 0, 0};
+  std::string pad_node;  // non-empty while a Pad is pending
 
   std::int64_t size() const { return product(shape); }
   Eigen::MatrixXd matrix() const {
     if (diagonal) return Eigen::MatrixXd(d.asDiagonal());
     return A;
   }
+  // The z's the activation reads, ascending.
+  std::vector<std::size_t> sources() const;
 };
+
+// A feature map's shape from a per-sample shape: [C,H,W] (or [1,C,H,W]) is
+// itself, anything else n x 1 x 1.
+Shape3 shape3_of(const Dims& sample);
 
 class Interpreter {
  public:
@@ -75,7 +108,8 @@ class Interpreter {
   void begin_node(const onnx::NodeProto& node) { node_ = &node; }
   void end_nodes() { node_ = nullptr; }
   const Act* find_act(const std::string& name) const;
-  std::vector<AffineLayer>& layers() { return layers_; }
+  // The file read, for the context of operator errors (node_context()).
+  void set_file(const std::string& file) { file_ = file; }
   std::int64_t stored() const { return stored_; }
 
   // --- the current node ---
@@ -103,6 +137,7 @@ class Interpreter {
   std::optional<std::vector<std::int64_t>> attr_ints(const std::string& name) const;
   std::optional<std::vector<double>> attr_floats(const std::string& name) const;
   const onnx::TensorProto* attr_tensor(const std::string& name) const;
+  std::optional<std::string> attr_string(const std::string& name) const;
   bool has_attr(const std::string& name) const;
 
   // Outputs.
@@ -129,18 +164,47 @@ class Interpreter {
   // Multiplies the sample elementwise by s.
   void scale(Act& a, const Eigen::VectorXd& s) const;
   void reshape(Act& a, Dims shape) const;
-  // Ends a layer at the activation (Relu) and returns the fresh activation z
-  // of the next one.
-  Act close_layer(const Act& a);
-  // The last layer when the graph ends with a Relu: the identity.
-  void close_identity(const Act& a);
-  Act fresh_act(const Dims& shape) const;
+  // Relu of the activation: records it as a new z and returns the fresh
+  // activation of that z (relu of a Relu output is that output).
+  Act relu(const Act& a);
+  // The layers computing `out` (the graph's output): every Relu the output
+  // depends on, grouped by depth (longest path of Relus from the input), one
+  // layer per depth; a Relu output read more than one layer later is carried
+  // (StructuredMap carry segments). A graph ending with a Relu gets an
+  // identity output layer.
+  std::vector<AffineLayer> finish(Act out);
+  Act fresh_act(std::size_t source, const Dims& shape) const;
+
+  // --- structured ops ---
+  // "FILE: OP node 'NAME'" (escaped): the context of operator errors.
+  std::string node_context() const;
+  // The feature map the activation holds, without a pending pad.
+  Shape3 map_of(const Act& a, const char* what) const;
+  // Applies a linear operator to the activation (shape: the per-sample shape
+  // after it). `name` names it for the writer.
+  void apply_op(Act& a, StructuredMap::Op op, const std::string& name, Dims shape);
+  // Folds a per-channel scale into the last Conv of every term when each
+  // ends with one; else appends it as a ChannelAffine. Returns false when
+  // the terms do not all end with a Conv (nothing done then).
+  bool fold_into_convs(Act& a, const Eigen::VectorXd& channel_scale);
+  // a + b of two activations (a residual Add).
+  Act add(const Act& a, const Act& b);
 
  private:
   const onnx::AttributeProto* attr(const std::string& name, int type) const;
   // Fails unless a dense matrix of rows x cols fits in the weights left.
   void reserve_dense(std::int64_t rows, std::int64_t cols, const char* what) const;
   void materialize(Act& a) const;
+  // A diagonal dense activation as a structured one (identity term, s = d).
+  void to_structured(Act& a) const;
+  // Moves s into the terms (per-channel: ChannelAffine or a Conv fold);
+  // false when s varies within a channel.
+  bool flush_scale(Act& a) const;
+  // A structured activation of one source as a dense one.
+  void densify(Act& a) const;
+  // flush_scale, else densify.
+  void settle(Act& a) const;
+  std::vector<std::size_t> sources_of(const Act& a) const;
 
   TensorDecoder& decoder_;
   std::int64_t opset_ = 0;
@@ -150,7 +214,13 @@ class Interpreter {
   bool batched_ = false;      // the input's first dimension is symbolic: a batch axis
   std::map<std::string, Const> consts_;
   std::map<std::string, Act> acts_;
-  std::vector<AffineLayer> layers_;
+  struct Source {
+    Dims shape;        // per sample
+    Act pre;           // its pre-activation (Relu outputs)
+    std::string node;  // the Relu node
+  };
+  std::vector<Source> sources_;  // [0]: the network input
+  std::string file_;
   std::int64_t stored_ = 0;
   const onnx::NodeProto* node_ = nullptr;
 };

@@ -1,0 +1,49 @@
+#pragma once
+// Independent tasks on many threads and many processes, with results that do
+// not depend on either: the per-unit stages of the stability analysis (the
+// ReLU-split search, the per-unit MILPs) run through here.
+//
+// Contract: task(i) depends only on i and on state that is the same on every
+// thread and every rank (it reads, never writes, shared state). Then the
+// results, returned in task order, are the same for any thread count and any
+// number of ranks, and the caller merges them in that order: deterministic.
+// (A time limit is the exception: what a task finishes before it depends on
+// the machine; a task cut short must say so in its result.)
+//
+// Threads: this process runs its tasks `threads` at a time (OpenMP, dynamic
+// schedule, one task per grab); OpenBLAS is set to one thread meanwhile (the
+// tasks are the parallelism) and restored after. A task that throws: the
+// other tasks still run, and the exception of the lowest index is rethrown.
+//
+// Ranks (util/cluster.hpp): rank r runs the tasks with i % size == r, and the
+// results of all tasks are gathered on every rank. `fingerprint` names the
+// task list (e.g. a hash of the units the tasks work on): ranks that disagree
+// on it or on `count`, or a task missing or returned twice, is an
+// Error(internal), never a merged result.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+namespace leo {
+
+using TaskResult = std::vector<double>;
+using Task = std::function<TaskResult(std::size_t index)>;
+
+std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t fingerprint, const Task& task);
+
+// FNV-1a, for fingerprints: fold values in one after another.
+struct Fingerprint {
+  std::uint64_t value = 1469598103934665603ULL;
+  Fingerprint& add(std::uint64_t x) {
+    for (int b = 0; b < 8; ++b) value = (value ^ ((x >> (8 * b)) & 0xff)) * 1099511628211ULL;
+    return *this;
+  }
+  Fingerprint& add(std::string_view text) {
+    for (unsigned char c : text) value = (value ^ c) * 1099511628211ULL;
+    return add(text.size());
+  }
+};
+
+}  // namespace leo
