@@ -72,7 +72,9 @@ Run setup_check(CLI::App& app) {
     } catch (const cert::CheckFailure& e) {
       throw cert::CheckFailure(fmt::format("{}: claim does not hold: {}", args->certificate, e.what()));
     } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", args->certificate, e.what()));
+      const std::string what = e.what();
+      if (what.rfind("model: ", 0) == 0) throw InputError(fmt::format("{}: {}", args->model, what.substr(7)));
+      throw InputError(fmt::format("{}: {}", args->certificate, what));
     }
     if (args->json) {
       std::cout << summary_json(c, s).dump() << "\n";
