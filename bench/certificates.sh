@@ -41,3 +41,5 @@ run "ACAS Xu 1_1" $M/acasxu/ACASXU_run2a_1_1_batch_2000.onnx --vnnlib $M/acasxu/
 run "mnistfc 256x2" $M/mnistfc/mnist-net_256x2.onnx --vnnlib $M/mnistfc/prop_0_0.03.vnnlib
 run "mnistfc 256x2" $M/mnistfc/mnist-net_256x2.onnx --vnnlib $M/mnistfc/prop_1_0.05.vnnlib --time-limit 120
 run "l1 2x400" "$L1" --box 0,1 --time-limit 300
+[ -n "${L1_WEAK:-}" ] && run "l1 2x400 (weakly sparse)" "$L1_WEAK" --box 0,1 --time-limit 300
+true

@@ -327,6 +327,13 @@ TEST_F(Certificates, BadInput) {
   t = honest;
   t["verdicts"][0] = "ii";
   expect_rejected(mnist256(), t, 2, "verdicts for 256 units");
+  // A model with a layer the checker does not support (a convolution).
+  const fs::path cnn = test::models_dir() / "cifar" / "cifar10_small.onnx";
+  if (fs::exists(cnn)) {
+    auto r = test::run_leo("-q check " + q(cnn) + " " + q(c));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("the checker supports dense affine layers only"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace

@@ -447,6 +447,9 @@ Model read_model(const Network& network) {
   for (std::size_t k = 0; k < network.layers.size(); ++k) {
     const AffineLayer& l = network.layers[k];
     // Only dense affine layers: the checker refuses what it does not know.
+    if (!l.is_dense())
+      throw InputError(fmt::format("model: layer {}: a structured layer (convolution, pooling, ...): the checker "
+                                   "supports dense affine layers only", k));
     if (l.bias.size() != l.outputs() || (k > 0 && l.inputs() != network.layers[k - 1].outputs()))
       throw InputError(fmt::format("model: layer {}: not a dense affine layer the checker supports", k));
     if (!l.weights.allFinite() || !l.bias.allFinite())
@@ -477,8 +480,8 @@ void check_header(const Network& network, const Certificate& cert) {
 
 CheckSummary check(const Network& network, const Certificate& cert) {
   const auto start = std::chrono::steady_clock::now();
-  check_header(network, cert);
   const Model m = read_model(network);
+  check_header(network, cert);
   CheckSummary summary;
   {
     RoundUpward mode;

@@ -43,6 +43,10 @@ nlohmann::json summary_json(const cert::Certificate& c, const cert::CheckSummary
                      {"removed_by_other_rewrites", s.compress_other},
                      {"compressed_model_checked", s.compressed_checked},
                      {"compressed_model_rederived", s.compressed_rederived}};
+  j["domain"] = {{"features", c.box.size()},
+                 {"lower", std::vector<double>(c.box.lower.data(), c.box.lower.data() + c.box.size())},
+                 {"upper", std::vector<double>(c.box.upper.data(), c.box.upper.data() + c.box.size())},
+                 {"digest", c.domain_digest}};
   j["seconds"] = s.seconds;
   return j;
 }
@@ -68,13 +72,20 @@ Run setup_check(CLI::App& app) {
     } catch (const cert::CheckFailure& e) {
       throw cert::CheckFailure(fmt::format("{}: claim does not hold: {}", args->certificate, e.what()));
     } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", args->certificate, e.what()));
+      const std::string what = e.what();
+      if (what.rfind("model: ", 0) == 0) throw InputError(fmt::format("{}: {}", args->model, what.substr(7)));
+      throw InputError(fmt::format("{}: {}", args->certificate, what));
     }
     if (args->json) {
       std::cout << summary_json(c, s).dump() << "\n";
     } else {
       std::cout << fmt::format("certificate: {} ({} certificate, version {}): every claim holds\n", args->certificate,
                                c.command, c.version);
+      if (c.box.size() > 0)
+        std::cout << fmt::format("domain:      the box of the certificate, {} features, lower bounds in [{:.6g}, {:.6g}], "
+                                 "upper bounds in [{:.6g}, {:.6g}] ({})\n",
+                                 c.box.size(), c.box.lower.minCoeff(), c.box.lower.maxCoeff(), c.box.upper.minCoeff(),
+                                 c.box.upper.maxCoeff(), c.domain_digest);
       std::cout << fmt::format("bounds:      {} propagate steps, {} linear claims, {} input-split trees ({} nodes), "
                                "{} ReLU-split proofs ({} nodes)\n",
                                s.propagate_steps, s.linear_claims, s.input_split_trees, s.input_split_nodes,

@@ -1,6 +1,7 @@
 #include "leo/stability/certify.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
 
@@ -86,24 +87,46 @@ cert::Certificate make_certificate(const Network& network, const Analysis& analy
       v.push_back(u.status == Status::active ? 'a' : u.status == Status::inactive ? 'i' : u.status == Status::unstable ? 'u' : '?');
     c.verdicts.push_back(std::move(v));
   }
-  // One witness of each sign per unstable unit: the first that shows it.
-  std::vector<std::vector<std::array<bool, 2>>> covered;
-  for (const auto& layer : analysis.layers) covered.emplace_back(layer.size(), std::array<bool, 2>{false, false});
-  for (const Witness& w : analysis.witnesses) {
-    cert::WitnessPoint p;
-    for (const WitnessUnit& u : w.units) {
-      if (u.layer < 0 || static_cast<std::size_t>(u.layer) >= analysis.layers.size()) continue;
-      const auto& layer = analysis.layers[static_cast<std::size_t>(u.layer)];
-      if (u.unit < 0 || static_cast<std::size_t>(u.unit) >= layer.size()) continue;
-      if (layer[static_cast<std::size_t>(u.unit)].status != Status::unstable) continue;
-      bool& done = covered[static_cast<std::size_t>(u.layer)][static_cast<std::size_t>(u.unit)][u.positive ? 0 : 1];
-      if (done) continue;
-      done = true;
-      p.signs.push_back({u.layer, u.unit, u.positive});
-    }
-    if (p.signs.empty()) continue;
-    p.input.assign(w.input.data(), w.input.data() + w.input.size());
-    c.witnesses.push_back(std::move(p));
+  // One witness of each sign per unstable unit: of those that show it, the one
+  // with the largest |g| (re-evaluated here in double), so that the checker's
+  // interval evaluation confirms the sign with the widest margin.
+  const std::size_t H = analysis.layers.size();
+  std::vector<std::vector<std::array<int, 2>>> best(H);
+  std::vector<std::vector<std::array<double, 2>>> margin(H);
+  for (std::size_t h = 0; h < H; ++h) {
+    best[h].assign(analysis.layers[h].size(), {-1, -1});
+    margin[h].assign(analysis.layers[h].size(), {-1.0, -1.0});
+  }
+  const auto n = static_cast<Eigen::Index>(analysis.witnesses.size());
+  if (n > 0 && H > 0) {
+    Eigen::MatrixXd X(network.inputs(), n);
+    for (Eigen::Index w = 0; w < n; ++w) X.col(w) = analysis.witnesses[static_cast<std::size_t>(w)].input;
+    const std::vector<Eigen::MatrixXd> pre = network.pre_activations(X);
+    for (Eigen::Index w = 0; w < n; ++w)
+      for (const WitnessUnit& u : analysis.witnesses[static_cast<std::size_t>(w)].units) {
+        if (u.layer < 0 || static_cast<std::size_t>(u.layer) >= H) continue;
+        const auto h = static_cast<std::size_t>(u.layer);
+        if (u.unit < 0 || static_cast<std::size_t>(u.unit) >= analysis.layers[h].size()) continue;
+        const auto i = static_cast<std::size_t>(u.unit);
+        if (analysis.layers[h][i].status != Status::unstable) continue;
+        const double g = pre[h](u.unit, w);
+        const double m = u.positive ? g : -g;
+        const int side = u.positive ? 0 : 1;
+        if (m > margin[h][i][side]) margin[h][i][side] = m, best[h][i][side] = static_cast<int>(w);
+      }
+  }
+  std::vector<cert::WitnessPoint> points(static_cast<std::size_t>(n));
+  for (std::size_t h = 0; h < H; ++h)
+    for (std::size_t i = 0; i < best[h].size(); ++i)
+      for (int side = 0; side < 2; ++side)
+        if (best[h][i][side] >= 0)
+          points[static_cast<std::size_t>(best[h][i][side])].signs.push_back(
+              {static_cast<int>(h), static_cast<int>(i), side == 0});
+  for (std::size_t w = 0; w < points.size(); ++w) {
+    if (points[w].signs.empty()) continue;
+    const Eigen::VectorXd& x = analysis.witnesses[w].input;
+    points[w].input.assign(x.data(), x.data() + x.size());
+    c.witnesses.push_back(std::move(points[w]));
   }
   if (recorder.missing() > 0)
     Progress::global().report("certificate", "warning: {} tightened bounds have no recorded multipliers", recorder.missing());
