@@ -357,9 +357,9 @@ TEST(CnnOnnx, AnalysisStagesRefuseCnnsUntilTheyHandleThem) {
   const fs::path model = test::models_dir() / "cifar" / "cifar_base_kw.onnx";
   const fs::path vnnlib = test::models_dir() / "cifar" / "prop_0_eps_0.008.vnnlib";
   const fs::path dir = test::temp_dir("cnn_guard");
-  for (const std::string& args : std::vector<std::string>{"analyze " + q(model) + " --vnnlib " + q(vnnlib),
-                                 "compress " + q(model) + " --vnnlib " + q(vnnlib) + " -o " + q(dir / "c.onnx"),
-                                 "verify " + q(model) + " " + q(model) + " --vnnlib " + q(vnnlib)}) {
+  // compress and verify handle structured layers (compress/channels.hpp,
+  // verify/verify.hpp); analyze keeps its guard until its command lifts it.
+  for (const std::string& args : std::vector<std::string>{"analyze " + q(model) + " --vnnlib " + q(vnnlib)}) {
     SCOPED_TRACE(args);
     const auto r = run_leo(args);
     EXPECT_EQ(r.exit_code, 2);

@@ -313,7 +313,6 @@ CompressModelResult compress_model(const Network& network, const Domain& domain,
                                    const CompressModelOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   network.validate("model");
-  refuse_structured(network, network.source.empty() ? "model" : network.source);
   if (!(options.tolerance >= 0) || !std::isfinite(options.tolerance))
     throw InputError(fmt::format("--tolerance: {} is not a finite number >= 0", options.tolerance));
   CompressModelResult r;
@@ -447,8 +446,6 @@ nlohmann::json to_json(const CompressModelResult& r, const std::string& input_na
 
 VerifyResult verify(const Network& a, const Network& b, const Box& box, const Eigen::MatrixXd& probes,
                     VerifyOptions options) {
-  refuse_structured(a, a.source.empty() ? "first model" : a.source);
-  refuse_structured(b, b.source.empty() ? "second model" : b.source);
   if (options.threads == 0) options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!(options.tolerance >= 0) || !std::isfinite(options.tolerance))
     throw InputError(fmt::format("--tolerance: {} is not a finite number >= 0", options.tolerance));
