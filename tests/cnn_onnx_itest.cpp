@@ -353,20 +353,32 @@ TEST(CnnOnnx, BadCnnsAreRefusedNamingTheNode) {
   fs::remove_all(dir);
 }
 
-TEST(CnnOnnx, AnalysisStagesRefuseCnnsUntilTheyHandleThem) {
+// The main job on a reference CNN through the program: analyze reports
+// (channel, row, column) units and a per-channel summary; compress writes a
+// model that keeps its Conv nodes and that ONNX Runtime runs as the original.
+TEST(CnnOnnx, AnalyzeAndCompressAReferenceCnnThroughTheCli) {
   const fs::path model = test::models_dir() / "cifar" / "cifar_base_kw.onnx";
   const fs::path vnnlib = test::models_dir() / "cifar" / "prop_0_eps_0.008.vnnlib";
-  const fs::path dir = test::temp_dir("cnn_guard");
-  // compress and verify handle structured layers (compress/channels.hpp,
-  // verify/verify.hpp); analyze keeps its guard until its command lifts it.
-  for (const std::string& args : std::vector<std::string>{"analyze " + q(model) + " --vnnlib " + q(vnnlib)}) {
-    SCOPED_TRACE(args);
-    const auto r = run_leo(args);
-    EXPECT_EQ(r.exit_code, 2);
-    EXPECT_NE(r.err.find("cifar_base_kw.onnx: convolutional layers: analysis not supported yet"), std::string::npos)
-        << r.err;
-  }
-  EXPECT_FALSE(fs::exists(dir / "c.onnx"));
+  const fs::path dir = test::temp_dir("cnn_main_job");
+  const std::string stages = " --stages ibp,samples,crown --time-limit 60";
+  const auto a = run_leo("analyze --json " + q(model) + " --vnnlib " + q(vnnlib) + stages);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto j = nlohmann::json::parse(a.out);
+  const auto dump = j.dump();
+  EXPECT_NE(dump.find("\"channels\""), std::string::npos);  // the per-channel summary
+  EXPECT_NE(dump.find("\"index\""), std::string::npos);     // units as [channel, row, column]
+  const fs::path out = dir / "c.onnx";
+  const auto c = run_leo("compress --json " + q(model) + " --vnnlib " + q(vnnlib) + stages + " -o " + q(out));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_TRUE(fs::exists(out));
+  const std::string written = test::read_file(out);
+  EXPECT_NE(written.find("Conv"), std::string::npos);
+  const Network a_net = read_onnx(model), b_net = read_onnx(out);
+  EXPECT_EQ(b_net.input.name, a_net.input.name);
+  EXPECT_EQ(b_net.output.name, a_net.output.name);
+  EXPECT_FALSE(b_net.layers.front().is_dense());  // still convolutional
+  EXPECT_LE(b_net.parameters(), a_net.parameters());
+  LEO_EXPECT_ORT_AGREES(model, out, "--vnnlib " + q(vnnlib), 1000);
   fs::remove_all(dir);
 }
 

@@ -423,7 +423,6 @@ PYBIND11_MODULE(_leo, m) {
         AnalyzeOptions options = analyze_options(stages, exact, baseline, time_limit, threads, seed);
         net.validate("model");
         py::gil_scoped_release release;
-        api::refuse_structured(net, net.source.empty() ? "model" : net.source);
         return api::analyze(net, domain, options);
       },
       py::arg("network"), py::arg("domain"), py::arg("stages") = "all", py::arg("exact") = "",

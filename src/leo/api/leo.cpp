@@ -303,12 +303,6 @@ std::vector<RewriteCount> CompressModelResult::removed() const {
   return counts;
 }
 
-void refuse_structured(const Network& network, const std::string& what) {
-  for (const auto& layer : network.layers)
-    if (!layer.is_dense())
-      throw InputError(fmt::format("{}: convolutional layers: analysis not supported yet", what));
-}
-
 CompressModelResult compress_model(const Network& network, const Domain& domain,
                                    const CompressModelOptions& options) {
   const auto start = std::chrono::steady_clock::now();

@@ -61,12 +61,6 @@ Domain make_domain(const DomainOptions& options, const Network& network);
 
 // --- analysis ----------------------------------------------------------------
 
-// Until the analysis, compression and verification stages handle
-// convolutional (structured) layers, they refuse them: throws InputError
-// "<what>: convolutional layers: analysis not supported yet" for a network
-// with a structured layer. (Issue 12; removed when the stages land.)
-void refuse_structured(const Network& network, const std::string& what);
-
 // Which ReLU units are stable over the domain (stability/cascade.hpp);
 // `leo::analyze` itself, named here so that programs need one header.
 using leo::analyze;
