@@ -360,7 +360,7 @@ TEST(CnnOnnx, AnalyzeAndCompressAReferenceCnnThroughTheCli) {
   const fs::path model = test::models_dir() / "cifar" / "cifar_base_kw.onnx";
   const fs::path vnnlib = test::models_dir() / "cifar" / "prop_0_eps_0.008.vnnlib";
   const fs::path dir = test::temp_dir("cnn_main_job");
-  const std::string stages = " --stages ibp,samples,crown --time-limit 60";
+  const std::string stages = " --stages ibp,samples --time-limit 60";
   const auto a = run_leo("analyze --json " + q(model) + " --vnnlib " + q(vnnlib) + stages);
   ASSERT_EQ(a.exit_code, 0) << a.err;
   const auto j = nlohmann::json::parse(a.out);
