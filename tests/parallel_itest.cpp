@@ -150,12 +150,13 @@ TEST(Mpi, ARankKilledWithSignal9IsAnErrorNotAResult) {
   const std::string args = "analyze " + model("mnistfc/mnist-net_256x2.onnx") + " --vnnlib " +
                            model("mnistfc/prop_0_0.03.vnnlib") + " --stages ibp,crown,milp --json -q --threads 1";
   const fs::path out = dir / "out", err = dir / "err", pids = dir / "pids";
-  // The shell starts mpirun, waits for rank 1 (found by its environment), kills it.
+  // The shell starts mpirun, finds rank 1 (by its environment), lets it run
+  // for 2 s (into the analysis) and kills it.
   const std::string script = fmt::format(
       "mpirun --allow-run-as-root --oversubscribe -np 2 '{}' {} >'{}' 2>'{}' </dev/null & m=$!; "
       "for i in $(seq 100); do sleep 0.1; "
       "  for p in $(pgrep -P $m); do tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | "
-      "    grep -qx OMPI_COMM_WORLD_RANK=1 && kill -9 $p && echo $p >'{}' && break 2; done; done; "
+      "    grep -qx OMPI_COMM_WORLD_RANK=1 && sleep 2 && kill -9 $p && echo $p >'{}' && break 2; done; done; "
       "wait $m",
       test::leo_binary().string(), args, out.string(), err.string(), pids.string());
   const fs::path file = dir / "kill.sh";
