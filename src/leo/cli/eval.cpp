@@ -45,20 +45,11 @@ struct EvalOptions {
   bool json = false;
 };
 
-// The arithmetic to evaluate `net` in: --dtype, else the model's element type.
-// Convolutional (structured) layers are evaluated in double until float32
-// kernels for them exist: by default, and --dtype float is refused for them.
+// The arithmetic to evaluate `net` in: --dtype, else the model's element type
+// (float32 arithmetic of convolutional layers: network/evaluate_float.hpp).
 ElementType eval_arithmetic(const EvalOptions& o, const Network& net) {
-  bool structured = false;
-  for (const auto& layer : net.layers) structured = structured || !layer.is_dense();
-  if (o.dtype.empty()) return structured ? ElementType::float64 : arithmetic_of(net);
-  const ElementType type =
-      o.dtype == "double" || o.dtype == "float64" ? ElementType::float64 : ElementType::float32;
-  if (structured && type == ElementType::float32)
-    throw InputError(fmt::format("--dtype {}: {} has convolutional layers, which leo evaluates in double only (for "
-                                 "now); use --dtype double",
-                                 o.dtype, o.model));
-  return type;
+  if (o.dtype.empty()) return arithmetic_of(net);
+  return o.dtype == "double" || o.dtype == "float64" ? ElementType::float64 : ElementType::float32;
 }
 
 // A number for JSON: itself when finite, else "inf", "-inf" or "nan".
