@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "leo/checker/check.hpp"
@@ -41,8 +42,9 @@ nlohmann::json summary_json(const cert::Certificate& c, const cert::CheckSummary
   if (c.compress)
     j["compress"] = {{"removed_on_proven_verdicts", s.compress_fates},
                      {"removed_by_other_rewrites", s.compress_other},
-                     {"compressed_model_checked", s.compressed_checked},
-                     {"compressed_model_rederived", s.compressed_rederived}};
+                     {"rewrites_replayed", s.rewrites_replayed},
+                     {"max_residual_ratio", s.max_residual_ratio},
+                     {"compressed_model_checked", s.compressed_checked}};
   j["domain"] = {{"features", c.box.size()},
                  {"lower", std::vector<double>(c.box.lower.data(), c.box.lower.data() + c.box.size())},
                  {"upper", std::vector<double>(c.box.upper.data(), c.box.upper.data() + c.box.size())},
@@ -64,11 +66,9 @@ Run setup_check(CLI::App& app) {
     cert::Certificate c = cert::read_certificate(args->certificate);
     cert::CheckSummary s;
     try {
-      s = cert::check(network, c);
-      if (!args->compressed.empty()) {
-        Network out = load_model_file(args->compressed, true);
-        cert::check_compressed(network, c, out, s);
-      }
+      std::optional<Network> out;
+      if (!args->compressed.empty()) out = load_model_file(args->compressed, true);
+      s = cert::check(network, c, out ? &*out : nullptr);
     } catch (const cert::CheckFailure& e) {
       throw cert::CheckFailure(fmt::format("{}: claim does not hold: {}", args->certificate, e.what()));
     } catch (const InputError& e) {
@@ -94,15 +94,14 @@ Run setup_check(CLI::App& app) {
                                "(no claim)\n",
                                s.stable_units, s.unstable_units, s.witness_signs, s.undecided_units);
       if (c.compress) {
-        std::cout << fmt::format("compress:    {} units removed on proven verdicts, {} by rewrites not re-derived "
-                                 "(zero outgoing, constant, duplicate)\n",
+        std::cout << fmt::format("compress:    {} units removed on proven verdicts, {} by rewrites that hold whatever "
+                                 "the sign (zero outgoing, constant, duplicate)\n",
                                  s.compress_fates, s.compress_other);
         if (s.compressed_checked)
-          std::cout << fmt::format("compressed:  {} is the model certified{}\n", args->compressed,
-                                   s.compressed_rederived ? "; re-derived from the original by the certified deletions, "
-                                                            "every weight equal"
-                                                          : "; its new weights are not re-derived (rewrites beyond "
-                                                            "deletions)");
+          std::cout << fmt::format("compressed:  {} follows from the original: {} rewrites replayed in interval arithmetic, "
+                                   "every weight and bias within its enclosure (largest dropped residual {:.3g} of a "
+                                   "unit's magnitude)\n",
+                                   args->compressed, s.rewrites_replayed, s.max_residual_ratio);
       }
       std::cout << fmt::format("time:        {:.3f} s\n", s.seconds);
     }

@@ -52,16 +52,24 @@ cert::CompressClaims compress_claims(const api::CompressModelResult& r) {
       f.push_back(v.status == Status::inactive ? 'i' : v.status == Status::active ? 'f' : 'o');
     fates.push_back(std::move(f));
   }
-  bool dead = false, deletions = true;
+  bool dead = false;
   for (const RewriteStep& s : r.rewrite.steps) {
     dead = dead || s.kind == RewriteKind::dead_layer;
-    deletions = deletions && (s.kind == RewriteKind::inactive_unit || s.kind == RewriteKind::zero_outgoing);
+    cert::Rewrite w;
+    w.kind = to_string(s.kind);
+    w.layer = s.layer;
+    w.units = s.removed;
+    w.into = s.into;
+    w.coefficient = s.coefficient;
+    w.basis = s.basis;
+    for (Eigen::Index k = 0; k < s.alpha.cols(); ++k)
+      w.alpha.emplace_back(s.alpha.col(k).data(), s.alpha.col(k).data() + s.alpha.rows());
+    c.rewrites.push_back(std::move(w));
   }
   if (!dead)
     for (const KeptLayer& k : r.rewrite.kept_units())
       for (int u : k.units) fates[static_cast<std::size_t>(k.original_layer)][static_cast<std::size_t>(u)] = 'k';
   c.fates = std::move(fates);
-  c.deletions_only = deletions && !dead;
   c.output_digest = cert::digest(r.compressed);
   return c;
 }
