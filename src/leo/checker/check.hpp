@@ -24,6 +24,8 @@
 #include <array>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "leo/checker/certificate.hpp"
 #include "leo/network/network.hpp"
 #include "leo/util/error.hpp"
@@ -71,5 +73,9 @@ struct CheckSummary {
 // stored type. Anything else, a rewrite it cannot re-derive included, is a
 // CheckFailure naming the rewrite or the weight.
 CheckSummary check(const Network& network, const Certificate& cert, const Network* compressed = nullptr);
+
+// What `leo check --json` prints for a certificate that holds: "valid", the
+// claims checked per kind, the compress replay, the domain, the time.
+nlohmann::json to_json(const Certificate& cert, const CheckSummary& summary);
 
 }  // namespace leo::cert

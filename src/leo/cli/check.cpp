@@ -24,35 +24,6 @@ struct CheckArgs {
   bool json = false;
 };
 
-nlohmann::json summary_json(const cert::Certificate& c, const cert::CheckSummary& s) {
-  nlohmann::json j;
-  j["valid"] = true;
-  j["command"] = c.command;
-  j["version"] = c.version;
-  j["claims"] = {{"propagate", s.propagate_steps},
-                 {"linear", s.linear_claims},
-                 {"input_split_trees", s.input_split_trees},
-                 {"input_split_nodes", s.input_split_nodes},
-                 {"relu_split", s.relu_split_claims},
-                 {"relu_split_nodes", s.relu_split_nodes},
-                 {"stable_units", s.stable_units},
-                 {"unstable_units", s.unstable_units},
-                 {"witness_signs", s.witness_signs},
-                 {"undecided_units", s.undecided_units}};
-  if (c.compress)
-    j["compress"] = {{"removed_on_proven_verdicts", s.compress_fates},
-                     {"removed_by_other_rewrites", s.compress_other},
-                     {"rewrites_replayed", s.rewrites_replayed},
-                     {"max_residual_ratio", s.max_residual_ratio},
-                     {"compressed_model_checked", s.compressed_checked}};
-  j["domain"] = {{"features", c.box.size()},
-                 {"lower", std::vector<double>(c.box.lower.data(), c.box.lower.data() + c.box.size())},
-                 {"upper", std::vector<double>(c.box.upper.data(), c.box.upper.data() + c.box.size())},
-                 {"digest", c.domain_digest}};
-  j["seconds"] = s.seconds;
-  return j;
-}
-
 Run setup_check(CLI::App& app) {
   auto args = std::make_shared<CheckArgs>();
   app.add_option("MODEL", args->model, "The model the certificate is of (ONNX or .nnet)")->required();
@@ -77,7 +48,7 @@ Run setup_check(CLI::App& app) {
       throw InputError(fmt::format("{}: {}", args->certificate, what));
     }
     if (args->json) {
-      std::cout << summary_json(c, s).dump() << "\n";
+      std::cout << cert::to_json(c, s).dump() << "\n";
     } else {
       std::cout << fmt::format("certificate: {} ({} certificate, version {}): every claim holds\n", args->certificate,
                                c.command, c.version);
