@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "leo/checker/certificate.hpp"
 #include "leo/io/onnx.hpp"
 #include "support.hpp"
 
@@ -134,7 +135,8 @@ TEST_F(Certificates, CompressDeletionsAreRederived) {
   json s = check_ok(example_l1(), c, "--compressed " + q(out));
   ASSERT_TRUE(s.contains("compress"));
   EXPECT_GT(s["compress"]["removed_on_proven_verdicts"].get<int>(), 0);
-  EXPECT_TRUE(s["compress"]["compressed_model_rederived"].get<bool>());
+  EXPECT_GT(s["compress"]["rewrites_replayed"].get<int>(), 0);
+  EXPECT_TRUE(s["compress"]["compressed_model_checked"].get<bool>());
 
   // A fate that names an unproven (unstable) unit as deleted inactive.
   json cert = load(c);
@@ -156,6 +158,114 @@ TEST_F(Certificates, CompressDeletionsAreRederived) {
                   "--compressed " + q(example_l1()));
 }
 
+// A network on [-1, 1]^2 built so that compress applies every dense rewrite
+// that computes new weights: in hidden layer 0 a constant unit (u5), a
+// duplicate (u4 = 2 u3, both unstable), linearly dependent active units
+// (u2 = u0 + u1 - 7), an inactive unit (u6); hidden layer 1 is stably active
+// throughout and is folded into the output layer.
+Network crafted_rewrites_network() {
+  AffineLayer l0, l1, l2;
+  l0.weights.resize(7, 2);
+  l0.weights << 1, 0, 0, 1, 1, 1, 1, -0.5, 2, -1, 0, 0, 1, 1;
+  l0.bias.resize(7);
+  l0.bias << 5, 5, 3, 0, 0, 0.75, -10;
+  l1.weights.resize(3, 7);
+  l1.weights << 0.5, -0.25, 0.125, 1, -0.5, 2, 3,  //
+      -0.75, 0.5, 0.25, -1, 0.25, -1, 1,            //
+      0.25, 0.25, -0.5, 0.5, 0.75, 0.5, -2;
+  l1.bias.resize(3);
+  l1.bias << 40, 50, 60;
+  l2.weights.resize(2, 3);
+  l2.weights << 1, -0.5, 0.25, -0.125, 0.75, 1.5;
+  l2.bias.resize(2);
+  l2.bias << 0.5, -0.25;
+  return Network({l0, l1, l2});
+}
+
+TEST_F(Certificates, CompressWithRecomputedWeightsIsReplayed) {
+  const fs::path model = dir / "crafted.onnx", out = dir / "crafted_small.onnx", c = dir / "crafted.cert";
+  write_onnx(crafted_rewrites_network(), model);
+  auto r = test::run_leo("-q compress " + q(model) + " --box -1,1 -o " + q(out) + " --certificate " + q(c));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json honest = load(c);
+  std::map<std::string, int> kinds;
+  for (const auto& w : honest["compress"]["rewrites"]) ++kinds[w["kind"].get<std::string>()];
+  for (const char* k : {"inactive_unit", "constant_unit", "duplicate_unit", "dependent_active", "layer_fold"})
+    EXPECT_EQ(kinds[k], 1) << k << " in " << honest["compress"]["rewrites"].dump();
+  json s = check_ok(model, c, "--compressed " + q(out));
+  ASSERT_TRUE(s.contains("compress"));
+  EXPECT_EQ(s["compress"]["rewrites_replayed"].get<std::size_t>(), honest["compress"]["rewrites"].size());
+  EXPECT_TRUE(s["compress"]["compressed_model_checked"].get<bool>());
+  EXPECT_LE(s["compress"]["max_residual_ratio"].get<double>(), 1e-12);
+  const std::string compressed = "--compressed " + q(out);
+  auto find = [&](const std::string& kind) {
+    for (std::size_t n = 0; n < honest["compress"]["rewrites"].size(); ++n)
+      if (honest["compress"]["rewrites"][n]["kind"] == kind) return n;
+    return std::size_t{0};
+  };
+
+  // A written weight changed by more than rounding (and the digest updated,
+  // so that only the replay can catch it).
+  {
+    Network tampered = read_onnx(out);
+    AffineLayer& last = tampered.layers.back();
+    last.weights(0, 0) = static_cast<double>(static_cast<float>(last.weights(0, 0) * (1 + 1e-5) + 1e-6));
+    const fs::path t = dir / "crafted_tampered.onnx";
+    write_onnx(tampered, t);
+    json cert = honest;
+    cert["compress"]["output_digest"] = cert::digest(read_onnx(t));
+    expect_rejected(model, cert, 1, "the replayed rewrites give", "--compressed " + q(t));
+  }
+  // A rewrite's unit changed (the inactive deletion names an active unit).
+  {
+    json t = honest;
+    const std::size_t n = find("inactive_unit");
+    t["compress"]["rewrites"][n]["units"][0] = 0;
+    expect_rejected(model, t, 1, fmt::format("rewrites[{}] (inactive_unit", n), compressed);
+  }
+  // The duplicate merged into another unit.
+  {
+    json t = honest;
+    const std::size_t n = find("duplicate_unit");
+    t["compress"]["rewrites"][n]["into"][0] = 0;
+    expect_rejected(model, t, 1, fmt::format("rewrites[{}] (duplicate_unit", n), compressed);
+  }
+  // A factor, a constant value, a dependence coefficient changed.
+  {
+    json t = honest;
+    const std::size_t n = find("duplicate_unit");
+    t["compress"]["rewrites"][n]["factors"][0] = t["compress"]["rewrites"][n]["factors"][0].get<double>() * 1.001;
+    expect_rejected(model, t, 1, "identities it rests on", compressed);
+    t = honest;
+    const std::size_t m = find("constant_unit");
+    t["compress"]["rewrites"][m]["values"][0] = 0.7501;
+    expect_rejected(model, t, 1, "identities it rests on", compressed);
+    t = honest;
+    const std::size_t d = find("dependent_active");
+    t["compress"]["rewrites"][d]["alpha"][0][0] = t["compress"]["rewrites"][d]["alpha"][0][0].get<double>() + 1e-4;
+    expect_rejected(model, t, 1, "identities it rests on", compressed);
+  }
+  // A rewrite removed; two rewrites swapped.
+  for (std::size_t n = 0; n < honest["compress"]["rewrites"].size(); ++n) {
+    json t = honest;
+    t["compress"]["rewrites"].erase(n);
+    expect_rejected(model, t, 1, "compress: ", compressed);
+  }
+  {  // (rewrites of different layers may commute: the constant and the duplicate of layer 0 do not)
+    json t = honest;
+    auto& rw = t["compress"]["rewrites"];
+    std::swap(rw[find("constant_unit")], rw[find("duplicate_unit")]);
+    expect_rejected(model, t, 1, "compress: ", compressed);
+  }
+  // The fold of a layer that is not proven stable: claim the fold one layer earlier.
+  {
+    json t = honest;
+    const std::size_t n = find("layer_fold");
+    t["compress"]["rewrites"][n]["layer"] = 0;
+    expect_rejected(model, t, 1, "not proven stable", compressed);
+  }
+}
+
 TEST_F(Certificates, CompressWithFolds) {
   const fs::path out = dir / "acas_small.onnx", c = dir / "acas_compress.cert";
   auto r = test::run_leo("-q compress " + q(small_net()) + " --box -1,1 -o " + q(out) + " --certificate " + q(c) +
@@ -163,6 +273,7 @@ TEST_F(Certificates, CompressWithFolds) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json s = check_ok(small_net(), c, "--compressed " + q(out));
   ASSERT_TRUE(s.contains("compress"));
+  EXPECT_TRUE(s["compress"]["compressed_model_checked"].get<bool>());
 }
 
 // ---- tampering is caught (exit 1, naming the claim) ------------------------------------
@@ -310,8 +421,8 @@ TEST_F(Certificates, BadInput) {
   }
   // Another version, a missing field, a wrong type, a garbled domain, a bad rule.
   json t = honest;
-  t["version"] = 2;
-  expect_rejected(mnist256(), t, 2, "version 2 is not supported");
+  t["version"] = 1;
+  expect_rejected(mnist256(), t, 2, "version 1 is not supported");
   t = honest;
   t.erase("verdicts");
   expect_rejected(mnist256(), t, 2, "missing field 'verdicts'");

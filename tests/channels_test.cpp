@@ -107,8 +107,9 @@ void expect_verdicts_hold(const Network& net, const Statuses& st, const Box& box
     }
 }
 
-// Largest |f_a - f_b| / max(1, |f_a|) over n random points of the box.
-double max_deviation(const Network& a, const Network& b, const Box& box, int n = 100000) {
+// Largest |f_a - f_b| / max(1, |f_a|) over n random points of the box
+// (100k; 10k in the sanitizer build, see test::repetitions).
+double max_deviation(const Network& a, const Network& b, const Box& box, int n = test::repetitions(100000, 10)) {
   std::mt19937_64 rng(3);
   double worst = 0;
   for (int done = 0; done < n; done += 10000) {

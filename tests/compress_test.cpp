@@ -294,7 +294,7 @@ TEST(Compress, RandomNetworksKeepTheirFunctionOnTheBox) {
   std::uniform_int_distribution<int> width(1, 9), depth(1, 4), inputs(1, 5);
   std::normal_distribution<double> normal;
   int removed_total = 0;
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < test::repetitions(60, 4); ++trial) {
     std::vector<int> sizes{inputs(rng)};
     int hidden = depth(rng);
     for (int h = 0; h < hidden; ++h) sizes.push_back(width(rng));

@@ -195,7 +195,7 @@ TEST(Exact, MaximumExactlyZeroStaysUndecided) {
 // 1 and 2 inputs: verdicts against a dense grid.
 TEST(Exact, AgreesWithDenseGrid) {
   std::mt19937_64 rng(11);
-  for (int trial = 0; trial < 6; ++trial) {
+  for (int trial = 0; trial < test::repetitions(6, 3); ++trial) {
     int n = trial % 2 + 1;
     Network net = test::random_network({n, 8, 8, 6, 1}, rng, 0.5);
     Box box = Box::uniform(n, -1, 1);
@@ -239,7 +239,7 @@ TEST(Exact, AgreesWithDenseGrid) {
 TEST(Exact, FormulationsAgreeOnRandomNets) {
   std::mt19937_64 rng(2024);
   std::uniform_int_distribution<int> inputs(4, 10), depth(2, 3), width(5, 10);
-  for (int trial = 0; trial < 8; ++trial) {
+  for (int trial = 0; trial < test::repetitions(8, 4); ++trial) {
     std::vector<int> sizes{inputs(rng)};
     int d = depth(rng);
     for (int k = 0; k < d; ++k) sizes.push_back(width(rng));

@@ -235,8 +235,12 @@ class Model:
         return d.lower, d.upper, d.text()
 
     def analyze(self, box=None, vnnlib=None, box_file=None, data=None, stages=None, exact=None, baseline=None,
-                time_limit=None, threads=None, seed=None, progress=None):
+                time_limit=None, threads=None, seed=None, progress=None, certificate=None):
         """Which ReLU units are stable on the domain (`leo analyze`).
+
+        certificate: a path; also writes there the certificate of the
+        verdicts (`analyze --certificate`, docs/certificates.md), which
+        leo.check re-checks.
 
         stages: "all" or a list/comma list of ibp, samples, attack, crown,
         alpha, bab, lp, split, milp; exact: "per-unit" | "network" | "none";
@@ -246,13 +250,18 @@ class Model:
         d = _domain(self._net, box, vnnlib, box_file, data)
         args = _analysis_args(stages, exact, baseline, time_limit, threads, seed)
         with _Progress(progress):
-            a = _leo.analyze(self._net, d, **args)
+            a = _leo.analyze(self._net, d, certificate=_output_path(certificate), **args)
         return Analysis(a)
 
     def compress(self, box=None, vnnlib=None, box_file=None, data=None, stages=None, exact=None, baseline=None,
                  time_limit=None, threads=None, seed=None, fold_layers="auto", dtype=None, tolerance=None,
-                 check_points=None, progress=None):
+                 check_points=None, progress=None, certificate=None):
         """Analyses, rewrites and checks (`leo compress`, without writing).
+
+        certificate: a path; also writes there the certificate of the
+        verdicts and of every rewrite (`compress --certificate`); save the
+        compressed model and re-check both with leo.check(self, certificate,
+        compressed=...).
 
         Returns (compressed Model, CompressReport). Raises leo.CheckError when the
         result differs from this model by more than `tolerance` (default 1e-4)
@@ -265,7 +274,7 @@ class Model:
             tolerance = _leo.default_tolerance
         with _Progress(progress):
             r = _leo.compress(self._net, d, fold_layers=fold_layers, dtype=dtype, tolerance=float(tolerance),
-                              check_points=check_points, **args)
+                              check_points=check_points, certificate=_output_path(certificate), **args)
         report = CompressReport(json.loads(r.to_json(self.source, "")), Analysis(r.analysis))
         small = Model(r.compressed, source="<compressed>", format=self.format, read_from=self._read_from,
                       dtype=report["dtype"])
@@ -460,9 +469,36 @@ def verify(a, b, box=None, vnnlib=None, box_file=None, data=None, tolerance=None
     return report
 
 
+def _output_path(path):
+    if path is None:
+        return ""
+    text = _path_text(path)
+    if text is None or text == "":
+        raise TypeError(f"certificate: expected a path, not {type(path).__name__}")
+    return text
+
+
+def check(model, certificate, compressed=None):
+    """Re-checks a certificate (`leo check MODEL CERTIFICATE [--compressed OUT]
+    --json`) with leo's checker, which shares no code with the analysis.
+
+    model, compressed: leo.Model, paths or bytes. Returns a dict: "valid"
+    True with the claims checked per kind (and "compress": the replay of
+    the rewrites when compressed is given), or "valid" False with
+    "failure", the first claim that does not hold. Raises leo.InputError on
+    bad input: a missing or garbled certificate, another model or version.
+    """
+    m = _model(model, "model")
+    path = _path_text(certificate)
+    if path is None:
+        raise TypeError(f"leo.check: certificate must be a path, not {type(certificate).__name__}")
+    out = _model(compressed, "compressed")._net if compressed is not None else None
+    return json.loads(_leo.check(m._net, path, out))
+
+
 def _model(m, what):
     if isinstance(m, Model):
         return m
     if isinstance(m, (str, bytes, bytearray, os.PathLike)):
         return load(m)
-    raise TypeError(f"leo.verify: {what} must be a leo.Model, a path or bytes, not {type(m).__name__}")
+    raise TypeError(f"leo: {what} must be a leo.Model, a path or bytes, not {type(m).__name__}")

@@ -27,6 +27,9 @@
 
 #include "leo/api/describe.hpp"
 #include "leo/api/leo.hpp"
+#include "leo/checker/check.hpp"
+#include "leo/compress/certificate.hpp"
+#include "leo/stability/certify.hpp"
 #include "leo/data/dataset.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/io/nnet.hpp"
@@ -419,15 +422,19 @@ PYBIND11_MODULE(_leo, m) {
       "analyze",
       [](const Network& net, const Domain& domain, const std::string& stages, const std::string& exact,
          const std::string& baseline, std::optional<double> time_limit, std::optional<int> threads,
-         std::optional<std::uint64_t> seed) {
+         std::optional<std::uint64_t> seed, const std::string& certificate) {
         AnalyzeOptions options = analyze_options(stages, exact, baseline, time_limit, threads, seed);
         net.validate("model");
+        CertificateRecorder recorder;
+        if (!certificate.empty()) options.certificate = &recorder;
         py::gil_scoped_release release;
-        return api::analyze(net, domain, options);
+        Analysis a = api::analyze(net, domain, options);
+        if (!certificate.empty()) cert::write_certificate(make_certificate(net, a, recorder), certificate);
+        return a;
       },
       py::arg("network"), py::arg("domain"), py::arg("stages") = "all", py::arg("exact") = "",
       py::arg("baseline") = "", py::arg("time_limit") = py::none(), py::arg("threads") = py::none(),
-      py::arg("seed") = py::none());
+      py::arg("seed") = py::none(), py::arg("certificate") = "");
 
   // --- compression --------------------------------------------------------------
   py::class_<api::CompressModelResult>(m, "CompressResult", "What compress_model found and built")
@@ -446,8 +453,9 @@ PYBIND11_MODULE(_leo, m) {
       [](const Network& net, const Domain& domain, const std::string& stages, const std::string& exact,
          const std::string& baseline, std::optional<double> time_limit, std::optional<int> threads,
          std::optional<std::uint64_t> seed, const std::string& fold_layers, const std::optional<std::string>& dtype,
-         double tolerance, std::optional<int> check_points) {
+         double tolerance, std::optional<int> check_points, const std::string& certificate) {
         api::CompressModelOptions options;
+        CertificateRecorder recorder;
         options.analysis = analyze_options(stages, exact, baseline, time_limit, threads, seed);
         options.rewrite.fold_layers = parse_fold_layers(fold_layers);
         options.dtype = dtype_of(dtype);
@@ -456,13 +464,42 @@ PYBIND11_MODULE(_leo, m) {
           if (*check_points < 0) throw InputError("check_points: must be >= 0");
           options.check_points = *check_points;
         }
+        if (!certificate.empty()) options.analysis.certificate = &recorder;
         py::gil_scoped_release release;
-        return api::compress_model(net, domain, options);
+        api::CompressModelResult r = api::compress_model(net, domain, options);
+        if (!certificate.empty()) {
+          cert::Certificate c = make_certificate(net, r.analysis, recorder);
+          c.command = "compress";
+          c.compress = compress_claims(r.analysis, r.rewrite, r.compressed);
+          cert::write_certificate(c, certificate);
+        }
+        return r;
       },
       py::arg("network"), py::arg("domain"), py::arg("stages") = "all", py::arg("exact") = "",
       py::arg("baseline") = "", py::arg("time_limit") = py::none(), py::arg("threads") = py::none(),
       py::arg("seed") = py::none(), py::arg("fold_layers") = "auto", py::arg("dtype") = py::none(),
-      py::arg("tolerance") = default_equivalence_tolerance, py::arg("check_points") = py::none());
+      py::arg("tolerance") = default_equivalence_tolerance, py::arg("check_points") = py::none(),
+      py::arg("certificate") = "");
+
+  // --- certificates (checker/) ----------------------------------------------------
+  // The checker's result as `leo check --json` prints it; a claim that does
+  // not hold is not an exception: {"valid": false, "failure": "..."}. Bad
+  // input (another model, a garbled file) raises leo.InputError.
+  m.def(
+      "check",
+      [](const Network& net, const std::string& certificate, const Network* compressed) {
+        cert::Certificate c = cert::read_certificate(certificate);
+        py::gil_scoped_release release;
+        nlohmann::json j;
+        try {
+          j = cert::to_json(c, cert::check(net, c, compressed));
+        } catch (const cert::CheckFailure& e) {
+          j = {{"valid", false}, {"command", c.command}, {"version", c.version},
+               {"failure", std::string(certificate) + ": claim does not hold: " + e.what()}};
+        }
+        return j.dump();
+      },
+      py::arg("network"), py::arg("certificate"), py::arg("compressed") = nullptr);
 
   // --- equivalence --------------------------------------------------------------
   m.def(

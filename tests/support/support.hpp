@@ -26,6 +26,24 @@ std::string read_file(const std::filesystem::path& file);
 // Gaussian weights scaled 1/sqrt(fan_in), biases Gaussian * bias_scale.
 Network random_network(const std::vector<int>& sizes, std::mt19937_64& rng, double bias_scale = 0.1);
 
+// How often a test repeats work that only adds more of the same evidence
+// (random nets, sample points): `n` in the release build, n / divisor (at
+// least 1) in the sanitizer build, which checks memory and undefined
+// behaviour, not statistics, and runs 5-20x slower. The release build runs
+// the full count in the same CI run.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+constexpr int repetitions(int n, int divisor) { return kSanitized ? (n / divisor > 0 ? n / divisor : 1) : n; }
+
 // Uniform random points in [lo, hi] per feature, inputs x n.
 Eigen::MatrixXd random_points(const Eigen::VectorXd& lo, const Eigen::VectorXd& hi, int n, std::mt19937_64& rng);
 

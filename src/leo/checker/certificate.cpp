@@ -2,7 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -172,10 +174,34 @@ json to_json(const Certificate& c) {
     w.push_back(json{{"input", in}, {"signs", signs}});
   }
   j["witnesses"] = w;
-  if (c.compress)
+  if (c.compress) {
+    json rewrites = json::array();
+    for (const Rewrite& r : c.compress->rewrites) {
+      json o{{"kind", r.kind}, {"layer", r.layer}};
+      if (r.kind != "layer_fold" && r.kind != "dead_layer") o["units"] = r.units;
+      auto numbers = [&](const std::vector<double>& v) {
+        json a = json::array();
+        for (double x : v) a.push_back(number(x));
+        return a;
+      };
+      if (r.kind == "constant_unit") o["values"] = numbers(r.coefficient);
+      if (r.kind == "duplicate_unit") {
+        o["into"] = r.into;
+        o["factors"] = numbers(r.coefficient);
+      }
+      if (r.kind == "dependent_active") {
+        o["basis"] = r.basis;
+        json a = json::array();
+        for (const auto& row : r.alpha) a.push_back(numbers(row));
+        o["alpha"] = a;
+        o["offsets"] = numbers(r.coefficient);
+      }
+      rewrites.push_back(std::move(o));
+    }
     j["compress"] = json{{"fates", c.compress->fates},
                          {"output_digest", c.compress->output_digest},
-                         {"deletions_only", c.compress->deletions_only}};
+                         {"rewrites", rewrites}};
+  }
   return j;
 }
 
@@ -247,6 +273,47 @@ struct Reader {
     return nu;
   }
   static constexpr std::int64_t kMax = std::int64_t{1} << 31;
+
+  std::vector<int> indices(const json& j, const std::string& where) const {
+    std::vector<int> out;
+    const json& a = array(j, where);
+    for (std::size_t k = 0; k < a.size(); ++k) out.push_back(static_cast<int>(integer(a[k], fmt::format("{}[{}]", where, k), 0, kMax)));
+    return out;
+  }
+  std::vector<double> numbers(const json& j, const std::string& where, std::size_t size) const {
+    std::vector<double> out;
+    const json& a = array(j, where);
+    if (a.size() != size) fail(where, fmt::format("{} numbers, expected {} (one per unit)", a.size(), size));
+    for (std::size_t k = 0; k < a.size(); ++k) out.push_back(finite(a[k], fmt::format("{}[{}]", where, k)));
+    return out;
+  }
+
+  Rewrite rewrite(const json& j, const std::string& where) const {
+    Rewrite r;
+    r.kind = str(field(j, "kind", where), where + ".kind");
+    static const char* kinds[] = {"inactive_unit", "zero_outgoing", "constant_unit", "duplicate_unit",
+                                  "dependent_active", "layer_fold", "dead_layer", "inactive_channel", "constant_channel"};
+    if (std::find(std::begin(kinds), std::end(kinds), r.kind) == std::end(kinds))
+      fail(where + ".kind", fmt::format("unknown rewrite '{}'", r.kind));
+    r.layer = static_cast<int>(integer(field(j, "layer", where), where + ".layer", 0, kMax));
+    if (r.kind == "layer_fold" || r.kind == "dead_layer") return r;
+    r.units = indices(field(j, "units", where), where + ".units");
+    if (r.kind == "constant_unit") r.coefficient = numbers(field(j, "values", where), where + ".values", r.units.size());
+    if (r.kind == "duplicate_unit") {
+      r.into = indices(field(j, "into", where), where + ".into");
+      if (r.into.size() != r.units.size()) fail(where + ".into", "not one entry per unit");
+      r.coefficient = numbers(field(j, "factors", where), where + ".factors", r.units.size());
+    }
+    if (r.kind == "dependent_active") {
+      r.basis = indices(field(j, "basis", where), where + ".basis");
+      const json& a = array(field(j, "alpha", where), where + ".alpha");
+      if (a.size() != r.units.size()) fail(where + ".alpha", "not one row per unit");
+      for (std::size_t k = 0; k < a.size(); ++k)
+        r.alpha.push_back(numbers(a[k], fmt::format("{}.alpha[{}]", where, k), r.basis.size()));
+      r.coefficient = numbers(field(j, "offsets", where), where + ".offsets", r.units.size());
+    }
+    return r;
+  }
 
   Step step(const json& j, const std::string& where) const {
     const std::string rule = str(field(j, "rule", where), where + ".rule");
@@ -381,9 +448,8 @@ Certificate from_json(const json& j, const std::string& context) {
       cc.fates.push_back(std::move(f));
     }
     cc.output_digest = r.str(r.field(cj, "output_digest", "compress"), "compress.output_digest");
-    const json& del = r.field(cj, "deletions_only", "compress");
-    if (!del.is_boolean()) r.fail("compress.deletions_only", "expected true or false");
-    cc.deletions_only = del.get<bool>();
+    const json& rw = r.array(r.field(cj, "rewrites", "compress"), "compress.rewrites");
+    for (std::size_t k = 0; k < rw.size(); ++k) cc.rewrites.push_back(r.rewrite(rw[k], fmt::format("compress.rewrites[{}]", k)));
     c.compress = std::move(cc);
   } else if (c.command == "compress") {
     r.fail("compress", "a compress certificate needs the 'compress' field");

@@ -1,5 +1,5 @@
 #pragma once
-// The certificate of a stability analysis (and of a compression), version 1:
+// The certificate of a stability analysis (and of a compression), version 2:
 // the data structure, its JSON form, and the digests that tie it to one model
 // and one domain. The format, every field and the proof rule behind each kind
 // of evidence are documented in docs/certificates.md; the checker
@@ -27,7 +27,7 @@
 namespace leo::cert {
 
 inline constexpr const char* kFormat = "leo-certificate";
-inline constexpr int kVersion = 1;
+inline constexpr int kVersion = 2;
 
 // A sparse vector: the nonzero entries only, by index.
 struct SparseVector {
@@ -110,14 +110,39 @@ struct WitnessPoint {
 //   inactive  deleted as stably inactive: needs a certified upper bound <= 0;
 //   folded    folded into the next layer as stably active or inactive (layer
 //             folds, linearly dependent active units): needs a certified sign;
-//   other     deleted by a rewrite that holds on every input of the box's hull
-//             whatever the signs (zero outgoing weights, constant or
-//             duplicate units); the checker does not re-derive these.
+//   other     deleted by a rewrite that holds whatever the unit's sign (zero
+//             outgoing weights, constant or duplicate units).
+// The fates summarise; the proof is the replay of `rewrites`.
 enum class Fate { kept, inactive, folded, other };
+
+// One rewrite of the compression, in the order applied, on the network as it
+// was before it: `layer` is the hidden layer of that network, unit indices are
+// of that layer. Only what the checker cannot recompute is recorded:
+//   inactive_unit, zero_outgoing  units deleted;
+//   constant_unit                 units deleted, `coefficient` the constant
+//                                 value x_k each one was folded into the next bias as;
+//   duplicate_unit                units k deleted, each merged into `into` with
+//                                 x_k = c x_j, c in `coefficient`;
+//   dependent_active              units k deleted, x_k = sum_j alpha[k][j] x_basis[j]
+//                                 + offset_k, offsets in `coefficient`;
+//   layer_fold                    the whole (stable) layer folded into the next;
+//   dead_layer                    the network is the constant it computes with
+//                                 this layer's outputs 0 (every unit inactive, or none left).
+struct Rewrite {
+  std::string kind;
+  int layer = 0;
+  std::vector<int> units;
+  std::vector<int> into;
+  std::vector<double> coefficient;
+  std::vector<int> basis;
+  std::vector<std::vector<double>> alpha;  // per unit of `units`, over `basis`
+  bool operator==(const Rewrite&) const = default;
+};
+
 struct CompressClaims {
   std::vector<std::string> fates;  // per hidden layer, one char per unit: k i f o
   std::string output_digest;       // digest of the written model ("" if none)
-  bool deletions_only = false;     // the written model only deletes units (weights kept)
+  std::vector<Rewrite> rewrites;   // the replay, in order
 };
 
 struct Certificate {

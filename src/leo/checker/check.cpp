@@ -440,6 +440,394 @@ class Checker {
   }
 };
 
+// ---- compress: the replay of the rewrites ---------------------------------------
+//
+// The checker rebuilds the compressed network from the original, rewrite by
+// rewrite, in interval arithmetic: every weight and bias is an enclosure
+// [lo, hi] of every value the compressor's double arithmetic can have given
+// it (the exact result of the operation on values inside the enclosures,
+// widened by gamma_n * sum |terms|, the rounding error of any double
+// evaluation order of an n-term sum; docs/certificates.md). A rewrite is
+// replayed only when the facts it rests on are proven: certified signs, or
+// an identity (constant, duplicate, dependent units) whose residual over the
+// domain the checker bounds itself (CROWN on the original network with the
+// certified bounds) and which may change a next-layer pre-activation by at
+// most kResidual of its magnitude.
+
+constexpr double kUnitRoundoff = 0x1p-53;
+constexpr double kResidual = 0x1p-24;  // float32's unit roundoff: no more than storing the row in float32 would change
+
+struct Iv {
+  double lo = 0, hi = 0;
+};
+inline double mag(Iv a) { return std::max(std::abs(a.lo), std::abs(a.hi)); }
+// Enclosure of the exact a * b (upward rounding: lo as -(upper of -a*b)).
+inline Iv mul(Iv a, Iv b) {
+  const double hi = max_up(max_up(mul_up(a.lo, b.lo), mul_up(a.lo, b.hi)), max_up(mul_up(a.hi, b.lo), mul_up(a.hi, b.hi)));
+  const double neg = max_up(max_up(mul_up(-a.lo, b.lo), mul_up(-a.lo, b.hi)), max_up(mul_up(-a.hi, b.lo), mul_up(-a.hi, b.hi)));
+  return {-neg, hi};
+}
+// An n-term sum as the compressor computes it in double, in any order.
+struct Sum {
+  double hi = 0, neg = 0, magnitude = 0;
+  long n = 0;
+  void add(Iv t) {
+    hi += t.hi;
+    neg += -t.lo;
+    magnitude += mag(t);
+    ++n;
+  }
+  Iv result() const {
+    if (n <= 1) return {-neg, hi};  // a copy: no rounding
+    const double g = mul_up(mul_up(static_cast<double>(n), kUnitRoundoff), 1.01);  // gamma_n for n * u < 0.01
+    const double w = mul_up(g, magnitude);
+    return {-upper_of(neg + w), upper_of(hi + w)};
+  }
+};
+
+struct ILayer {
+  RowMajor lo, hi;  // weights
+  Eigen::VectorXd blo, bhi;
+  Eigen::Index rows() const { return lo.rows(); }
+  Eigen::Index cols() const { return lo.cols(); }
+  Iv w(Eigen::Index r, Eigen::Index c) const { return {lo(r, c), hi(r, c)}; }
+  void set(Eigen::Index r, Eigen::Index c, Iv v) { lo(r, c) = v.lo, hi(r, c) = v.hi; }
+  Iv b(Eigen::Index r) const { return {blo[r], bhi[r]}; }
+  void set_b(Eigen::Index r, Iv v) { blo[r] = v.lo, bhi[r] = v.hi; }
+};
+
+struct Origin {
+  std::size_t layer;
+  Eigen::Index unit;
+};
+
+class Replay {
+ public:
+  Replay(const Network& net, const Model& m, const Certificate& c, const Bounds& B, CheckSummary& s)
+      : m_(m), c_(c), B_(B), s_(s) {
+    for (const AffineLayer& l : net.layers) {
+      ILayer il;
+      il.lo = l.weights;
+      il.hi = l.weights;
+      il.blo = l.bias;
+      il.bhi = l.bias;
+      L_.push_back(std::move(il));
+    }
+    for (std::size_t k = 0; k < m.hidden(); ++k) {
+      origin_.emplace_back();
+      for (Eigen::Index i = 0; i < m.width(k); ++i) origin_.back().push_back({k, i});
+    }
+  }
+
+  void run() {
+    const auto& rw = c_.compress->rewrites;
+    for (std::size_t n = 0; n < rw.size(); ++n) {
+      where_ = fmt::format("compress: rewrites[{}] ({}, layer {})", n, rw[n].kind, rw[n].layer);
+      apply(rw[n]);
+      ++s_.rewrites_replayed;
+    }
+  }
+
+  // Every weight and bias of `out` must lie in the replayed enclosure, rounded
+  // to the stored type (round to nearest is monotone: rn(lo) <= rn(x) <= rn(hi)).
+  void compare(const Network& out) {
+    where_ = "compress: the compressed model";
+    if (out.layers.size() != L_.size())
+      fail(fmt::format("it has {} layers; the replayed rewrites give {}", out.layers.size(), L_.size()));
+    const bool f32 = out.input.type == ElementType::float32 || out.output.type == ElementType::float32;
+    const int old = std::fegetround();
+    std::fesetround(FE_TONEAREST);
+    auto stored = [&](double x) { return f32 ? static_cast<double>(static_cast<float>(x)) : x; };
+    auto within = [&](double v, double lo, double hi) { return stored(lo) <= v && v <= stored(hi); };
+    std::string problem;
+    for (std::size_t k = 0; k < L_.size() && problem.empty(); ++k) {
+      const AffineLayer& o = out.layers[k];
+      const ILayer& r = L_[k];
+      if (!o.is_dense()) {
+        problem = fmt::format("layer {} is a structured layer; the replay gives a dense one", k);
+        break;
+      }
+      if (o.outputs() != r.rows() || o.inputs() != r.cols()) {
+        problem = fmt::format("layer {} is {}x{}; the replayed rewrites give {}x{}", k, o.outputs(), o.inputs(), r.rows(), r.cols());
+        break;
+      }
+      for (Eigen::Index i = 0; i < r.rows() && problem.empty(); ++i) {
+        if (!within(o.bias[i], r.blo[i], r.bhi[i]))
+          problem = fmt::format("layer {} bias {} is {}; the replayed rewrites give [{}, {}]{}", k, i, num(o.bias[i]),
+                                num(r.blo[i]), num(r.bhi[i]), f32 ? " (before rounding to float32)" : "");
+        for (Eigen::Index c = 0; c < r.cols() && problem.empty(); ++c)
+          if (!within(o.weights(i, c), r.lo(i, c), r.hi(i, c)))
+            problem = fmt::format("layer {} weight ({}, {}) is {}; the replayed rewrites give [{}, {}]{}", k, i, c,
+                                  num(o.weights(i, c)), num(r.lo(i, c)), num(r.hi(i, c)),
+                                  f32 ? " (before rounding to float32)" : "");
+      }
+    }
+    std::fesetround(old);
+    if (!problem.empty()) fail(problem);
+  }
+
+ private:
+  const Model& m_;
+  const Certificate& c_;
+  const Bounds& B_;
+  CheckSummary& s_;
+  std::vector<ILayer> L_;                   // every layer, the output layer included
+  std::vector<std::vector<Origin>> origin_;  // per hidden layer: the original unit each unit is
+  std::string where_;
+
+  [[noreturn]] void fail(const std::string& what) const { throw CheckFailure(fmt::format("{}: {}", where_, what)); }
+
+  char verdict(Origin o) const { return c_.verdicts[o.layer][static_cast<std::size_t>(o.unit)]; }
+  std::string name(std::size_t h, Eigen::Index i) const {
+    const Origin o = origin_[h][static_cast<std::size_t>(i)];
+    return fmt::format("unit {} (original layer {} unit {})", i, o.layer, o.unit);
+  }
+
+  std::size_t layer_of(const Rewrite& r) const {
+    if (r.layer < 0 || static_cast<std::size_t>(r.layer) >= origin_.size())
+      fail(fmt::format("the network has {} hidden layers at this point", origin_.size()));
+    return static_cast<std::size_t>(r.layer);
+  }
+  void in_layer(std::size_t h, int unit, const char* field) const {
+    if (unit < 0 || static_cast<std::size_t>(unit) >= origin_[h].size())
+      fail(fmt::format("{} {}: layer {} has {} units at this point", field, unit, h, origin_[h].size()));
+  }
+  std::vector<bool> removal(std::size_t h, const std::vector<int>& units) const {
+    if (units.empty()) fail("it removes no unit");
+    std::vector<bool> mark(origin_[h].size(), false);
+    for (int u : units) {
+      in_layer(h, u, "unit");
+      if (mark[static_cast<std::size_t>(u)]) fail(fmt::format("unit {} is listed twice", u));
+      mark[static_cast<std::size_t>(u)] = true;
+    }
+    return mark;
+  }
+
+  // Upper bound of x = relu(g) of hidden unit (h, i) over the domain.
+  double x_max(std::size_t h, Eigen::Index i) const {
+    const Origin o = origin_[h][static_cast<std::size_t>(i)];
+    return std::max(B_.hi[o.layer][o.unit], 0.0);
+  }
+
+  // Bound on |a.g + d| over the domain, a over the original layer `layer`.
+  double residual(std::size_t layer, const Eigen::VectorXd& a, double d) const {
+    const double up = upper_of(linear_upper(m_, c_.box, B_, layer, a, nullptr) + d);
+    const double down = upper_of(linear_upper(m_, c_.box, B_, layer, -a, nullptr) + (-d));
+    return std::max({up, down, 0.0});
+  }
+
+  // The dropped residuals of a rewrite of hidden layer h: dropped[r] bounds
+  // how much the next layer's pre-activation r changes on the domain. Each
+  // must be at most kResidual of that pre-activation's magnitude.
+  void accept_residuals(std::size_t h, const Eigen::VectorXd& dropped) {
+    const ILayer& next = L_[h + 1];
+    for (Eigen::Index r = 0; r < next.rows(); ++r) {
+      if (dropped[r] == 0.0) continue;
+      double scale = mag(next.b(r));
+      for (Eigen::Index c = 0; c < next.cols(); ++c) scale += mul_up(mag(next.w(r, c)), x_max(h, c));
+      if (!std::isfinite(dropped[r]) || !std::isfinite(scale) || !(dropped[r] <= mul_up(kResidual, scale)))
+        fail(fmt::format("the identities it rests on hold on the domain only up to a change of {} in unit {} of the "
+                         "next layer, more than 2^-24 of its magnitude {}",
+                         num(dropped[r]), r, num(scale)));
+      s_.max_residual_ratio = std::max(s_.max_residual_ratio, dropped[r] / scale);
+    }
+  }
+
+  // Deletes the marked units of hidden layer h (rows of layer h, columns of layer h+1).
+  void delete_units(std::size_t h, const std::vector<bool>& mark) {
+    std::vector<Eigen::Index> keep;
+    for (std::size_t i = 0; i < mark.size(); ++i)
+      if (!mark[i]) keep.push_back(static_cast<Eigen::Index>(i));
+    ILayer& l = L_[h];
+    ILayer& n = L_[h + 1];
+    RowMajor lo = l.lo(keep, Eigen::all), hi = l.hi(keep, Eigen::all);
+    Eigen::VectorXd blo = l.blo(keep), bhi = l.bhi(keep);
+    l.lo = std::move(lo), l.hi = std::move(hi), l.blo = std::move(blo), l.bhi = std::move(bhi);
+    RowMajor nlo = n.lo(Eigen::all, keep), nhi = n.hi(Eigen::all, keep);
+    n.lo = std::move(nlo), n.hi = std::move(nhi);
+    std::vector<Origin> o;
+    for (Eigen::Index i : keep) o.push_back(origin_[h][static_cast<std::size_t>(i)]);
+    origin_[h] = std::move(o);
+  }
+
+  // The network is the constant it computes with hidden layer h's output x (intervals).
+  void make_constant(std::size_t h, std::vector<Iv> x) {
+    for (std::size_t k = h + 1; k < L_.size(); ++k) {
+      const ILayer& l = L_[k];
+      std::vector<Iv> g(static_cast<std::size_t>(l.rows()));
+      for (Eigen::Index r = 0; r < l.rows(); ++r) {
+        Sum s;
+        s.add(l.b(r));
+        for (Eigen::Index c = 0; c < l.cols(); ++c) s.add(mul(l.w(r, c), x[static_cast<std::size_t>(c)]));
+        g[static_cast<std::size_t>(r)] = s.result();
+        Iv& v = g[static_cast<std::size_t>(r)];
+        if (k + 1 < L_.size()) v = {std::max(v.lo, 0.0), std::max(v.hi, 0.0)};
+      }
+      x = std::move(g);
+    }
+    ILayer constant;
+    const Eigen::Index outputs = static_cast<Eigen::Index>(x.size());
+    constant.lo = RowMajor::Zero(outputs, m_.inputs);
+    constant.hi = RowMajor::Zero(outputs, m_.inputs);
+    constant.blo.resize(outputs);
+    constant.bhi.resize(outputs);
+    for (Eigen::Index r = 0; r < outputs; ++r) constant.set_b(r, x[static_cast<std::size_t>(r)]);
+    L_ = {std::move(constant)};
+    origin_.clear();
+  }
+
+  void apply(const Rewrite& r) {
+    if (r.kind == "inactive_channel" || r.kind == "constant_channel")
+      fail("a rewrite of structured layers, which the checker cannot re-derive");
+    const std::size_t h = layer_of(r);
+    ILayer& next = L_[h + 1];
+    if (r.kind == "inactive_unit") {
+      const auto mark = removal(h, r.units);
+      for (int u : r.units)
+        if (verdict(origin_[h][static_cast<std::size_t>(u)]) != 'i')
+          fail(fmt::format("{} is deleted as stably inactive, but is not proven so", name(h, u)));
+      delete_units(h, mark);
+    } else if (r.kind == "zero_outgoing") {
+      const auto mark = removal(h, r.units);
+      Eigen::VectorXd dropped = Eigen::VectorXd::Zero(next.rows());
+      for (int u : r.units)
+        for (Eigen::Index q = 0; q < next.rows(); ++q) {
+          const Iv w = next.w(q, u);
+          if (!(w.lo <= 0.0 && w.hi >= 0.0))
+            fail(fmt::format("{} is deleted as having no outgoing weights, but its weight to unit {} of the next layer "
+                             "is in [{}, {}]", name(h, u), q, num(w.lo), num(w.hi)));
+          dropped[q] += mul_up(mag(w), x_max(h, u));
+        }
+      accept_residuals(h, dropped);
+      delete_units(h, mark);
+    } else if (r.kind == "constant_unit") {
+      const auto mark = removal(h, r.units);
+      Eigen::VectorXd dropped = Eigen::VectorXd::Zero(next.rows());
+      for (std::size_t q = 0; q < r.units.size(); ++q) {
+        const int u = r.units[q];
+        const double v = r.coefficient[q];
+        if (!(v >= 0.0)) fail(fmt::format("{} is folded as the constant {}, but a ReLU output is never negative", name(h, u), num(v)));
+        const Origin o = origin_[h][static_cast<std::size_t>(u)];
+        Eigen::VectorXd a = Eigen::VectorXd::Zero(m_.width(o.layer));
+        a[o.unit] = 1.0;
+        const double gl = std::max(B_.lo[o.layer][o.unit], -linear_upper(m_, c_.box, B_, o.layer, -a, nullptr));
+        const double gh = std::min(B_.hi[o.layer][o.unit], linear_upper(m_, c_.box, B_, o.layer, a, nullptr));
+        // |relu(g) - v| for g in [gl, gh]: largest at an end.
+        const double rho = std::max({upper_of(std::max(gh, 0.0) - v), upper_of(v - std::max(gl, 0.0)), 0.0});
+        for (Eigen::Index k = 0; k < next.rows(); ++k) {
+          Sum s;
+          s.add(next.b(k));
+          s.add(mul(next.w(k, u), {v, v}));
+          next.set_b(k, s.result());
+          dropped[k] += mul_up(mag(next.w(k, u)), rho);
+        }
+      }
+      accept_residuals(h, dropped);
+      delete_units(h, mark);
+    } else if (r.kind == "duplicate_unit") {
+      const auto mark = removal(h, r.units);
+      Eigen::VectorXd dropped = Eigen::VectorXd::Zero(next.rows());
+      for (std::size_t q = 0; q < r.units.size(); ++q) {
+        const int k = r.units[q], j = r.into[q];
+        const double c = r.coefficient[q];
+        in_layer(h, j, "into");
+        if (mark[static_cast<std::size_t>(j)]) fail(fmt::format("unit {} is merged into unit {}, which it also removes", k, j));
+        if (!(c > 0.0)) fail(fmt::format("{} is merged with factor {}, which is not positive", name(h, k), num(c)));
+        const Origin ok = origin_[h][static_cast<std::size_t>(k)], oj = origin_[h][static_cast<std::size_t>(j)];
+        Eigen::VectorXd a = Eigen::VectorXd::Zero(m_.width(ok.layer));
+        a[ok.unit] = 1.0;
+        a[oj.unit] -= c;
+        // |relu(g_k) - c relu(g_j)| = |relu(g_k) - relu(c g_j)| <= |g_k - c g_j| (c > 0).
+        const double rho = residual(ok.layer, a, 0.0);
+        for (Eigen::Index p = 0; p < next.rows(); ++p) {
+          dropped[p] += mul_up(mag(next.w(p, k)), rho);
+          Sum s;
+          s.add(next.w(p, j));
+          s.add(mul(next.w(p, k), {c, c}));
+          next.set(p, j, s.result());
+        }
+      }
+      accept_residuals(h, dropped);
+      delete_units(h, mark);
+    } else if (r.kind == "dependent_active") {
+      const auto mark = removal(h, r.units);
+      for (int u : r.units)
+        if (verdict(origin_[h][static_cast<std::size_t>(u)]) != 'a')
+          fail(fmt::format("{} is folded as stably active, but is not proven so", name(h, u)));
+      for (int b : r.basis) {
+        in_layer(h, b, "basis unit");
+        if (mark[static_cast<std::size_t>(b)]) fail(fmt::format("basis unit {} is also removed", b));
+        if (verdict(origin_[h][static_cast<std::size_t>(b)]) != 'a')
+          fail(fmt::format("basis {} is not proven stably active", name(h, b)));
+      }
+      Eigen::VectorXd dropped = Eigen::VectorXd::Zero(next.rows());
+      std::vector<double> rho(r.units.size());
+      for (std::size_t q = 0; q < r.units.size(); ++q) {
+        const Origin ok = origin_[h][static_cast<std::size_t>(r.units[q])];
+        Eigen::VectorXd a = Eigen::VectorXd::Zero(m_.width(ok.layer));
+        a[ok.unit] = 1.0;
+        for (std::size_t j = 0; j < r.basis.size(); ++j)
+          a[origin_[h][static_cast<std::size_t>(r.basis[j])].unit] -= r.alpha[q][j];
+        // x = g for active units: x_k - sum_j alpha x_j - offset = a.g - offset.
+        rho[q] = residual(ok.layer, a, -r.coefficient[q]);
+      }
+      for (Eigen::Index p = 0; p < next.rows(); ++p) {
+        Sum bias;
+        bias.add(next.b(p));
+        for (std::size_t q = 0; q < r.units.size(); ++q) {
+          const Iv w = next.w(p, r.units[q]);
+          bias.add(mul(w, {r.coefficient[q], r.coefficient[q]}));
+          dropped[p] += mul_up(mag(w), rho[q]);
+        }
+        next.set_b(p, bias.result());
+        for (std::size_t j = 0; j < r.basis.size(); ++j) {
+          Sum s;
+          s.add(next.w(p, r.basis[j]));
+          for (std::size_t q = 0; q < r.units.size(); ++q) s.add(mul(next.w(p, r.units[q]), {r.alpha[q][j], r.alpha[q][j]}));
+          next.set(p, r.basis[j], s.result());
+        }
+      }
+      accept_residuals(h, dropped);
+      delete_units(h, mark);
+    } else if (r.kind == "layer_fold") {
+      std::vector<Eigen::Index> active;
+      for (std::size_t i = 0; i < origin_[h].size(); ++i) {
+        const char v = verdict(origin_[h][i]);
+        if (v == 'a') active.push_back(static_cast<Eigen::Index>(i));
+        else if (v != 'i') fail(fmt::format("the layer is folded as stable, but {} is not proven stable", name(h, static_cast<Eigen::Index>(i))));
+      }
+      const ILayer& l = L_[h];
+      ILayer merged;
+      merged.lo.resize(next.rows(), l.cols());
+      merged.hi.resize(next.rows(), l.cols());
+      merged.blo.resize(next.rows());
+      merged.bhi.resize(next.rows());
+      for (Eigen::Index p = 0; p < next.rows(); ++p) {
+        Sum bias;
+        bias.add(next.b(p));
+        for (Eigen::Index a : active) bias.add(mul(next.w(p, a), l.b(a)));
+        merged.set_b(p, bias.result());
+        for (Eigen::Index c = 0; c < l.cols(); ++c) {
+          Sum s;
+          for (Eigen::Index a : active) s.add(mul(next.w(p, a), l.w(a, c)));
+          if (active.empty()) s.add({0.0, 0.0});
+          merged.set(p, c, s.result());
+        }
+      }
+      L_[h + 1] = std::move(merged);
+      L_.erase(L_.begin() + static_cast<std::ptrdiff_t>(h));
+      origin_.erase(origin_.begin() + static_cast<std::ptrdiff_t>(h));
+    } else if (r.kind == "dead_layer") {
+      for (std::size_t i = 0; i < origin_[h].size(); ++i)
+        if (verdict(origin_[h][i]) != 'i')
+          fail(fmt::format("the network is made constant, but {} is not proven stably inactive", name(h, static_cast<Eigen::Index>(i))));
+      make_constant(h, std::vector<Iv>(origin_[h].size(), Iv{0.0, 0.0}));
+    } else {
+      fail("a rewrite the checker cannot re-derive");
+    }
+  }
+};
+
 Model read_model(const Network& network) {
   Model m;
   if (network.layers.empty()) throw InputError("model: no layers");
@@ -478,10 +866,17 @@ void check_header(const Network& network, const Certificate& cert) {
 
 }  // namespace
 
-CheckSummary check(const Network& network, const Certificate& cert) {
+CheckSummary check(const Network& network, const Certificate& cert, const Network* compressed) {
   const auto start = std::chrono::steady_clock::now();
   const Model m = read_model(network);
   check_header(network, cert);
+  if (compressed && !cert.compress) throw InputError("certificate: --compressed needs a compress certificate");
+  if (compressed) {
+    const std::string d = digest(*compressed);
+    if (cert.compress->output_digest != d)
+      throw CheckFailure(fmt::format("compress: the compressed model is not the one this certificate was written for "
+                                     "(output_digest {}, this model's is {})", cert.compress->output_digest, d));
+  }
   CheckSummary summary;
   {
     RoundUpward mode;
@@ -508,74 +903,53 @@ CheckSummary check(const Network& network, const Certificate& cert) {
             if (f == 'o') ++summary.compress_other;
           }
         }
+        if (compressed) {
+          Replay replay(network, m, cert, checker.bounds(), summary);
+          replay.run();
+          replay.compare(*compressed);
+          summary.compressed_checked = true;
+        }
       }
     } else if (!cert.verdicts.empty()) {
       throw InputError("certificate: verdicts for a model without hidden layers");
+    } else if (compressed) {
+      Replay replay(network, m, cert, Bounds{}, summary);
+      replay.run();
+      replay.compare(*compressed);
+      summary.compressed_checked = true;
     }
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
 
-void check_compressed(const Network& network, const Certificate& cert, const Network& compressed,
-                      CheckSummary& summary) {
-  if (!cert.compress) throw InputError("certificate: --compressed needs a compress certificate");
-  const CompressClaims& cc = *cert.compress;
-  const std::string d = digest(compressed);
-  if (cc.output_digest != d)
-    throw CheckFailure(fmt::format("compress: the compressed model is not the one this certificate was written for "
-                                   "(output_digest {}, this model's is {})", cc.output_digest, d));
-  summary.compressed_checked = true;
-  if (!cc.deletions_only) return;
-  // Rebuild: delete the units whose fate is inactive or other, exactly.
-  const std::size_t H = network.hidden_layers();
-  std::vector<std::vector<Eigen::Index>> kept(H);
-  for (std::size_t k = 0; k < H; ++k)
-    for (Eigen::Index i = 0; i < network.layers[k].outputs(); ++i)
-      if (cc.fates[k][static_cast<std::size_t>(i)] == 'k') kept[k].push_back(i);
-      else if (cc.fates[k][static_cast<std::size_t>(i)] == 'f')
-        throw CheckFailure(fmt::format("compress: layer {} unit {} is folded, but the certificate says the model only deletes units", k, i));
-  // A unit of fate "other" must have zero outgoing weights to the kept units of the next layer.
-  for (std::size_t k = 0; k < H; ++k)
-    for (Eigen::Index i = 0; i < network.layers[k].outputs(); ++i) {
-      if (cc.fates[k][static_cast<std::size_t>(i)] != 'o') continue;
-      const AffineLayer& next = network.layers[k + 1];
-      auto rows = k + 1 < H ? kept[k + 1] : std::vector<Eigen::Index>{};
-      if (k + 1 >= H)
-        for (Eigen::Index r = 0; r < next.outputs(); ++r) rows.push_back(r);
-      for (Eigen::Index r : rows)
-        if (next.weights(r, i) != 0.0)
-          throw CheckFailure(fmt::format("compress: layer {} unit {} was deleted as having no outgoing weights, but its "
-                                         "weight to unit {} of the next layer is {}", k, i, r, num(next.weights(r, i))));
-    }
-  if (compressed.layers.size() != network.layers.size())
-    throw CheckFailure(fmt::format("compress: the compressed model has {} layers; deleting the certified units leaves {}",
-                                   compressed.layers.size(), network.layers.size()));
-  const bool f32 = compressed.input.type == ElementType::float32 || compressed.output.type == ElementType::float32;
-  auto stored = [&](double x) { return f32 ? static_cast<double>(static_cast<float>(x)) : x; };
-  for (std::size_t k = 0; k < network.layers.size(); ++k) {
-    std::vector<Eigen::Index> rows, cols;
-    if (k < H) rows = kept[k];
-    else for (Eigen::Index r = 0; r < network.layers[k].outputs(); ++r) rows.push_back(r);
-    if (k == 0) for (Eigen::Index c = 0; c < network.layers[0].inputs(); ++c) cols.push_back(c);
-    else cols = kept[k - 1];
-    const AffineLayer& a = network.layers[k];
-    const AffineLayer& b = compressed.layers[k];
-    if (b.outputs() != static_cast<Eigen::Index>(rows.size()) || b.inputs() != static_cast<Eigen::Index>(cols.size()))
-      throw CheckFailure(fmt::format("compress: layer {} of the compressed model is {}x{}; the certified deletions give {}x{}",
-                                     k, b.outputs(), b.inputs(), rows.size(), cols.size()));
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      if (stored(a.bias[rows[r]]) != b.bias[static_cast<Eigen::Index>(r)])
-        throw CheckFailure(fmt::format("compress: layer {} bias {} is {}; the original's is {}", k, r,
-                                       num(b.bias[static_cast<Eigen::Index>(r)]), num(a.bias[rows[r]])));
-      for (std::size_t c = 0; c < cols.size(); ++c)
-        if (stored(a.weights(rows[r], cols[c])) != b.weights(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)))
-          throw CheckFailure(fmt::format("compress: layer {} weight ({}, {}) is {}; the original's is {}", k, r, c,
-                                         num(b.weights(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c))),
-                                         num(a.weights(rows[r], cols[c]))));
-    }
-  }
-  summary.compressed_rederived = true;
+nlohmann::json to_json(const Certificate& c, const CheckSummary& s) {
+  nlohmann::json j;
+  j["valid"] = true;
+  j["command"] = c.command;
+  j["version"] = c.version;
+  j["claims"] = {{"propagate", s.propagate_steps},
+                 {"linear", s.linear_claims},
+                 {"input_split_trees", s.input_split_trees},
+                 {"input_split_nodes", s.input_split_nodes},
+                 {"relu_split", s.relu_split_claims},
+                 {"relu_split_nodes", s.relu_split_nodes},
+                 {"stable_units", s.stable_units},
+                 {"unstable_units", s.unstable_units},
+                 {"witness_signs", s.witness_signs},
+                 {"undecided_units", s.undecided_units}};
+  if (c.compress)
+    j["compress"] = {{"removed_on_proven_verdicts", s.compress_fates},
+                     {"removed_by_other_rewrites", s.compress_other},
+                     {"rewrites_replayed", s.rewrites_replayed},
+                     {"max_residual_ratio", s.max_residual_ratio},
+                     {"compressed_model_checked", s.compressed_checked}};
+  j["domain"] = {{"features", c.box.size()},
+                 {"lower", std::vector<double>(c.box.lower.data(), c.box.lower.data() + c.box.size())},
+                 {"upper", std::vector<double>(c.box.upper.data(), c.box.upper.data() + c.box.size())},
+                 {"digest", c.domain_digest}};
+  j["seconds"] = s.seconds;
+  return j;
 }
 
 }  // namespace leo::cert

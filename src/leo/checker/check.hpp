@@ -24,6 +24,8 @@
 #include <array>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "leo/checker/certificate.hpp"
 #include "leo/network/network.hpp"
 #include "leo/util/error.hpp"
@@ -48,10 +50,11 @@ struct CheckSummary {
   long unstable_units = 0;    // verdicts u confirmed by two witnesses
   long undecided_units = 0;   // verdicts ? (no claim)
   long witness_signs = 0;     // signs re-evaluated
-  long compress_fates = 0;    // removed units whose rewrite was tied to a proven verdict
-  long compress_other = 0;    // removed units by rewrites the checker does not re-derive
-  bool compressed_checked = false;     // a compressed model was compared (see check_compressed)
-  bool compressed_rederived = false;   // ... and re-derived from the original (deletions only)
+  long compress_fates = 0;    // removed units whose fate names a proven verdict (i, f)
+  long compress_other = 0;    // removed units whose fate is "other" (zero outgoing, constant, duplicate)
+  long rewrites_replayed = 0;          // rewrites re-derived from the original (with --compressed)
+  double max_residual_ratio = 0;       // largest dropped identity residual / magnitude of the unit it changes
+  bool compressed_checked = false;     // the compressed model was re-derived and every weight found in its enclosure
   double seconds = 0;
 };
 
@@ -59,16 +62,20 @@ struct CheckSummary {
 // of). Throws InputError (exit 2) when the certificate is of another model or
 // domain, or does not fit the network's shapes (a layer the checker does not
 // support included); CheckFailure (exit 1) at the first claim that fails.
-CheckSummary check(const Network& network, const Certificate& cert);
+//
+// With `compressed` (a compress certificate only): the model the compression
+// wrote. The checker replays the certificate's rewrites, in order, from the
+// original's weights and the proven verdicts, in interval arithmetic
+// enclosing every double evaluation of each rewrite; each rewrite must rest
+// on proven facts (certified signs; identities whose residual on the domain
+// the checker bounds itself, see docs/certificates.md), and every weight and
+// bias of `compressed` must lie in its replayed enclosure rounded to the
+// stored type. Anything else, a rewrite it cannot re-derive included, is a
+// CheckFailure naming the rewrite or the weight.
+CheckSummary check(const Network& network, const Certificate& cert, const Network* compressed = nullptr);
 
-// For a compress certificate: `compressed` must be the model the compression
-// wrote (its digest). When the certificate says the compression only deleted
-// units, the checker also rebuilds it from `network` by deleting the units
-// whose fate is inactive (proven) or other (each must then have all-zero
-// outgoing weights to the surviving units), and requires every weight and
-// bias to equal the written one after rounding to the written element type.
-// Throws as check(); fills the compressed_* fields of `summary`.
-void check_compressed(const Network& network, const Certificate& cert, const Network& compressed,
-                      CheckSummary& summary);
+// What `leo check --json` prints for a certificate that holds: "valid", the
+// claims checked per kind, the compress replay, the domain, the time.
+nlohmann::json to_json(const Certificate& cert, const CheckSummary& summary);
 
 }  // namespace leo::cert

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "leo/checker/check.hpp"
@@ -23,34 +24,6 @@ struct CheckArgs {
   bool json = false;
 };
 
-nlohmann::json summary_json(const cert::Certificate& c, const cert::CheckSummary& s) {
-  nlohmann::json j;
-  j["valid"] = true;
-  j["command"] = c.command;
-  j["version"] = c.version;
-  j["claims"] = {{"propagate", s.propagate_steps},
-                 {"linear", s.linear_claims},
-                 {"input_split_trees", s.input_split_trees},
-                 {"input_split_nodes", s.input_split_nodes},
-                 {"relu_split", s.relu_split_claims},
-                 {"relu_split_nodes", s.relu_split_nodes},
-                 {"stable_units", s.stable_units},
-                 {"unstable_units", s.unstable_units},
-                 {"witness_signs", s.witness_signs},
-                 {"undecided_units", s.undecided_units}};
-  if (c.compress)
-    j["compress"] = {{"removed_on_proven_verdicts", s.compress_fates},
-                     {"removed_by_other_rewrites", s.compress_other},
-                     {"compressed_model_checked", s.compressed_checked},
-                     {"compressed_model_rederived", s.compressed_rederived}};
-  j["domain"] = {{"features", c.box.size()},
-                 {"lower", std::vector<double>(c.box.lower.data(), c.box.lower.data() + c.box.size())},
-                 {"upper", std::vector<double>(c.box.upper.data(), c.box.upper.data() + c.box.size())},
-                 {"digest", c.domain_digest}};
-  j["seconds"] = s.seconds;
-  return j;
-}
-
 Run setup_check(CLI::App& app) {
   auto args = std::make_shared<CheckArgs>();
   app.add_option("MODEL", args->model, "The model the certificate is of (ONNX or .nnet)")->required();
@@ -64,11 +37,9 @@ Run setup_check(CLI::App& app) {
     cert::Certificate c = cert::read_certificate(args->certificate);
     cert::CheckSummary s;
     try {
-      s = cert::check(network, c);
-      if (!args->compressed.empty()) {
-        Network out = load_model_file(args->compressed, true);
-        cert::check_compressed(network, c, out, s);
-      }
+      std::optional<Network> out;
+      if (!args->compressed.empty()) out = load_model_file(args->compressed, true);
+      s = cert::check(network, c, out ? &*out : nullptr);
     } catch (const cert::CheckFailure& e) {
       throw cert::CheckFailure(fmt::format("{}: claim does not hold: {}", args->certificate, e.what()));
     } catch (const InputError& e) {
@@ -77,7 +48,7 @@ Run setup_check(CLI::App& app) {
       throw InputError(fmt::format("{}: {}", args->certificate, what));
     }
     if (args->json) {
-      std::cout << summary_json(c, s).dump() << "\n";
+      std::cout << cert::to_json(c, s).dump() << "\n";
     } else {
       std::cout << fmt::format("certificate: {} ({} certificate, version {}): every claim holds\n", args->certificate,
                                c.command, c.version);
@@ -94,15 +65,14 @@ Run setup_check(CLI::App& app) {
                                "(no claim)\n",
                                s.stable_units, s.unstable_units, s.witness_signs, s.undecided_units);
       if (c.compress) {
-        std::cout << fmt::format("compress:    {} units removed on proven verdicts, {} by rewrites not re-derived "
-                                 "(zero outgoing, constant, duplicate)\n",
+        std::cout << fmt::format("compress:    {} units removed on proven verdicts, {} by rewrites that hold whatever "
+                                 "the sign (zero outgoing, constant, duplicate)\n",
                                  s.compress_fates, s.compress_other);
         if (s.compressed_checked)
-          std::cout << fmt::format("compressed:  {} is the model certified{}\n", args->compressed,
-                                   s.compressed_rederived ? "; re-derived from the original by the certified deletions, "
-                                                            "every weight equal"
-                                                          : "; its new weights are not re-derived (rewrites beyond "
-                                                            "deletions)");
+          std::cout << fmt::format("compressed:  {} follows from the original: {} rewrites replayed in interval arithmetic, "
+                                   "every weight and bias within its enclosure (largest dropped residual {:.3g} of a "
+                                   "unit's magnitude)\n",
+                                   args->compressed, s.rewrites_replayed, s.max_residual_ratio);
       }
       std::cout << fmt::format("time:        {:.3f} s\n", s.seconds);
     }

@@ -15,6 +15,7 @@
 #include "leo/cli/domain_options.hpp"
 #include "leo/cli/model_io.hpp"
 #include "leo/cli/options.hpp"
+#include "leo/compress/certificate.hpp"
 #include "leo/cli/outputs.hpp"
 #include "leo/network/evaluate_float.hpp"
 #include "leo/stability/certify.hpp"
@@ -39,32 +40,6 @@ struct CompressArgs {
   bool json = false;
   std::string certificate;
 };
-
-// The compress part of a certificate: what happened to each original hidden
-// unit (kept, or removed on which kind of fact), and the written model's digest.
-cert::CompressClaims compress_claims(const api::CompressModelResult& r) {
-  cert::CompressClaims c;
-  const Analysis& a = r.analysis;
-  std::vector<std::string> fates;
-  for (const auto& layer : a.layers) {
-    std::string f;
-    for (const UnitVerdict& v : layer)
-      f.push_back(v.status == Status::inactive ? 'i' : v.status == Status::active ? 'f' : 'o');
-    fates.push_back(std::move(f));
-  }
-  bool dead = false, deletions = true;
-  for (const RewriteStep& s : r.rewrite.steps) {
-    dead = dead || s.kind == RewriteKind::dead_layer;
-    deletions = deletions && (s.kind == RewriteKind::inactive_unit || s.kind == RewriteKind::zero_outgoing);
-  }
-  if (!dead)
-    for (const KeptLayer& k : r.rewrite.kept_units())
-      for (int u : k.units) fates[static_cast<std::size_t>(k.original_layer)][static_cast<std::size_t>(u)] = 'k';
-  c.fates = std::move(fates);
-  c.deletions_only = deletions && !dead;
-  c.output_digest = cert::digest(r.compressed);
-  return c;
-}
 
 std::string widths_text(const Network& net) {
   auto w = net.widths();
@@ -202,7 +177,7 @@ Run setup_compress(CLI::App& app) {
     if (!args->certificate.empty() && cluster::primary()) {  // written first: no model without its certificate
       cert::Certificate c = make_certificate(original, result.analysis, recorder);
       c.command = "compress";
-      c.compress = compress_claims(result);
+      c.compress = compress_claims(result.analysis, result.rewrite, result.compressed);
       cert::write_certificate(c, args->certificate);
     }
     if (cluster::primary()) api::save_model(result.compressed, out, save);  // mpirun: rank 0 writes

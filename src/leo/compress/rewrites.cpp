@@ -91,6 +91,13 @@ std::string unit_list(const std::vector<UnitOrigin>& units) {
   return out;
 }
 
+std::vector<int> marked_indices(const std::vector<bool>& mark) {
+  std::vector<int> out;
+  for (std::size_t i = 0; i < mark.size(); ++i)
+    if (mark[i]) out.push_back(static_cast<int>(i));
+  return out;
+}
+
 std::vector<UnitOrigin> marked_origins(const Compressible& s, std::size_t h, const std::vector<bool>& mark) {
   std::vector<UnitOrigin> out;
   for (std::size_t i = 0; i < mark.size(); ++i)
@@ -175,6 +182,7 @@ RewriteResult remove_inactive_units(const Compressible& state) {
     if (n == 0) continue;
     r.steps.push_back({RewriteKind::inactive_unit, static_cast<int>(h), n,
                        "stably inactive: " + unit_list(marked_origins(s, h, remove))});
+    r.steps.back().removed = marked_indices(remove);
     delete_units(s, h, remove);
     if (collapse_if_empty(s, h, r.steps)) return r;
   }
@@ -208,6 +216,7 @@ RewriteResult remove_zero_outgoing(const Compressible& state) {
     if (n == 0) continue;
     r.steps.push_back({RewriteKind::zero_outgoing, static_cast<int>(h), n,
                        "all outgoing weights zero: " + unit_list(marked_origins(s, h, remove))});
+    r.steps.back().removed = marked_indices(remove);
     delete_units(s, h, remove);
     if (collapse_if_empty(s, h, r.steps)) return r;
   }
@@ -224,6 +233,7 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
     auto& next = s.network.layers[h + 1];
     Eigen::VectorXd g = layer.weights * hull.point + layer.bias;
     std::vector<bool> remove(static_cast<std::size_t>(layer.outputs()));
+    std::vector<double> values;
     int n = 0;
     for (Index i = 0; i < layer.outputs(); ++i) {
       Status st = s.status[h][static_cast<std::size_t>(i)];
@@ -237,6 +247,7 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
       if (!constant) continue;
       double value = st == Status::inactive ? 0.0 : std::max(g[i], 0.0);
       if (value != 0.0) next.bias += next.weights.col(i) * value;
+      values.push_back(value);
       remove[static_cast<std::size_t>(i)] = true;
       ++n;
     }
@@ -244,6 +255,8 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
       r.steps.push_back({RewriteKind::constant_unit, static_cast<int>(h), n,
                          "constant on the domain, folded into the next bias: " +
                              unit_list(marked_origins(s, h, remove))});
+      r.steps.back().removed = marked_indices(remove);
+      r.steps.back().coefficient = std::move(values);
       delete_units(s, h, remove);
       if (collapse_if_empty(s, h, r.steps)) return r;
     }
@@ -274,6 +287,8 @@ RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, d
 
     std::vector<bool> remove(static_cast<std::size_t>(n));
     std::vector<UnitOrigin> merged;
+    std::vector<int> merged_index, merged_into;
+    std::vector<double> factors;
     std::string pairs;
     for (Index k = 1; k < n; ++k) {
       if (norms[k] == 0) continue;
@@ -289,12 +304,18 @@ RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, d
         if (may_vary(sj) && !may_vary(sk)) sj = sk;
         remove[static_cast<std::size_t>(k)] = true;
         merged.push_back(s.origin[h][static_cast<std::size_t>(k)]);
+        merged_index.push_back(static_cast<int>(k));
+        merged_into.push_back(static_cast<int>(j));
+        factors.push_back(c);
         break;
       }
     }
     if (!merged.empty()) {
       r.steps.push_back({RewriteKind::duplicate_unit, static_cast<int>(h), static_cast<int>(merged.size()),
                          "positively proportional to another unit: " + unit_list(merged)});
+      r.steps.back().removed = std::move(merged_index);
+      r.steps.back().into = std::move(merged_into);
+      r.steps.back().coefficient = std::move(factors);
       delete_units(s, h, remove);
       if (collapse_if_empty(s, h, r.steps)) return r;
     }
@@ -355,6 +376,10 @@ RewriteResult fold_dependent_active_units(const Compressible& state, const Box& 
         r.steps.push_back({RewriteKind::dependent_active, static_cast<int>(h), static_cast<int>(dependent.size()),
                            fmt::format("{} stably active units span rank {} on the domain; folded: {}", q, rank,
                                        unit_list(marked_origins(s, h, remove)))});
+        r.steps.back().removed = dependent;
+        r.steps.back().basis = basis;
+        r.steps.back().coefficient = std::vector<double>(offset.data(), offset.data() + offset.size());
+        r.steps.back().alpha = alpha;
         delete_units(s, h, remove);
         if (collapse_if_empty(s, h, r.steps)) return r;
       }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -168,12 +169,61 @@ class Search {
   VerifyResult& r_;
 };
 
+// Gradient starts taken from the random points, per output and direction.
+int pool_starts(const VerifyOptions& options) { return std::max(1, options.gradient_starts) / 2 + 1; }
+
+// How promising a point is as a start of the ascent on s * (f_A,k - f_B,k):
+// its value there; a NaN difference (an overflow) first.
+double start_key(double difference, int s) {
+  return std::isnan(difference) ? std::numeric_limits<double>::infinity() : s * difference;
+}
+
+// The pool of gradient starts after one more chunk X of random points (d:
+// their differences): for every output k and direction s, the `keep` points
+// of the pool and X with the largest start_key; the pool holds their union,
+// in the order of arrival. So the starts are the best of ALL the random
+// points, whatever the chunk size.
+void merge_pool(MatrixXd& pool, MatrixXd& pool_diff, const MatrixXd& X, const MatrixXd& d, int keep) {
+  const Index old = pool.cols(), total = old + X.cols(), outputs = d.rows();
+  if (old == 0 && X.cols() <= keep) {
+    pool = X, pool_diff = d;
+    return;
+  }
+  const MatrixXd& old_diff = pool_diff;
+  auto column = [&](Index c) { return c < old ? old_diff.col(c) : d.col(c - old); };
+  std::vector<char> chosen(static_cast<std::size_t>(total), 0);
+  std::vector<Index> order(static_cast<std::size_t>(total));
+  const auto top = std::min<Index>(keep, total);
+  for (Index k = 0; k < outputs; ++k)
+    for (int s : {1, -1}) {
+      std::iota(order.begin(), order.end(), 0);
+      // Ties go to the earlier point, as in one pass over all the points.
+      std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](Index p, Index q) {
+        const double kp = start_key(column(p)[k], s), kq = start_key(column(q)[k], s);
+        return kp > kq || (kp == kq && p < q);
+      });
+      for (Index t = 0; t < top; ++t) chosen[static_cast<std::size_t>(order[static_cast<std::size_t>(t)])] = 1;
+    }
+  const Index count = std::count(chosen.begin(), chosen.end(), 1);
+  MatrixXd next(pool.rows() ? pool.rows() : X.rows(), count), next_diff(outputs, count);
+  for (Index c = 0, j = 0; c < total; ++c)
+    if (chosen[static_cast<std::size_t>(c)]) {
+      if (c < old)
+        next.col(j) = pool.col(c);
+      else
+        next.col(j) = X.col(c - old);
+      next_diff.col(j++) = column(c);
+    }
+  pool = std::move(next);
+  pool_diff = std::move(next_diff);
+}
+
 void gradient_search(const Network& a, const Network& b, const Box& box, const MatrixXd& pool,
                      const MatrixXd& pool_diff, const VerifyOptions& options, std::mt19937_64& rng, Search& search) {
   const Index outputs = a.outputs();
   const Index n = box.size();
   const int starts = std::max(1, options.gradient_starts);
-  const int from_pool = std::min<int>(starts / 2 + 1, static_cast<int>(pool.cols()));
+  const int from_pool = std::min<int>(pool_starts(options), static_cast<int>(pool.cols()));
   // Columns: (output k, direction s, start).
   const Index columns = outputs * 2 * starts;
   MatrixXd X(n, columns), C = MatrixXd::Zero(outputs, columns);
@@ -184,7 +234,7 @@ void gradient_search(const Network& a, const Network& b, const Box& box, const M
     for (int s : {1, -1}) {
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(order.begin(), order.begin() + from_pool, order.end(),
-                        [&](Index p, Index q) { return s * pool_diff(k, p) > s * pool_diff(k, q); });
+                        [&](Index p, Index q) { return start_key(pool_diff(k, p), s) > start_key(pool_diff(k, q), s); });
       for (int t = 0; t < starts; ++t, ++c) {
         if (t < from_pool)
           X.col(c) = pool.col(order[static_cast<std::size_t>(t)]);
@@ -469,14 +519,17 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   }
   search.consider(box.center(), "probe");
   search.consider(corner_points(box, rng), "corner");
-  // Random points, in chunks; the first chunk is kept as the pool of gradient
-  // starts. A chunk's activations take widest x chunk doubles per layer: for
-  // wide (convolutional) layers the chunk shrinks to keep that near 2^25
-  // doubles (256 MiB).
+  // Random points, in chunks; the best of them for each output and direction
+  // are kept as the pool of gradient starts (merge_pool). A chunk's
+  // activations take widest x chunk doubles per layer: the chunk keeps that
+  // near 2^21 doubles (16 MiB), so that the matrices of one chunk are reused
+  // heap memory rather than fresh pages mapped, faulted in and cleared by the
+  // kernel for every product (glibc maps blocks above its threshold, at most
+  // 32 MiB, afresh): on CNNs that was a third of the check's time.
   Index widest = std::max(a.inputs(), b.inputs());
   for (const Network* net : {&a, &b})
     for (const auto& layer : net->layers) widest = std::max(widest, layer.outputs());
-  const int chunk = static_cast<int>(std::clamp<Index>((Index{1} << 25) / std::max<Index>(widest, 1), 64, 4096));
+  const int chunk = static_cast<int>(std::clamp<Index>((Index{1} << 21) / std::max<Index>(widest, 1), 16, 4096));
   MatrixXd pool, pool_diff;
   for (int done = 0; done < options.random_points;) {
     int n = std::min(chunk, options.random_points - done);
@@ -484,7 +537,7 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
     MatrixXd d = search.consider(X, "random");
     ticker.set(fmt::format("search: {} points, max |f_A - f_B| = {:.3g}", result.points_evaluated,
                            result.max_abs_deviation));
-    if (pool.cols() == 0) pool = X, pool_diff = d;
+    merge_pool(pool, pool_diff, X, d, pool_starts(options));
     done += n;
   }
   if (pool.cols() == 0) {
