@@ -264,7 +264,7 @@ namespace {
 // nodes, the witness candidates met.
 // `tree`: when set, the tree of the side proven is recorded there (certificates).
 TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& bounds, const Analysis& start,
-                      std::size_t h, Eigen::Index unit, const SplitStageOptions& options,
+                      std::size_t h, Eigen::Index unit, const SplitStageOptions& options, long budget,
                       const Deadline& deadline, cert::ReluSplit* tree) {
   int proven = 0;
   double bound = 0;
@@ -274,7 +274,7 @@ TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& b
     if (!needs_witness(start, h, unit, nonpositive) || deadline.expired()) continue;
     Progress::global().heartbeat();
     SplitOptions o;
-    o.max_nodes = options.unit_nodes;
+    o.max_nodes = budget;
     o.limits = options.limits;
     o.beta_iterations = options.beta_iterations;
     o.lp = options.lp;
@@ -320,37 +320,45 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
                              "their undecided units stay undecided", h))
       break;
     // The layer's units are independent (their searches read layers < h):
-    // one task per unit, merged in unit order (unit_tasks.hpp).
-    std::vector<std::size_t> units;
-    for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
-      const auto unit = static_cast<Eigen::Index>(i);
-      if (needs_witness(analysis, h, unit, true) || needs_witness(analysis, h, unit, false)) units.push_back(i);
-    }
-    const Analysis& start = analysis;  // read only while the tasks run
-    const NetworkBounds& root = bounds;
-    std::vector<cert::ReluSplit> trees(options.recorder ? units.size() : 0);
-    auto results = run_tasks(units.size(), options.threads, unit_tasks::fingerprint("split", h, units, start, root),
-                             [&](std::size_t k) {
-                               return split_unit(net, box, root, start, h, static_cast<Eigen::Index>(units[k]),
-                                                 options, limit,
-                                                 options.recorder ? &trees[k] : nullptr);
-                             });
-    for (std::size_t k = 0; k < units.size(); ++k) {
-      unit_tasks::Reader in(results[k]);
-      const long side = in.count();
-      const double bound = in.number();
-      nodes += in.count();
-      const auto points = in.points();
-      in.finish();
-      for (const auto& x : points) harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
-      if (side == 0) continue;
-      ++proofs;
-      if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
-      const auto unit = static_cast<Eigen::Index>(units[k]);
-      if (side == 1)
-        bounds[h].upper[unit] = std::min(bounds[h].upper[unit], bound);
-      else
-        bounds[h].lower[unit] = std::max(bounds[h].lower[unit], bound);
+    // one task per unit, merged in unit order (unit_tasks.hpp). Two passes:
+    // every unit with the small budget, then the units still undecided (no
+    // proof, no witness of either sign from any unit's search) with the large
+    // one, so the nodes go where the cheap search fell short.
+    for (int pass = 0; pass < 2 && !out_of_time(); ++pass) {
+      const long budget = pass == 0 ? options.unit_nodes : options.hard_unit_nodes;
+      if (pass == 1 && budget <= options.unit_nodes) break;
+      std::vector<std::size_t> units;
+      for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
+        const auto unit = static_cast<Eigen::Index>(i);
+        if (needs_witness(analysis, h, unit, true) || needs_witness(analysis, h, unit, false)) units.push_back(i);
+      }
+      const Analysis& start = analysis;  // read only while the tasks run
+      const NetworkBounds& root = bounds;
+      std::vector<cert::ReluSplit> trees(options.recorder ? units.size() : 0);
+      auto results = run_tasks(units.size(), options.threads,
+                               unit_tasks::fingerprint(pass == 0 ? "split" : "split-hard", h, units, start, root),
+                               [&](std::size_t k) {
+                                 return split_unit(net, box, root, start, h, static_cast<Eigen::Index>(units[k]),
+                                                   options, budget, limit, options.recorder ? &trees[k] : nullptr);
+                               });
+      for (std::size_t k = 0; k < units.size(); ++k) {
+        unit_tasks::Reader in(results[k]);
+        const long side = in.count();
+        const double bound = in.number();
+        nodes += in.count();
+        const auto points = in.points();
+        in.finish();
+        for (const auto& x : points) harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
+        if (side == 0) continue;
+        ++proofs;
+        if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
+        const auto unit = static_cast<Eigen::Index>(units[k]);
+        if (side == 1)
+          bounds[h].upper[unit] = std::min(bounds[h].upper[unit], bound);
+        else
+          bounds[h].lower[unit] = std::max(bounds[h].lower[unit], bound);
+      }
+      apply_bounds(analysis, bounds, Stage::split);
     }
     apply_bounds(analysis, bounds, Stage::split);
     Progress::global().report("split", "layer {}: {} proofs, {} nodes so far, {} units undecided ({:.2f}s)", h, proofs,
