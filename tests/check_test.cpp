@@ -388,3 +388,24 @@ TEST(EvaluateFloat, Float32GradientsMatchDoubleAndShareTheForwardPass) {
   EXPECT_LE((g32 - g64).cwiseAbs().maxCoeff(), 1e-4 * (1 + g64.cwiseAbs().maxCoeff()));
   EXPECT_GT(g64.cwiseAbs().maxCoeff(), 0.01);
 }
+
+TEST(CheckWrittenModel, TheOriginalWrittenBackNeedsNoSampling) {
+  DeadUnitsNet d;
+  VerifyOptions options;
+  options.random_points = 2000;
+  WrittenModelCheck same =
+      check_written_model(d.net, d.net, ElementType::float32, d.box, Eigen::MatrixXd(40, 0), options);
+  EXPECT_TRUE(same.passed());
+  EXPECT_EQ(same.in_double.proven_bound, 0.0);
+  EXPECT_EQ(same.worst().max_abs_deviation, 0.0);
+  EXPECT_LE(same.points_checked(), 2 * 258);
+  // One weight one float32 step away: not the same model, the full searches.
+  Network moved = d.net;
+  moved.layers[1].weights(40, 30) = std::nextafter(static_cast<float>(moved.layers[1].weights(40, 30)), 1.0f);
+  WrittenModelCheck other =
+      check_written_model(d.net, moved, ElementType::float32, d.box, Eigen::MatrixXd(40, 0), options);
+  EXPECT_TRUE(std::isinf(other.in_double.proven_bound));
+  EXPECT_GT(other.in_double.points_evaluated, 2000);
+  EXPECT_GT(other.as_deployed.points_evaluated, 2000);
+  EXPECT_GT(other.in_double.max_abs_deviation, 0.0);
+}

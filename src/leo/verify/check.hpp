@@ -81,7 +81,11 @@ struct WrittenModelCheck {
 // ~1e-13). Otherwise the full search runs, as without `analysis`; and always
 // when both arithmetics are double (as_deployed is then that search). The
 // stored-arithmetic deviation (float32 rounding of different sums) has no
-// such proof and is always searched in full.
+// such proof and is always searched in full, except when `written` as stored
+// has the original's weights bit for bit and the same arithmetic (nothing
+// removed): then both deviations are 0 at every point (the same operations
+// on the same inputs), proven_bound is 0 and both searches keep only their
+// fixed points, with or without `analysis`.
 WrittenModelCheck check_written_model(const Network& original, const Network& written, ElementType stored_type,
                                       const Box& box, const Eigen::MatrixXd& probes,
                                       const VerifyOptions& options = {}, const Analysis* analysis = nullptr);

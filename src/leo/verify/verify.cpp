@@ -12,6 +12,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <stdexcept>
 
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
@@ -536,7 +537,12 @@ double difference_bound(const Network& a, const Network& b, const Analysis& anal
     for (const auto& layer : net->layers)
       if (!layer.is_dense()) return none;
   // T = 0: J's rows are f_A - f_B and f_B - f_A themselves.
-  JointNetwork joint = joint_difference(a, b, analysis_a, Analysis{}, box, 0.0);
+  JointNetwork joint;
+  try {
+    joint = joint_difference(a, b, analysis_a, Analysis{}, box, 0.0);
+  } catch (const std::invalid_argument&) {
+    return none;  // verdicts that do not fit A: no proof (the search decides)
+  }
   const Box& jbox = joint.box;
   NetworkBounds bounds = interval_bounds(joint.net, jbox);
   apply_verdicts(joint, bounds);
