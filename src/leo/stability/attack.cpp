@@ -224,6 +224,10 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
   // target hardest that way), then uniform random restarts; smaller first
   // steps, more of them.
   if (options.deep_starts <= 0 || deadline.expired()) return decided;
+  // At most half of what is left of a limited stage: the bound stages after
+  // decide the units this round cannot.
+  const Deadline half(deadline.unlimited() ? 0.0 : 0.5 * deadline.remaining());
+  const Deadline& deep_deadline = deadline.unlimited() ? deadline : half;
   targets.clear();
   for (const Target& t : lacking(analysis))
     if (t.layer > 0) targets.push_back(t);
@@ -263,7 +267,7 @@ int attack_stage(const Network& network, Analysis& analysis, std::mt19937_64& rn
     }
   }
   decided += attack_round(network, analysis, targets, deep, std::max(1, options.deep_steps), options.deep_first_step,
-                          options, deadline, [&](std::size_t t, int s, Eigen::Ref<Eigen::VectorXd> x) {
+                          options, deep_deadline, [&](std::size_t t, int s, Eigen::Ref<Eigen::VectorXd> x) {
                             const auto& from = starts_of[t];
                             if (s < static_cast<int>(from.size()))
                               x = analysis.witnesses[static_cast<std::size_t>(from[static_cast<std::size_t>(s)])].input;

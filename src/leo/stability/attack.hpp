@@ -31,7 +31,8 @@ struct AttackOptions {
   // pushing the target hardest towards the sign wanted: largest
   // sign * w * upper bound), the rest uniform random restarts; `deep_steps`
   // steps from deep_first_step (starts near a useful point: smaller steps).
-  // 0 starts: no second round.
+  // 0 starts: no second round. With a limited deadline the round gets at
+  // most half of the time left when it starts.
   int deep_starts = 8;
   int deep_guided = 4;
   int deep_steps = 50;

@@ -115,7 +115,7 @@ std::vector<std::vector<bool>> feeding_units(const Network& network) {
 // stage's full LPs of the feeding units (the sign LPs of undecided units
 // have no own share: they decide units).
 constexpr double kAlphaShare = 0.2;
-constexpr double kLpBoundsShare = 0.25;
+constexpr double kLpBoundsShare = 0.15;
 
 // The earlier of two deadlines.
 const Deadline& earlier(const Deadline& a, const Deadline& b) { return a.remaining() < b.remaining() ? a : b; }
@@ -220,6 +220,27 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         split.seconds = stage_seconds(split.seconds, options.split_share, deadline);
         split.recorder = rec;
         split.threads = unit_threads;
+        // Layerwise re-tightening: once a layer's units are proven stable,
+        // the next layer's bounds are re-optimised (alpha-CROWN) from them
+        // before its searches start: units it settles need no search, and
+        // the others' searches start from tighter relaxations.
+        NetworkBounds last = *bounds;
+        const Deadline own(split.seconds);
+        split.before_layer = [&](std::size_t h) {
+          bool changed = false;
+          for (std::size_t j = 0; j < h && !changed; ++j)
+            changed = !(last[j].lower.array() == (*bounds)[j].lower.array()).all() ||
+                      !(last[j].upper.array() == (*bounds)[j].upper.array()).all();
+          if (!changed || h + 1 >= network.layers.size()) return;
+          std::vector<std::vector<bool>> targets(network.layers.size());
+          targets[h].assign(static_cast<std::size_t>(network.layers[h].outputs()), true);
+          linear_stage([&] {
+            alpha_bounds(network, domain.box, *bounds, targets, AlphaOptions{}, earlier(own, deadline));
+          });
+          const int settled = apply_bounds(a, *bounds, Stage::alpha);
+          if (settled > 0) progress.report("split", "layer {}: {} units settled by alpha-CROWN from the proofs before", h, settled);
+          last = *bounds;
+        };
         return split_stage(network, domain.box, *bounds, a, split, deadline);
       }
       case Stage::milp: {
