@@ -276,6 +276,7 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
                       options.limits.nonzeros);
       break;
     }
+    if (options.before_layer) options.before_layer(h);
     // The layer's units are independent (their searches read layers < h):
     // one task per unit, merged in unit order (unit_tasks.hpp).
     std::vector<std::size_t> units;
