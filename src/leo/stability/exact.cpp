@@ -322,15 +322,10 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
       analysis.timed_out = true;
       return;
     }
-    if (options.limits.exceeded(net, tight, l)) {
-      const ModelSize size = relaxation_size(net, tight, l);
-      Progress::global().report("milp", "per-unit: layer {} and later skipped: the MILP of the layers before would have "
-                                "{} rows and {} nonzeros (limits {} and {}); their undecided units stay undecided", l,
-                                size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
-      note_size_limit(analysis, Stage::milp, l, size.rows, size.nonzeros, options.limits.rows,
-                      options.limits.nonzeros);
+    if (skip_over_size_limit(net, tight, l, options.limits, analysis, Stage::milp,
+                             fmt::format("per-unit: layer {} and later skipped: the MILP of the layers before", l),
+                             "their undecided units stay undecided", l))
       return;
-    }
     // The MILP of layers [0, l) plus the g columns of layer l.
     MilpModel model;
     auto inputs = add_input_columns(model, box);
@@ -416,14 +411,9 @@ void exact_network(const Network& net, const Box& box, const NetworkBounds& boun
     return;
   }
 
-  if (options.limits.exceeded(net, tight, hidden)) {
-    const ModelSize size = relaxation_size(net, tight, hidden);
-    Progress::global().report("milp", "network: skipped: the MILP would have {} rows and {} nonzeros (limits {} and "
-                              "{}); the undecided units stay undecided", size.rows, size.nonzeros,
-                              options.limits.rows, options.limits.nonzeros);
-    note_size_limit(analysis, Stage::milp, 0, size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
+  if (skip_over_size_limit(net, tight, hidden, options.limits, analysis, Stage::milp, "network: skipped: the MILP",
+                           "the undecided units stay undecided", 0))
     return;
-  }
   MilpModel model;
   auto inputs = add_input_columns(model, box);
   ReluEncodingOptions relax;
