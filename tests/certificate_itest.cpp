@@ -128,6 +128,16 @@ TEST_F(Certificates, L1ExampleAndSmallModels) {
   }
 }
 
+// Regression: the split/milp residue of the l1 example left a unit whose only
+// negative witness had g = -1e-17, within rounding of 0: the checker could
+// not confirm it and rejected the honest certificate. The writer now keeps
+// only witnesses whose sign survives a rounding-error bound and writes a unit
+// without two such witnesses as undecided.
+TEST_F(Certificates, WitnessesWithinRoundingOfZeroAreNotClaimed) {
+  json s = check_ok(example_l1(), certificate("l1_split_milp", example_l1(), "--stages ibp,split,milp --threads 1"));
+  EXPECT_GT(s["claims"]["unstable_units"].get<int>(), 0);
+}
+
 TEST_F(Certificates, CompressDeletionsAreRederived) {
   const fs::path out = dir / "l1_small.onnx", c = dir / "l1_compress.cert";
   auto r = test::run_leo("-q compress " + q(example_l1()) + " -o " + q(out) + " --certificate " + q(c));
