@@ -466,8 +466,13 @@ TEST(Bab, MatchesGridAndMilpOnOneAndTwoInputNets) {
 // with 1 or 2 inputs: never a proof the grid contradicts, never a refutation
 // without a point that shows it, and every sign the grid shows with a clear
 // margin is proven (a complete search: leaves with every phase fixed are
-// exact LPs).
-TEST(ReluSplit, SoundAndCompleteAgainstADenseGrid) {
+// exact LPs). Nodes bounded by beta-CROWN and the LP, by beta-CROWN alone (the
+// LP only where every phase is fixed), and by the LP alone.
+class ReluSplitModes : public ::testing::TestWithParam<std::pair<int, bool>> {};
+INSTANTIATE_TEST_SUITE_P(BetaLp, ReluSplitModes,
+                         ::testing::Values(std::pair{20, true}, std::pair{20, false}, std::pair{0, true}));
+
+TEST_P(ReluSplitModes, SoundAndCompleteAgainstADenseGrid) {
   std::mt19937_64 rng(5);
   int proven = 0, refuted = 0, clear = 0;
   for (int k = 0; k < 10; ++k) {
@@ -490,7 +495,12 @@ TEST(ReluSplit, SoundAndCompleteAgainstADenseGrid) {
           };
           SplitOptions o;
           o.max_nodes = 5000;
+          o.beta_iterations = GetParam().first;
+          o.lp = GetParam().second;
           SplitResult r = prove_sign(net, box, b, layer, i, nonpositive, o, check);
+          if (o.beta_iterations == 0) {
+            EXPECT_EQ(r.betas, 0);
+          }
           if (r.status == SplitResult::Status::proven) {
             ++proven;
             EXPECT_LE(nonpositive ? max : -min, 0.0) << "layer " << layer << " unit " << i;
@@ -536,6 +546,41 @@ TEST(ReluSplit, StageAgainstADenseGrid) {
   }
   EXPECT_GT(by_split, 30);
   EXPECT_LT(undecided, 12);  // the first layer's unstable units need a witness from another stage
+}
+
+// The split stage (beta-CROWN nodes, then beta alone) agrees with the per-unit
+// MILP baseline on random nets with more inputs than a grid covers: every unit
+// both decide gets the same verdict, and split decides most of what MILP does.
+TEST(ReluSplit, StageAgreesWithThePerUnitMilp) {
+  std::mt19937_64 rng(33);
+  int both = 0, by_milp = 0, by_split = 0;
+  for (int k = 0; k < 6; ++k) {
+    Network net = test::random_network({5, 14, 14, 10, 2}, rng, 0.4);
+    Domain d = box_domain(5, -1, 1);
+    AnalyzeOptions exact;
+    exact.stages = {Stage::ibp, Stage::milp};
+    Analysis m = analyze(net, d, exact);
+    for (bool lp : {true, false}) {
+      SCOPED_TRACE("net " + std::to_string(k) + (lp ? " beta+lp" : " beta"));
+      AnalyzeOptions o;
+      o.stages = {Stage::ibp, Stage::samples, Stage::attack, Stage::crown, Stage::split};
+      o.split.unit_nodes = 300;
+      o.split.lp = lp;
+      Analysis a = analyze(net, d, o);
+      test::expect_valid_witnesses(net, a);
+      for (std::size_t h = 0; h < a.layers.size(); ++h)
+        for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
+          const Status s = a.layers[h][i].status, t = m.layers[h][i].status;
+          by_milp += t != Status::undecided;
+          by_split += s != Status::undecided;
+          if (s == Status::undecided || t == Status::undecided) continue;
+          ++both;
+          EXPECT_STREQ(to_string(s), to_string(t)) << "layer " << h << " unit " << i;
+        }
+    }
+  }
+  EXPECT_GT(both, 200);
+  EXPECT_GE(by_split, by_milp * 9 / 10);
 }
 
 // A node budget too small to finish leaves the answer unknown, never wrong.
@@ -779,6 +824,78 @@ TEST(Threads, MoreThreadsThanCoresAreCapped) {
   EXPECT_EQ(effective_threads(1), 1);
   EXPECT_EQ(effective_threads(1000), hardware_threads());
   EXPECT_GE(hardware_threads(), 1);
+}
+
+}  // namespace
+}  // namespace leo
+
+namespace leo {
+namespace {
+
+// Issue 15 section 3: the attack's second round starts a deep unit's search
+// from the witness of the predecessor that pushes it hardest.
+// Layer 0: p = 10 (x0 - 0.9) (active only for x0 > 0.9), q = x1 - 0.5.
+// Layer 1: t = relu(p) - 0.5 (positive only for x0 > 0.95).
+Network deep_unit_net() {
+  AffineLayer l0{Eigen::MatrixXd{{10.0, 0.0}, {0.0, 1.0}}, Eigen::Vector2d(-9.0, -0.5)};
+  AffineLayer l1{Eigen::MatrixXd{{1.0, 0.0}}, Eigen::VectorXd::Constant(1, -0.5)};
+  AffineLayer out{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)};
+  return Network({l0, l1, out});
+}
+
+TEST(Attack, DeepRoundStartsFromThePredecessorsWitness) {
+  const Network net = deep_unit_net();
+  for (bool deep : {false, true}) {
+    Analysis a = make_analysis(net, box_domain(2, 0, 1));
+    // A witness that p is active (x0 = 0.91: p = 0.1 > 0, t = -0.4 < 0).
+    harvest_witnesses(net, Eigen::MatrixXd(Eigen::Vector2d(0.91, 0.5)), a, Stage::samples);
+    ASSERT_TRUE(a.layers[0][0].seen_positive);
+    ASSERT_TRUE(a.layers[1][0].seen_negative);
+    ASSERT_FALSE(a.layers[1][0].seen_positive);
+    AttackOptions options;
+    options.starts = 1;  // round 1: the box centre only (t = -0.5 there, no gradient)
+    options.steps = 1;
+    options.deep_starts = deep ? 1 : 0;  // round 2: the guided start alone
+    options.deep_guided = 1;
+    options.deep_steps = 20;
+    std::mt19937_64 rng(3);
+    attack_stage(net, a, rng, options);
+    EXPECT_EQ(a.layers[1][0].status == Status::unstable, deep);
+    // Every witness shows what it claims when re-evaluated in double.
+    for (const Witness& w : a.witnesses) {
+      const auto pre = net.pre_activations(Eigen::MatrixXd(w.input));
+      for (const WitnessUnit& u : w.units) {
+        const double g = pre[static_cast<std::size_t>(u.layer)](u.unit, 0);
+        EXPECT_TRUE(u.positive ? g > 0 : g < 0);
+      }
+    }
+  }
+}
+
+TEST(Attack, DeepRoundWitnessesAreRealOnRandomNets) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 5; ++trial) {
+    Network net = test::random_network({4, 10, 10, 10, 10, 10, 2}, rng, 0.8);
+    Analysis a = make_analysis(net, box_domain(4, 0, 1));
+    AttackOptions options;
+    options.starts = 2;
+    options.steps = 5;
+    attack_stage(net, a, rng, options);
+    for (const Witness& w : a.witnesses) {
+      EXPECT_TRUE((w.input.array() >= 0).all() && (w.input.array() <= 1).all());
+      const auto pre = net.pre_activations(Eigen::MatrixXd(w.input));
+      for (const WitnessUnit& u : w.units) {
+        const double g = pre[static_cast<std::size_t>(u.layer)](u.unit, 0);
+        EXPECT_TRUE(u.positive ? g > 0 : g < 0) << trial;
+      }
+    }
+    // Units decided unstable have both signs among the witnesses.
+    for (std::size_t h = 0; h < a.layers.size(); ++h)
+      for (const UnitVerdict& v : a.layers[h])
+        if (v.status == Status::unstable) {
+          EXPECT_TRUE(v.seen_positive && v.seen_negative);
+        }
+  }
 }
 
 }  // namespace

@@ -97,6 +97,37 @@ std::vector<std::vector<bool>> undecided_targets(const Network& network, const A
   return targets;
 }
 
+// Every unit of the hidden layers (the bound stages keep the unstable ones):
+// their bounds, not only their signs, matter, since the triangle relaxation
+// of an unstable unit feeds every later layer's bounds (and the exact
+// stages' models).
+std::vector<std::vector<bool>> hidden_units(const Network& network) {
+  std::vector<std::vector<bool>> targets;
+  for (std::size_t l = 0; l < network.layers.size(); ++l)
+    targets.emplace_back(static_cast<std::size_t>(network.layers[l].outputs()), l + 1 < network.layers.size());
+  return targets;
+}
+
+// The hidden units whose relaxations feed a later hidden layer (all but the
+// last hidden layer's), and not those of layer 0, which CROWN bounds exactly
+// already (an affine function of the input): the units whose LP bounds pay.
+std::vector<std::vector<bool>> feeding_units(const Network& network) {
+  std::vector<std::vector<bool>> targets;
+  for (std::size_t l = 0; l < network.layers.size(); ++l)
+    targets.emplace_back(static_cast<std::size_t>(network.layers[l].outputs()), l > 0 && l + 2 < network.layers.size());
+  return targets;
+}
+
+// With a time limit, shares of the time left when the stage starts: the
+// alpha stage's optimisation of every unstable unit's bounds, and the LP
+// stage's full LPs of the feeding units (the sign LPs of undecided units
+// have no own share: they decide units).
+constexpr double kAlphaShare = 0.2;
+constexpr double kLpBoundsShare = 0.15;
+
+// The earlier of two deadlines.
+const Deadline& earlier(const Deadline& a, const Deadline& b) { return a.remaining() < b.remaining() ? a : b; }
+
 // A stage's own time budget: `configured` (<= 0: none), capped with a time
 // limit by `share` of the time left when the stage starts.
 double stage_seconds(double configured, double share, const Deadline& deadline) {
@@ -152,9 +183,15 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         return apply_bounds(a, *bounds, Stage::crown);
       case Stage::alpha:
         ensure_bounds();
-        linear_stage([&] {
-          alpha_bounds(network, domain.box, *bounds, undecided_targets(network, a), AlphaOptions{}, deadline);
-        });
+        {
+          // The bounds of every unstable hidden unit, layer by layer (each
+          // layer from its predecessors' optimised bounds), not only the
+          // signs of the undecided ones: the exact stages build on them.
+          const Deadline own(stage_seconds(0, kAlphaShare, deadline));
+          linear_stage([&] {
+            alpha_bounds(network, domain.box, *bounds, hidden_units(network), AlphaOptions{}, earlier(own, deadline));
+          });
+        }
         return apply_bounds(a, *bounds, Stage::alpha);
       case Stage::bab: {
         ensure_bounds();
@@ -166,16 +203,52 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         if (rec) rec->input_split(std::move(tree));
         return decided;
       }
-      case Stage::lp:
+      case Stage::lp: {
         ensure_bounds();
-        linear_stage([&] { lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline); });
-        return apply_bounds(a, *bounds, Stage::lp);
+        // Layer by layer: alpha-CROWN again from the LP-tightened layers
+        // before, the sign LPs of the undecided units, then full LPs of the
+        // unstable units that feed later layers; every LP's primal point is
+        // a witness candidate, re-evaluated in double.
+        const int before = undecided_units(a);
+        const auto feeding = feeding_units(network);
+        LpOptions lp;
+        lp.full = &feeding;
+        lp.full_seconds = stage_seconds(0, kLpBoundsShare, deadline);
+        lp.realpha = true;
+        lp.on_point = [&](std::size_t, const Eigen::VectorXd& x) {
+          harvest_witnesses(network, Eigen::MatrixXd(x), a, Stage::lp);
+        };
+        linear_stage([&] { lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), lp, deadline); });
+        apply_bounds(a, *bounds, Stage::lp);
+        return before - undecided_units(a);
+      }
       case Stage::split: {
         ensure_bounds();
         SplitStageOptions split = options.split;
         split.seconds = stage_seconds(split.seconds, options.split_share, deadline);
         split.recorder = rec;
         split.threads = unit_threads;
+        // Layerwise re-tightening: once a layer's units are proven stable,
+        // the next layer's bounds are re-optimised (alpha-CROWN) from them
+        // before its searches start: units it settles need no search, and
+        // the others' searches start from tighter relaxations.
+        NetworkBounds last = *bounds;
+        const Deadline own(split.seconds);
+        split.before_layer = [&](std::size_t h) {
+          bool changed = false;
+          for (std::size_t j = 0; j < h && !changed; ++j)
+            changed = !(last[j].lower.array() == (*bounds)[j].lower.array()).all() ||
+                      !(last[j].upper.array() == (*bounds)[j].upper.array()).all();
+          if (!changed || h + 1 >= network.layers.size()) return;
+          std::vector<std::vector<bool>> targets(network.layers.size());
+          targets[h].assign(static_cast<std::size_t>(network.layers[h].outputs()), true);
+          linear_stage([&] {
+            alpha_bounds(network, domain.box, *bounds, targets, AlphaOptions{}, earlier(own, deadline));
+          });
+          const int settled = apply_bounds(a, *bounds, Stage::alpha);
+          if (settled > 0) progress.report("split", "layer {}: {} units settled by alpha-CROWN from the proofs before", h, settled);
+          last = *bounds;
+        };
         return split_stage(network, domain.box, *bounds, a, split, deadline);
       }
       case Stage::milp: {
