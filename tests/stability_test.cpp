@@ -466,8 +466,13 @@ TEST(Bab, MatchesGridAndMilpOnOneAndTwoInputNets) {
 // with 1 or 2 inputs: never a proof the grid contradicts, never a refutation
 // without a point that shows it, and every sign the grid shows with a clear
 // margin is proven (a complete search: leaves with every phase fixed are
-// exact LPs).
-TEST(ReluSplit, SoundAndCompleteAgainstADenseGrid) {
+// exact LPs). Nodes bounded by beta-CROWN and the LP, by beta-CROWN alone (the
+// LP only where every phase is fixed), and by the LP alone.
+class ReluSplitModes : public ::testing::TestWithParam<std::pair<int, bool>> {};
+INSTANTIATE_TEST_SUITE_P(BetaLp, ReluSplitModes,
+                         ::testing::Values(std::pair{20, true}, std::pair{20, false}, std::pair{0, true}));
+
+TEST_P(ReluSplitModes, SoundAndCompleteAgainstADenseGrid) {
   std::mt19937_64 rng(5);
   int proven = 0, refuted = 0, clear = 0;
   for (int k = 0; k < 10; ++k) {
@@ -490,7 +495,12 @@ TEST(ReluSplit, SoundAndCompleteAgainstADenseGrid) {
           };
           SplitOptions o;
           o.max_nodes = 5000;
+          o.beta_iterations = GetParam().first;
+          o.lp = GetParam().second;
           SplitResult r = prove_sign(net, box, b, layer, i, nonpositive, o, check);
+          if (o.beta_iterations == 0) {
+            EXPECT_EQ(r.betas, 0);
+          }
           if (r.status == SplitResult::Status::proven) {
             ++proven;
             EXPECT_LE(nonpositive ? max : -min, 0.0) << "layer " << layer << " unit " << i;
@@ -536,6 +546,41 @@ TEST(ReluSplit, StageAgainstADenseGrid) {
   }
   EXPECT_GT(by_split, 30);
   EXPECT_LT(undecided, 12);  // the first layer's unstable units need a witness from another stage
+}
+
+// The split stage (beta-CROWN nodes, then beta alone) agrees with the per-unit
+// MILP baseline on random nets with more inputs than a grid covers: every unit
+// both decide gets the same verdict, and split decides most of what MILP does.
+TEST(ReluSplit, StageAgreesWithThePerUnitMilp) {
+  std::mt19937_64 rng(33);
+  int both = 0, by_milp = 0, by_split = 0;
+  for (int k = 0; k < 6; ++k) {
+    Network net = test::random_network({5, 14, 14, 10, 2}, rng, 0.4);
+    Domain d = box_domain(5, -1, 1);
+    AnalyzeOptions exact;
+    exact.stages = {Stage::ibp, Stage::milp};
+    Analysis m = analyze(net, d, exact);
+    for (bool lp : {true, false}) {
+      SCOPED_TRACE("net " + std::to_string(k) + (lp ? " beta+lp" : " beta"));
+      AnalyzeOptions o;
+      o.stages = {Stage::ibp, Stage::samples, Stage::attack, Stage::crown, Stage::split};
+      o.split.unit_nodes = 300;
+      o.split.lp = lp;
+      Analysis a = analyze(net, d, o);
+      test::expect_valid_witnesses(net, a);
+      for (std::size_t h = 0; h < a.layers.size(); ++h)
+        for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
+          const Status s = a.layers[h][i].status, t = m.layers[h][i].status;
+          by_milp += t != Status::undecided;
+          by_split += s != Status::undecided;
+          if (s == Status::undecided || t == Status::undecided) continue;
+          ++both;
+          EXPECT_STREQ(to_string(s), to_string(t)) << "layer " << h << " unit " << i;
+        }
+    }
+  }
+  EXPECT_GT(both, 200);
+  EXPECT_GE(by_split, by_milp * 9 / 10);
 }
 
 // A node budget too small to finish leaves the answer unknown, never wrong.

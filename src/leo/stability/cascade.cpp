@@ -78,6 +78,14 @@ bool stage_available(Stage stage) { return stage != Stage::none; }
 
 namespace {
 
+// Undecided units of the model: values carried for a skip connection are left
+// out, so that a stage's "decided" adds up to the reports' totals.
+int undecided_model_units(const Analysis& a) {
+  int n = 0;
+  for (std::size_t h = 0; h < a.layers.size(); ++h) n += a.count_model(h, Status::undecided);
+  return n;
+}
+
 std::vector<std::vector<bool>> undecided_targets(const Network& network, const Analysis& a) {
   std::vector<std::vector<bool>> targets;
   for (std::size_t l = 0; l < network.layers.size(); ++l) {
@@ -271,23 +279,26 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       continue;
     }
     if (stage == Stage::milp && options.exact == ExactMethod::none) continue;
-    const int left = undecided_units(a);
+    const int left = undecided_units(a);  // carried values included: their bounds still matter
     if (left == 0) continue;
+    const int model_left = undecided_model_units(a);
     if (deadline.expired()) {
       a.timed_out = true;
-      progress.report(info.name, "time limit reached; skipped ({} units undecided)", left);
+      progress.report(info.name, "time limit reached; skipped ({} units undecided)", model_left);
       a.stage_times.push_back({stage, 0.0, 0});  // every requested stage has its line
       continue;
     }
-    progress.report(info.name, "{} units undecided, {:.1f}s elapsed", left, total.seconds());
+    progress.report(info.name, "{} units undecided, {:.1f}s elapsed", model_left, total.seconds());
     Stopwatch watch;
-    int decided = 0;
     {
       StageProgress beat(info.name, left);  // a line at least every 5 s (util/progress.hpp)
-      decided = body(stage);
+      body(stage);
     }
-    a.stage_times.push_back({stage, watch.seconds(), decided});
-    progress.report(info.name, "decided {} units in {:.2f}s, {} left", decided, watch.seconds(), undecided_units(a));
+    // Units of the model the stage decided (the body's own count includes carried values).
+    const int model_now = undecided_model_units(a);
+    a.stage_times.push_back({stage, watch.seconds(), model_left - model_now});
+    progress.report(info.name, "decided {} units in {:.2f}s, {} left", model_left - model_now, watch.seconds(),
+                    model_now);
   }
   if (undecided_units(a) > 0 && deadline.expired()) a.timed_out = true;
   a.time_seconds = total.seconds();

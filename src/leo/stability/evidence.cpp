@@ -23,9 +23,15 @@ Analysis make_analysis(const Network& network, const Domain& domain) {
   return a;
 }
 
-void note_size_limit(Analysis& a, Stage stage, std::size_t layer, std::int64_t rows, std::int64_t nonzeros,
-                     std::int64_t limit_rows, std::int64_t limit_nonzeros) {
-  a.skipped_models.push_back({stage, layer, rows, nonzeros, limit_rows, limit_nonzeros});
+bool skip_over_size_limit(const Network& net, const NetworkBounds& bounds, std::size_t layer,
+                          const ModelLimits& limits, Analysis& a, Stage stage, std::string_view subject,
+                          std::string_view consequence, std::size_t recorded_layer) {
+  if (!limits.exceeded(net, bounds, layer)) return false;
+  const ModelSize size = relaxation_size(net, bounds, layer);
+  Progress::global().report(to_string(stage), "{} would have {} rows and {} nonzeros (limits {} and {}); {}", subject,
+                            size.rows, size.nonzeros, limits.rows, limits.nonzeros, consequence);
+  a.skipped_models.push_back({stage, recorded_layer, size.rows, size.nonzeros, limits.rows, limits.nonzeros});
+  return true;
 }
 
 int undecided_units(const Analysis& a) {

@@ -21,8 +21,10 @@
 // Every decision is counted in the progress lines (util/progress.hpp).
 #include <Eigen/Dense>
 #include <cstddef>
+#include <string_view>
 
 #include "leo/bounds/bounds.hpp"
+#include "leo/bounds/lp.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
 
@@ -37,10 +39,15 @@ inline bool needs_witness(const Analysis& a, std::size_t h, Eigen::Index i, bool
   return v.status == Status::undecided && !(positive ? v.seen_positive : v.seen_negative);
 }
 
-// Records that `stage` skipped the model of layers before `layer` (size
-// limits, verdict.hpp SkippedModel).
-void note_size_limit(Analysis& a, Stage stage, std::size_t layer, std::int64_t rows, std::int64_t nonzeros,
-                     std::int64_t limit_rows, std::int64_t limit_nonzeros);
+// The size limit of the exact models (bounds/lp.hpp ModelLimits), checked,
+// reported and recorded in one place: when the model of layers [0, layer) is
+// over `limits`, prints "<subject> would have R rows and N nonzeros (limits ..);
+// <consequence>" as a progress line of `stage`, records the skip in the
+// analysis (verdict.hpp SkippedModel, at `recorded_layer`) and returns true;
+// the caller then does not build the model and its units stay undecided.
+bool skip_over_size_limit(const Network& net, const NetworkBounds& bounds, std::size_t layer,
+                          const ModelLimits& limits, Analysis& a, Stage stage, std::string_view subject,
+                          std::string_view consequence, std::size_t recorded_layer);
 
 // Number of units still undecided.
 int undecided_units(const Analysis& a);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "leo/bounds/beta.hpp"
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/bounds/lp.hpp"
@@ -14,7 +15,6 @@
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/unit_tasks.hpp"
 #include "leo/util/parallel.hpp"
-#include "leo/util/cluster.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/error.hpp"
 
@@ -114,17 +114,27 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
   double envelope = -std::numeric_limits<double>::infinity();  // max over proven leaves of max a.g
 
   CrownOptions crown;
-  crown.last_layer = layer;
+  // With beta-CROWN at the nodes, CROWN re-tightens only the layers before the
+  // target (their bounds are the node's relaxation); the target itself is
+  // bounded by beta, whose first iterate is CROWN's bound of the target alone
+  // (not of every unit of its layer).
+  crown.last_layer = options.beta_iterations > 0 && layer > 0 ? layer - 1 : layer;
   crown.report = false;
   crown.batch_rows = 256;  // the deadline is checked between batches: keep them short on wide nets
   std::unique_ptr<SplitLp> lp;  // built at the first node that needs it, warm-started after
-  std::vector<std::pair<std::vector<Split>, int>> stack{{{}, 0}};  // splits, id in `recorded`
+  struct Node {
+    std::vector<Split> splits;
+    int id = 0;  // in `recorded`
+    std::shared_ptr<const BetaState> warm;  // the parent's optimised parameters
+  };
+  std::vector<Node> stack(1);
   std::vector<Recorded> recorded(1);
   while (!stack.empty()) {
     if (result.nodes >= options.max_nodes || options.deadline.expired()) return result;  // unknown
     Progress::global().heartbeat();
-    std::vector<Split> splits = std::move(stack.back().first);
-    const int id = stack.back().second;
+    std::vector<Split> splits = std::move(stack.back().splits);
+    const int id = stack.back().id;
+    const std::shared_ptr<const BetaState> warm = std::move(stack.back().warm);
     stack.pop_back();
     ++result.nodes;
 
@@ -150,30 +160,65 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
       envelope = std::max(envelope, bound);
       continue;
     }
-    if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer, options.limits);
-    LpSolution sol;
-    sol.bound = std::numeric_limits<double>::infinity();  // no LP: no bound
-    if (lp->available()) {
-      sol = lp->maximise(b, a, options.deadline.remaining());
-      ++result.lps;
-    }
-    if (std::isfinite(sol.bound) && sol.bound < bound) {
-      bound = sol.bound;
-      if (options.tree && bound <= 0.0 && sol.nu.size() == layer)
-        for (const Eigen::VectorXd& nu : sol.nu) recorded[static_cast<std::size_t>(id)].nu.push_back(cert::sparse(nu));
-    }
-    if (bound <= 0.0) {
-      envelope = std::max(envelope, bound);
-      continue;
-    }
-    if (check && sol.input.size() == box.size()) {
-      Eigen::VectorXd x = sol.input.cwiseMax(box.lower).cwiseMin(box.upper);
-      if (x.allFinite() && check(x)) {
+    auto leaf_multipliers = [&](const std::vector<Eigen::VectorXd>& nus) {
+      if (!options.tree || nus.size() != layer) return;
+      auto& into = recorded[static_cast<std::size_t>(id)].nu;
+      into.clear();
+      for (const Eigen::VectorXd& nu : nus) into.push_back(cert::sparse(nu));
+    };
+    auto refutes = [&](const Eigen::VectorXd& input) {
+      if (!check || input.size() != box.size()) return false;
+      Eigen::VectorXd x = input.cwiseMax(box.lower).cwiseMin(box.upper);
+      return x.allFinite() && check(x);
+    };
+    LpSolution sol;  // the multipliers that guide the branching (beta's or the LP's)
+    sol.bound = std::numeric_limits<double>::infinity();
+    std::shared_ptr<const BetaState> state = warm;
+    if (options.beta_iterations > 0) {
+      BetaOptions bo;
+      bo.iterations = splits.empty() ? 2 * options.beta_iterations : options.beta_iterations;
+      bo.stop_below = -1e-9;
+      BetaResult br = beta_maximise(net, box, b, layer, a, warm.get(), bo, options.deadline);
+      ++result.betas;
+      state = std::make_shared<const BetaState>(std::move(br.state));
+      if (br.bound < bound) {
+        bound = br.bound;
+        if (bound <= 0.0) leaf_multipliers(br.nu);
+      }
+      if (bound <= 0.0) {
+        envelope = std::max(envelope, bound);
+        continue;
+      }
+      if (refutes(br.input)) {
         result.status = SplitResult::Status::refuted;
         return result;
       }
+      sol.nu = std::move(br.nu);
     }
     Choice choice = choose_split(net, b, layer, a, sol);
+    // The LP where asked, and wherever no unit is left to split (every phase
+    // fixed: the LP is then exact, which keeps the search complete).
+    if (options.lp || choice.unit < 0) {
+      if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer, options.limits);
+      if (lp->available()) {
+        LpSolution s = lp->maximise(b, a, options.deadline.remaining());
+        ++result.lps;
+        if (std::isfinite(s.bound) && s.bound < bound) {
+          bound = s.bound;
+          if (bound <= 0.0) leaf_multipliers(s.nu);
+        }
+        if (s.nu.size() == layer) sol = std::move(s);
+      }
+      if (bound <= 0.0) {
+        envelope = std::max(envelope, bound);
+        continue;
+      }
+      if (refutes(sol.input)) {
+        result.status = SplitResult::Status::refuted;
+        return result;
+      }
+      choice = choose_split(net, b, layer, a, sol);
+    }
     if (choice.unit < 0) return result;  // every phase fixed and still no proof: a numerical gap, unknown
     bool active_first = true;
     if (choice.layer < sol.g.size() && std::isfinite(sol.g[choice.layer][choice.unit]))
@@ -192,7 +237,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
     for (bool active : {!active_first, active_first}) {  // the last pushed is explored first
       std::vector<Split> child = splits;
       child.push_back({choice.layer, choice.unit, active});
-      stack.emplace_back(std::move(child), child_id[active ? 1 : 0]);
+      stack.push_back({std::move(child), child_id[active ? 1 : 0], state});
     }
   }
   // Every leaf empty (cannot happen for a non-empty box; still sound): the
@@ -218,7 +263,7 @@ namespace {
 // nodes, the witness candidates met.
 // `tree`: when set, the tree of the side proven is recorded there (certificates).
 TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& bounds, const Analysis& start,
-                      std::size_t h, Eigen::Index unit, long unit_nodes, const ModelLimits& limits,
+                      std::size_t h, Eigen::Index unit, const SplitStageOptions& options,
                       const Deadline& deadline, cert::ReluSplit* tree) {
   int proven = 0;
   double bound = 0;
@@ -228,8 +273,10 @@ TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& b
     if (!needs_witness(start, h, unit, nonpositive) || deadline.expired()) continue;
     Progress::global().heartbeat();
     SplitOptions o;
-    o.max_nodes = unit_nodes;
-    o.limits = limits;
+    o.max_nodes = options.unit_nodes;
+    o.limits = options.limits;
+    o.beta_iterations = options.beta_iterations;
+    o.lp = options.lp;
     o.deadline = deadline;
     cert::ReluSplit side_tree;
     if (tree) o.tree = &side_tree;
@@ -264,18 +311,11 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
   auto out_of_time = [&] { return deadline.expired() || stage.expired(); };
   const int before = undecided_units(analysis);
   long nodes = 0, proofs = 0;
-  if (options.recorder && cluster::distributed())
-    throw InputError("--certificate is not supported under mpirun yet: run the analysis in one process");
   for (std::size_t h = 1; h < analysis.layers.size() && !out_of_time(); ++h) {
-    if (options.limits.exceeded(net, bounds, h)) {
-      const ModelSize size = relaxation_size(net, bounds, h);
-      Progress::global().report("split", "layer {} and later skipped: the LP of the layers before would have {} rows "
-                                "and {} nonzeros (limits {} and {}); their undecided units stay undecided", h,
-                                size.rows, size.nonzeros, options.limits.rows, options.limits.nonzeros);
-      note_size_limit(analysis, Stage::split, h, size.rows, size.nonzeros, options.limits.rows,
-                      options.limits.nonzeros);
+    if (skip_over_size_limit(net, bounds, h, options.limits, analysis, Stage::split,
+                             fmt::format("layer {} and later skipped: the LP of the layers before", h),
+                             "their undecided units stay undecided", h))
       break;
-    }
     if (options.before_layer) options.before_layer(h);
     // The layer's units are independent (their searches read layers < h):
     // one task per unit, merged in unit order (unit_tasks.hpp).
@@ -286,12 +326,13 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
     }
     const Analysis& start = analysis;  // read only while the tasks run
     const NetworkBounds& root = bounds;
-    std::vector<cert::ReluSplit> trees(options.recorder ? units.size() : 0);
     auto results = run_tasks(units.size(), options.threads, unit_tasks::fingerprint("split", h, units, start, root),
                              [&](std::size_t k) {
-                               return split_unit(net, box, root, start, h, static_cast<Eigen::Index>(units[k]),
-                                                 options.unit_nodes, options.limits, limit,
-                                                 options.recorder ? &trees[k] : nullptr);
+                               cert::ReluSplit tree;  // travels in the result (threads, ranks)
+                               TaskResult r = split_unit(net, box, root, start, h, static_cast<Eigen::Index>(units[k]),
+                                                         options, limit, options.recorder ? &tree : nullptr);
+                               if (options.recorder) unit_tasks::append_tree(r, tree);
+                               return r;
                              });
     for (std::size_t k = 0; k < units.size(); ++k) {
       unit_tasks::Reader in(results[k]);
@@ -299,11 +340,13 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
       const double bound = in.number();
       nodes += in.count();
       const auto points = in.points();
+      cert::ReluSplit tree;
+      if (options.recorder) tree = in.tree();
       in.finish();
       for (const auto& x : points) harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
       if (side == 0) continue;
       ++proofs;
-      if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
+      if (options.recorder) options.recorder->relu_split(std::move(tree));
       const auto unit = static_cast<Eigen::Index>(units[k]);
       if (side == 1)
         bounds[h].upper[unit] = std::min(bounds[h].upper[unit], bound);

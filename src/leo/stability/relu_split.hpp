@@ -18,14 +18,23 @@
 //      <= 0), re-propagated by interval arithmetic and tightened by CROWN
 //      (bounds/interval.hpp, bounds/crown.hpp): all sound on the node's region.
 //      Bounds that cross (lower > upper) show that the region is empty.
-//   2. if the target's bound does not settle the sign, the triangle-relaxation
-//      LP of the node (bounds/lp.hpp, with the rows of the units split to
-//      g <= 0 kept) is solved, and its bound is re-derived from the duals with
-//      outward rounding (dual_upper_bound): valid whatever Clp's tolerances.
-//   3. the LP's input point is handed to the caller, which re-evaluates it in
+//   2. if the target's bound does not settle the sign, the beta-CROWN bound
+//      (bounds/beta.hpp): slopes and split multipliers optimised, warm-started
+//      from the parent's, then made sound by weak duality with outward
+//      rounding. Its optimum is the node's triangle-relaxation LP with the
+//      split rows, reached without a simplex solve.
+//   3. where asked (SplitOptions::lp), and wherever every phase is fixed, the
+//      triangle-relaxation LP of the node (bounds/lp.hpp, with the rows of the
+//      units split to g <= 0 kept) is solved too, and its bound re-derived from
+//      the duals with outward rounding (dual_upper_bound).
+//   4. the input point of each bound (the box vertex of beta's linear bound,
+//      the LP's point) is handed to the caller, which re-evaluates it in
 //      double; a point on the wrong side refutes the claim (a witness).
-//   4. otherwise the unstable unit whose LP point is furthest from its ReLU
-//      graph (x - max(g, 0)) is split; the child containing the LP point first.
+//   5. otherwise a unit is split, chosen by the multipliers of the last bound
+//      (choose_split: the LP point's distance from the ReLU graph weighted by
+//      the unit's coefficient; else BaBSR's chord-intercept score).
+// A leaf proven by beta or the LP records its multipliers nu_j (j < k): the
+// same certificate leaf for both (docs/certificates.md, rule relu_split).
 // A node budget and the deadline stop the search: the answer is then
 // `unknown` and the caller must not claim the sign.
 #include <Eigen/Dense>
@@ -53,6 +62,11 @@ struct SplitOptions {
   // A node LP over these limits (networks with conv layers) is not built: the
   // search then bounds its nodes by CROWN alone (still sound, weaker).
   ModelLimits limits{};
+  // Optimiser iterations of the beta-CROWN bound at each node (bounds/beta.hpp;
+  // twice as many at the root; 0: none).
+  int beta_iterations = 20;
+  // Solve the node's LP (Clp) where the beta bound does not settle the node.
+  bool lp = true;
   // When set and the search proves the side, its tree is recorded here
   // (certificates, stability/certify.hpp): preorder, with the LP multipliers
   // of the leaves the LP settled.
@@ -67,6 +81,7 @@ struct SplitResult {
   double bound = std::numeric_limits<double>::quiet_NaN();
   long nodes = 0;  // nodes bounded
   long lps = 0;    // LPs solved
+  long betas = 0;  // beta-CROWN bounds computed
 };
 
 // Called with the input of each node's LP point (clipped to the box). Returns
@@ -94,6 +109,8 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 // later layers. Units it cannot settle in budget are left to the MILP.
 struct SplitStageOptions {
   long unit_nodes = 64;  // nodes per unit and side
+  int beta_iterations = 20;  // SplitOptions::beta_iterations
+  bool lp = true;            // SplitOptions::lp
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
   // A layer whose LP (layers before it) is over these limits is skipped: its
   // units stay undecided (networks with conv layers only, docs/cnn.md).
