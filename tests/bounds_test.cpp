@@ -549,3 +549,98 @@ TEST(BoundDriver, BatchesCoverEveryUnitOnceAndOnlyTighten) {
 }
 
 }  // namespace
+
+// Issue 15 section 1: LP bounds of the units that feed later layers, the
+// layerwise alpha-CROWN re-tightening, and the LP points as witness candidates.
+TEST(LpBounds, FullUnitsGetTheirExactLpBoundsInSignMode) {
+  std::mt19937_64 rng(4242);
+  int checked = 0;
+  for (int trial = 0; trial < 15; ++trial) {
+    Network net = small_network(rng, 0.3);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds start = interval_bounds(net, box);
+    crown_bounds(net, box, start);
+    // Reference: every unit to optimality.
+    NetworkBounds exact = start;
+    lp_bounds(net, box, exact, all_units(net), LpOptions{.stop_at_sign = false});
+    // Sign mode for the undecided units, full LPs for every hidden unit.
+    std::vector<std::vector<bool>> full = all_units(net);
+    full.back().assign(full.back().size(), false);
+    NetworkBounds b = start;
+    LpOptions options;
+    options.full = &full;
+    options.realpha = true;
+    lp_bounds(net, box, b, all_units(net), options);
+    EXPECT_TRUE(within(b, start));
+    Eigen::MatrixXd X = probe_points(box, 5000, rng);
+    EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
+    // Layers 0 and 1: the layer-0 relaxations are the same in both runs, so
+    // the full units of layer 0 and 1 have the exact LP's bounds (up to the
+    // solver's path) when they are unstable.
+    for (std::size_t k = 0; k < std::min<std::size_t>(2, b.size() - 1); ++k)
+      for (Eigen::Index i = 0; i < b[k].lower.size(); ++i) {
+        if (!(start[k].lower[i] < 0 && start[k].upper[i] > 0)) continue;
+        if (k == 1 && !(exact[0].lower.array() == b[0].lower.array()).all()) continue;
+        const double tol = 1e-7 * (1 + std::abs(exact[k].upper[i]) + std::abs(exact[k].lower[i]));
+        EXPECT_NEAR(b[k].upper[i], exact[k].upper[i], tol) << trial << " " << k << " " << i;
+        EXPECT_NEAR(b[k].lower[i], exact[k].lower[i], tol) << trial << " " << k << " " << i;
+        ++checked;
+      }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+TEST(LpBounds, RealphaKeepsBoundsSoundAndNoLooserThanAlphaBefore) {
+  std::mt19937_64 rng(777);
+  for (int trial = 0; trial < 15; ++trial) {
+    std::uniform_int_distribution<int> in(1, 4), width(3, 8);
+    Network net = test::random_network({in(rng), width(rng), width(rng), width(rng), 2}, rng, 0.4);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds b = interval_bounds(net, box);
+    crown_bounds(net, box, b);
+    alpha_bounds(net, box, b, all_units(net));
+    const NetworkBounds before = b;
+    std::vector<std::vector<bool>> full = all_units(net);
+    full.back().assign(full.back().size(), false);
+    LpOptions options;
+    options.full = &full;
+    options.realpha = true;
+    lp_bounds(net, box, b, all_units(net), options);
+    EXPECT_TRUE(within(b, before)) << "trial " << trial;  // bounds are only ever intersected
+    Eigen::MatrixXd X = probe_points(box, 5000, rng);
+    EXPECT_EQ(violations(net, b, X), 0) << "trial " << trial;
+  }
+}
+
+TEST(LpBounds, PointsAreInTheBoxAndLayerZeroPointsAttainTheBound) {
+  // For a layer-0 unit the relaxation is exact: the LP point maximising g
+  // re-evaluated in double attains the LP's (rigorous) bound.
+  std::mt19937_64 rng(99);
+  int points = 0, attained = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    Network net = test::random_network({3, 6, 5, 2}, rng, 0.2);
+    Box box = random_box(net.inputs(), rng);
+    NetworkBounds b = interval_bounds(net, box);
+    LpOptions options;
+    options.stop_at_sign = false;
+    std::vector<std::pair<std::size_t, Eigen::VectorXd>> seen;
+    options.on_point = [&](std::size_t k, const Eigen::VectorXd& x) { seen.emplace_back(k, x); };
+    std::vector<std::vector<bool>> targets = all_units(net);
+    lp_bounds(net, box, b, targets, options);
+    for (const auto& [k, x] : seen) {
+      ++points;
+      EXPECT_TRUE((x.array() >= box.lower.array()).all() && (x.array() <= box.upper.array()).all());
+      if (k != 0) continue;
+      const Eigen::VectorXd g = net.layers[0].weights * x + net.layers[0].bias;
+      // Each layer-0 point is the argmax (or argmin) of some unit: it attains that unit's bound.
+      for (Eigen::Index i = 0; i < g.size(); ++i)
+        if (std::abs(g[i] - b[0].upper[i]) <= 1e-9 * (1 + std::abs(g[i])) ||
+            std::abs(g[i] - b[0].lower[i]) <= 1e-9 * (1 + std::abs(g[i]))) {
+          ++attained;
+          break;
+        }
+    }
+  }
+  EXPECT_GT(points, 50);
+  EXPECT_GT(attained, 30);
+}

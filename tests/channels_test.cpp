@@ -22,6 +22,7 @@
 #include "leo/network/structured.hpp"
 #include "leo/verify/check.hpp"
 #include "leo/verify/verify.hpp"
+#include "cnn_builders.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -41,54 +42,18 @@ MatrixXd random_matrix(Eigen::Index r, Eigen::Index c, std::mt19937& rng) {
   return m;
 }
 
-Window2d window(std::int64_t k, std::int64_t stride, std::int64_t pad) {
-  Window2d w;
-  w.kernel_h = w.kernel_w = k;
-  w.stride_h = w.stride_w = stride;
-  w.pad_top = w.pad_left = w.pad_bottom = w.pad_right = pad;
-  return w;
-}
-
 // A conv with random weights; the channels in `negative` get weights <= 0.
 Conv2d conv(Shape3 in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, std::mt19937& rng,
             const std::vector<int>& negative = {}, std::int64_t group = 1) {
   MatrixXd w = random_matrix(out, in.channels / group * k * k, rng);
   for (int c : negative) w.row(c) = -w.row(c).cwiseAbs();
-  return Conv2d(in, out, window(k, stride, pad), group, std::move(w), VectorXd());
+  return test::conv2d(in, out, k, stride, pad, std::move(w), group);
 }
 
-// The per-unit bias of a map of shape `s` from one value per channel.
-VectorXd channel_bias(const Shape3& s, const VectorXd& per_channel) {
-  VectorXd b(s.size());
-  for (std::int64_t c = 0; c < s.channels; ++c) b.segment(c * s.positions(), s.positions()).setConstant(per_channel[c]);
-  return b;
-}
-
-AffineLayer structured(std::vector<Segment> in, std::vector<Segment> out, std::vector<Block> blocks, VectorXd bias) {
-  AffineLayer layer;
-  layer.structured = std::make_shared<const StructuredMap>(std::move(in), std::move(out), std::move(blocks));
-  layer.bias = std::move(bias);
-  return layer;
-}
-
-// Interval bounds through the layers' products; stable only with a margin.
-Statuses interval_statuses(const Network& net, const Box& box, double margin = 1e-6) {
-  Statuses out;
-  VectorXd lo = box.lower, hi = box.upper;
-  for (std::size_t l = 0; l + 1 < net.layers.size(); ++l) {
-    const auto& layer = net.layers[l];
-    const VectorXd c = layer.multiply(0.5 * (lo + hi)).col(0) + layer.bias;
-    const VectorXd r = layer.multiply(0.5 * (hi - lo), Weights::absolute).col(0);
-    out.emplace_back();
-    for (Eigen::Index i = 0; i < c.size(); ++i)
-      out.back().push_back(c[i] - r[i] > margin    ? Status::active
-                           : c[i] + r[i] < -margin ? Status::inactive
-                                                   : Status::undecided);
-    lo = (c - r).cwiseMax(0.0);
-    hi = (c + r).cwiseMax(0.0);
-  }
-  return out;
-}
+using test::channel_bias;
+using test::interval_statuses;
+using test::square_window;
+using test::structured_layer;
 
 // The verdicts hold at n random points of the box.
 void expect_verdicts_hold(const Network& net, const Statuses& st, const Box& box, int n = 20000) {
@@ -132,10 +97,10 @@ Network chain_cnn(std::mt19937& rng) {
   const Shape3 x{2, 6, 6};
   Conv2d c0 = conv(x, 4, 3, 1, 1, rng, {1, 3});
   ChannelAffine bn0(c0.output(), VectorXd::Constant(4, 0.5) + VectorXd::LinSpaced(4, 0, 1), VectorXd::Zero(4));
-  AvgPool2d pool(c0.output(), window(2, 2, 0), false);  // 4x3x3
+  AvgPool2d pool(c0.output(), square_window(2, 2, 0), false);  // 4x3x3
   VectorXd b0(4);
   b0 << 0.3, -0.5, 0.2, -0.1;
-  AffineLayer l0 = structured({{x}}, {{pool.output()}}, {Block{0, 0, {c0, bn0, pool}, {"c0", "bn0", "pool"}}},
+  AffineLayer l0 = structured_layer({{x}}, {{pool.output()}}, {Block{0, 0, {c0, bn0, pool}, {"c0", "bn0", "pool"}}},
                               channel_bias(pool.output(), b0));
   ChannelAffine bn1(pool.output(), VectorXd::Constant(4, 1.5), VectorXd::Zero(4));
   Conv2d c1 = conv(pool.output(), 3, 3, 1, 1, rng, {0, 1});
@@ -146,7 +111,7 @@ Network chain_cnn(std::mt19937& rng) {
   c1 = Conv2d(c1.input(), 3, c1.window(), 1, w1, VectorXd());
   VectorXd b1(3);
   b1 << 0.1, -0.2, 0.1;
-  AffineLayer l1 = structured({{pool.output()}}, {{c1.output()}}, {Block{0, 0, {bn1, c1}, {"bn1", "c1"}}},
+  AffineLayer l1 = structured_layer({{pool.output()}}, {{c1.output()}}, {Block{0, 0, {bn1, c1}, {"bn1", "c1"}}},
                               channel_bias(c1.output(), b1));
   MatrixXd w2 = random_matrix(5, 27, rng);
   VectorXd b2 = VectorXd::Constant(5, 0.1);
@@ -226,10 +191,10 @@ TEST(Channels, StableAtOnlySomePositionsStaysAndIsCounted) {
   const Shape3 x{1, 4, 4};
   MatrixXd w = MatrixXd::Constant(2, 9, 1.0);
   w.row(1).setConstant(-1.0);
-  Conv2d c(x, 2, window(3, 1, 1), 1, w, VectorXd());
+  Conv2d c(x, 2, square_window(3, 1, 1), 1, w, VectorXd());
   VectorXd b(2);
   b << -4.2, -0.1;  // channel 0: corners (4 inputs <= 4) inactive, interior (9 inputs >= 4.5) active
-  AffineLayer l0 = structured({{x}}, {{c.output()}}, {Block{0, 0, {c}, {}}}, channel_bias(c.output(), b));
+  AffineLayer l0 = structured_layer({{x}}, {{c.output()}}, {Block{0, 0, {c}, {}}}, channel_bias(c.output(), b));
   AffineLayer l1(MatrixXd::Ones(1, 32), VectorXd::Zero(1));
   Network net({l0, l1});
   const Box box(VectorXd::Constant(16, 0.5), VectorXd::Ones(16));
@@ -257,19 +222,19 @@ TEST(Channels, StableAtOnlySomePositionsStaysAndIsCounted) {
 Network residual_cnn(std::mt19937& rng, bool identity_shortcut) {
   const Shape3 x{2, 4, 4}, s{3, 4, 4}, hs{4, 4, 4};
   Conv2d c0 = conv(x, 3, 3, 1, 1, rng, {2});
-  AffineLayer l0 = structured({{x}}, {{s}}, {Block{0, 0, {c0}, {}}},
+  AffineLayer l0 = structured_layer({{x}}, {{s}}, {Block{0, 0, {c0}, {}}},
                               channel_bias(s, (VectorXd(3) << 0.1, 0.2, -0.3).finished()));
   Conv2d ca = conv(s, 4, 3, 1, 1, rng, {1});
   VectorXd b1 = VectorXd::Zero(hs.size() + s.size());
   b1.head(hs.size()) = channel_bias(hs, (VectorXd(4) << 0.1, -0.5, 0.2, 0.0).finished());
-  AffineLayer l1 = structured({{s}}, {{hs}, {s, true}}, {Block{0, 0, {ca}, {"ca"}}, Block{0, 1, {}, {}}}, b1);
+  AffineLayer l1 = structured_layer({{s}}, {{hs}, {s, true}}, {Block{0, 0, {ca}, {"ca"}}, Block{0, 1, {}, {}}}, b1);
   Conv2d cb = conv(hs, 3, 3, 1, 1, rng);
   std::vector<Block> blocks{Block{0, 0, {cb}, {"cb"}}};
   if (identity_shortcut)
     blocks.push_back(Block{1, 0, {}, {}});
   else
     blocks.push_back(Block{1, 0, {conv(s, 3, 1, 1, 0, rng)}, {"sc"}});
-  AffineLayer l2 = structured({{hs}, {s}}, {{s}}, std::move(blocks),
+  AffineLayer l2 = structured_layer({{hs}, {s}}, {{s}}, std::move(blocks),
                               channel_bias(s, (VectorXd(3) << -1000.0, 0.1, 0.2).finished()));
   AffineLayer l3(random_matrix(2, 48, rng), VectorXd::Zero(2));
   Network net({l0, l1, l2, l3});
@@ -319,11 +284,11 @@ TEST(Channels, ConstantChannelsAreFoldedIntoTheNextBiasWhereItStaysPerChannel) {
     MatrixXd w = random_matrix(3, 9, rng);
     w.row(1).setZero();
     w.row(2).setZero();
-    Conv2d c0(x, 3, window(3, 1, 1), 1, w, VectorXd());
-    AffineLayer l0 = structured({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
+    Conv2d c0(x, 3, square_window(3, 1, 1), 1, w, VectorXd());
+    AffineLayer l0 = structured_layer({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
                                 channel_bias(c0.output(), (VectorXd(3) << 0.1, 0.7, -0.4).finished()));
     Conv2d c1 = conv(c0.output(), 2, 3, 1, pad, rng);
-    AffineLayer l1 = structured({{c0.output()}}, {{c1.output()}}, {Block{0, 0, {c1}, {}}},
+    AffineLayer l1 = structured_layer({{c0.output()}}, {{c1.output()}}, {Block{0, 0, {c1}, {}}},
                                 channel_bias(c1.output(), VectorXd::Constant(2, 0.05)));
     AffineLayer l2(random_matrix(2, c1.output().size(), rng), VectorXd::Zero(2));
     Network net({l0, l1, l2});
@@ -346,16 +311,76 @@ TEST(Channels, ConstantChannelsAreFoldedIntoTheNextBiasWhereItStaysPerChannel) {
   }
 }
 
+TEST(Channels, AChannelReadingOnlyConstantInputsIsFoldedThoughItsKernelIsNotZero) {
+  // conv(1->2, pad 1): channel 0 random, channel 1 zero kernel and bias 0.7
+  // (the constant 0.7; not foldable into the next conv: its padding makes the
+  // contribution differ at the border). conv(2->2, pad 1): channel 0 reads
+  // only channel 1 (its kernel on channel 0 is zero), so its pre-activation
+  // is constant on the domain, different per position; channel 1 reads both.
+  // Then dense: channel 0 of the second conv is folded into the dense bias.
+  std::mt19937 rng(12);
+  const Shape3 x{1, 5, 5};
+  MatrixXd w0 = random_matrix(2, 9, rng);
+  w0.row(1).setZero();
+  Conv2d c0(x, 2, square_window(3, 1, 1), 1, w0, VectorXd());
+  AffineLayer l0 = structured_layer({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
+                              channel_bias(c0.output(), (VectorXd(2) << 0.1, 0.7).finished()));
+  MatrixXd w1 = random_matrix(2, 18, rng);  // row o: input channel 0's 3x3 kernel, then channel 1's
+  w1.row(0).head(9).setZero();
+  w1.row(0).tail(9) = w1.row(0).tail(9).cwiseAbs();  // g >= 0.05 > 0: stably active too
+  Conv2d c1(c0.output(), 2, square_window(3, 1, 1), 1, w1, VectorXd());
+  AffineLayer l1 = structured_layer({{c0.output()}}, {{c1.output()}}, {Block{0, 0, {c1}, {}}},
+                              channel_bias(c1.output(), VectorXd::Constant(2, 0.05)));
+  AffineLayer l2(random_matrix(3, c1.output().size(), rng), VectorXd::Zero(3));
+  const Network net({l0, l1, l2});
+  const Box box = unit_box(25);
+  for (bool with_verdicts : {false, true}) {
+    SCOPED_TRACE(with_verdicts ? "interval verdicts" : "all undecided");
+    Statuses st;
+    if (with_verdicts) {
+      st = interval_statuses(net, box);
+      expect_verdicts_hold(net, st, box);
+    } else {
+      for (auto n : net.widths()) st.emplace_back(static_cast<std::size_t>(n), Status::undecided);
+    }
+    const CompressResult r = compress(Compressible(net, st), box);
+    EXPECT_LE(max_deviation(net, r.network(), box, 20000), 1e-12);
+    // The first layer keeps both channels (the constant one is read through padding).
+    EXPECT_EQ(map_of(r.network(), 0).output_segments()[0].shape.channels, 2);
+    // The second loses channel 0 (constant), keeps channel 1 (it reads a varying channel).
+    EXPECT_EQ(map_of(r.network(), 1).output_segments()[0].shape.channels, 1);
+    EXPECT_EQ(r.network().layers[2].weights.cols(), 25);
+    int folded = 0;
+    for (const auto& step : r.steps)
+      if (step.kind == RewriteKind::constant_channel) {
+        EXPECT_EQ(step.layer, 1);
+        folded += step.channels;
+      }
+    EXPECT_EQ(folded, 1);
+  }
+  // A weight of 1e-30 on the varying channel makes channel 0 vary: it stays.
+  MatrixXd w1b = w1;
+  w1b(0, 4) = 1e-30;
+  Network varying = net;
+  varying.layers[1].structured = std::make_shared<const StructuredMap>(
+      map_of(net, 1).input_segments(), map_of(net, 1).output_segments(),
+      std::vector<Block>{Block{0, 0, {Conv2d(c0.output(), 2, square_window(3, 1, 1), 1, w1b, VectorXd())}, {}}});
+  Statuses none;
+  for (auto n : varying.widths()) none.emplace_back(static_cast<std::size_t>(n), Status::undecided);
+  const CompressResult kept = compress(Compressible(varying, none), box);
+  EXPECT_EQ(map_of(kept.network(), 1).output_segments()[0].shape.channels, 2);
+}
+
 TEST(Channels, GroupedConvolutionsKeepTheirChannels) {
   // conv(2->4) | depthwise conv (group 4) | dense: channel 1 of the first is
   // inactive but the depthwise reader cannot drop an input channel alone.
   std::mt19937 rng(5);
   const Shape3 x{2, 4, 4};
   Conv2d c0 = conv(x, 4, 3, 1, 1, rng, {1});
-  AffineLayer l0 = structured({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
+  AffineLayer l0 = structured_layer({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
                               channel_bias(c0.output(), (VectorXd(4) << 0.1, -0.5, 0.1, 0.1).finished()));
   Conv2d dw = conv(c0.output(), 4, 3, 1, 1, rng, {}, 4);
-  AffineLayer l1 = structured({{c0.output()}}, {{dw.output()}}, {Block{0, 0, {dw}, {}}},
+  AffineLayer l1 = structured_layer({{c0.output()}}, {{dw.output()}}, {Block{0, 0, {dw}, {}}},
                               channel_bias(dw.output(), VectorXd::Constant(4, 0.1)));
   AffineLayer l2(random_matrix(2, 64, rng), VectorXd::Zero(2));
   Network net({l0, l1, l2});
@@ -371,7 +396,7 @@ TEST(Channels, ADeadConvLayerMakesTheNetworkConstant) {
   std::mt19937 rng(6);
   const Shape3 x{1, 4, 4};
   Conv2d c0 = conv(x, 2, 3, 1, 1, rng, {0, 1});
-  AffineLayer l0 = structured({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
+  AffineLayer l0 = structured_layer({{x}}, {{c0.output()}}, {Block{0, 0, {c0}, {}}},
                               channel_bias(c0.output(), VectorXd::Constant(2, -0.5)));
   AffineLayer l1(random_matrix(3, 32, rng), VectorXd::LinSpaced(3, 1, 3));
   Network net({l0, l1});

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "leo/compress/compress.hpp"
 #include "leo/compress/stored.hpp"
 #include "leo/network/evaluate_float.hpp"
+#include "leo/stability/cascade.hpp"
 #include "leo/verify/check.hpp"
 #include "support.hpp"
 
@@ -268,4 +270,142 @@ TEST(KeptUnits, MapFollowsDeletionsMergesAndFolds) {
                                                     {Status::inactive, Status::unstable, Status::unstable}}),
                                  box);
   EXPECT_TRUE(dead.kept_units().empty());
+}
+
+// ---- the proven double bound and float32 gradients (issue 15 section 6) ----
+
+namespace {
+
+// A float32 ReLU net 40-96-96-6 on [0,1]^40 whose first 24 units of each
+// hidden layer are dead (bias -50: stably inactive, proven by interval
+// bounds), with its analysis: a small stand-in for an l1-trained 2x800.
+struct DeadUnitsNet {
+  Network net;
+  Box box = Box::uniform(40, 0, 1);
+  Analysis analysis;
+  DeadUnitsNet() {
+    std::mt19937_64 rng(11);
+    net = test::random_network({40, 96, 96, 6}, rng);
+    for (std::size_t l = 0; l + 1 < net.layers.size(); ++l)
+      for (Eigen::Index i = 0; i < 24; ++i) net.layers[l].bias[i] = -50;
+    for (auto& layer : net.layers) {
+      layer.weights = layer.weights.cast<float>().cast<double>();
+      layer.bias = layer.bias.cast<float>().cast<double>();
+    }
+    net = with_type(net, ElementType::float32);
+    Domain domain{box, Eigen::MatrixXd(40, 0), "test"};
+    analysis = analyze(net, domain);
+  }
+};
+
+double sampled_max_difference(const Network& a, const Network& b, const Box& box, int points) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(0, 1);
+  Eigen::MatrixXd X(box.size(), points);
+  for (Eigen::Index j = 0; j < X.cols(); ++j)
+    for (Eigen::Index i = 0; i < X.rows(); ++i) X(i, j) = box.lower[i] + (box.upper[i] - box.lower[i]) * u(rng);
+  return (a.evaluate(X) - b.evaluate(X)).cwiseAbs().maxCoeff();
+}
+
+}  // namespace
+
+TEST(CheckWrittenModel, DeletionsAreProvenInDoubleAndSearchedInFloat32) {
+  DeadUnitsNet d;
+  ASSERT_GE(d.analysis.count(0, Status::inactive), 24);
+  VerifyOptions options;
+  options.random_points = 2000;
+  CheckedCompression c = compress_checked(d.net, d.analysis, d.box, Eigen::MatrixXd(40, 0), ElementType::float32,
+                                          CompressOptions{}, options);
+  ASSERT_TRUE(c.passed());
+  EXPECT_LE(c.check.written.hidden_units(), 2 * (96 - 24));
+  // The deletions cancel exactly in the difference network: a proof of ~0.
+  EXPECT_LE(c.check.in_double.proven_bound, 1e-12);
+  // The double search then keeps only its fixed points (centre, 256 corners, the centre as the pool) ...
+  EXPECT_LE(c.check.in_double.points_evaluated, 258);
+  // ... and the float32 search is the full one (random points and gradient steps).
+  EXPECT_GT(c.check.as_deployed.points_evaluated, 2000 + 6 * 2 * 8 * 60 - 1);
+  EXPECT_EQ(to_json(c.check)["proven_bound_double"].get<double>(), c.check.in_double.proven_bound);
+  // Without the analysis: no proof, the full double search, the same verdict.
+  WrittenModelCheck plain = check_written_model(d.net, c.check.written, ElementType::float32, d.box,
+                                                Eigen::MatrixXd(40, 0), options);
+  EXPECT_TRUE(plain.passed());
+  EXPECT_TRUE(std::isinf(plain.in_double.proven_bound));
+  EXPECT_TRUE(to_json(plain)["proven_bound_double"].is_null());
+  EXPECT_GT(plain.in_double.points_evaluated, 2000);
+}
+
+TEST(CheckWrittenModel, OneChangedDeepWeightIsCaughtWithTheAnalysisGiven) {
+  DeadUnitsNet d;
+  CompressResult deleted = compress(d.net, d.analysis, d.box);
+  // One weight of the last hidden layer's row 30 (a live unit), changed by
+  // 0.05: the proof fails, the full search finds the difference.
+  Network written = deleted.network();
+  ASSERT_EQ(written.layers.size(), 3u);
+  written.layers[1].weights(10, 20) += 0.05;
+  VerifyOptions options;
+  options.random_points = 2000;
+  WrittenModelCheck c = check_written_model(d.net, written, ElementType::float32, d.box, Eigen::MatrixXd(40, 0),
+                                            options, &d.analysis);
+  EXPECT_FALSE(c.passed());
+  EXPECT_TRUE(std::isinf(c.in_double.proven_bound));
+  EXPECT_GT(c.in_double.max_abs_deviation, options.tolerance);
+  EXPECT_GT(c.in_double.points_evaluated, 2000);
+}
+
+TEST(CheckWrittenModel, ProvenDifferenceBoundIsSound) {
+  // Small changes (within or beyond the tolerance) to a deep weight and an
+  // output bias: a finite bound must cover every sampled difference.
+  DeadUnitsNet d;
+  CompressResult deleted = compress(d.net, d.analysis, d.box);
+  for (double delta : {1e-7, 1e-5, 1e-3}) {
+    Network written = deleted.network();
+    written.layers[1].weights(5, 7) += delta;
+    written.layers[2].bias[3] -= delta;
+    const double bound = difference_bound(d.net, written, d.analysis, d.box);
+    const double seen = sampled_max_difference(d.net, written, d.box, 3000);
+    EXPECT_GE(bound, seen - 1e-12) << delta;
+    EXPECT_GE(bound, delta) << delta;  // the bias alone moves output 3 by delta everywhere
+  }
+  // Unchanged deletions: ~0.
+  EXPECT_LE(difference_bound(d.net, deleted.network(), d.analysis, d.box), 1e-12);
+}
+
+TEST(EvaluateFloat, Float32GradientsMatchDoubleAndShareTheForwardPass) {
+  std::mt19937_64 rng(4);
+  Network net = with_type(test::random_network({12, 30, 20, 4}, rng), ElementType::float32);
+  Float32Network f(net);
+  Box box = Box::uniform(12, -1, 1);
+  std::uniform_real_distribution<double> u(-1, 1);
+  Eigen::MatrixXd X(12, 50), C(4, 50);
+  for (Eigen::Index j = 0; j < 50; ++j) {
+    for (Eigen::Index i = 0; i < 12; ++i) X(i, j) = static_cast<float>(u(rng));
+    for (Eigen::Index k = 0; k < 4; ++k) C(k, j) = u(rng);
+  }
+  Eigen::MatrixXd outputs;
+  Eigen::MatrixXd g32 = f.input_gradients(X, C, &outputs);
+  EXPECT_TRUE((outputs.array() == f.evaluate(X).array()).all());
+  Eigen::MatrixXd g64 = input_gradients(net, X, C);
+  EXPECT_LE((g32 - g64).cwiseAbs().maxCoeff(), 1e-4 * (1 + g64.cwiseAbs().maxCoeff()));
+  EXPECT_GT(g64.cwiseAbs().maxCoeff(), 0.01);
+}
+
+TEST(CheckWrittenModel, TheOriginalWrittenBackNeedsNoSampling) {
+  DeadUnitsNet d;
+  VerifyOptions options;
+  options.random_points = 2000;
+  WrittenModelCheck same =
+      check_written_model(d.net, d.net, ElementType::float32, d.box, Eigen::MatrixXd(40, 0), options);
+  EXPECT_TRUE(same.passed());
+  EXPECT_EQ(same.in_double.proven_bound, 0.0);
+  EXPECT_EQ(same.worst().max_abs_deviation, 0.0);
+  EXPECT_LE(same.points_checked(), 2 * 258);
+  // One weight one float32 step away: not the same model, the full searches.
+  Network moved = d.net;
+  moved.layers[1].weights(40, 30) = std::nextafter(static_cast<float>(moved.layers[1].weights(40, 30)), 1.0f);
+  WrittenModelCheck other =
+      check_written_model(d.net, moved, ElementType::float32, d.box, Eigen::MatrixXd(40, 0), options);
+  EXPECT_TRUE(std::isinf(other.in_double.proven_bound));
+  EXPECT_GT(other.in_double.points_evaluated, 2000);
+  EXPECT_GT(other.as_deployed.points_evaluated, 2000);
+  EXPECT_GT(other.in_double.max_abs_deviation, 0.0);
 }

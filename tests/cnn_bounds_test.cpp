@@ -23,6 +23,7 @@
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/exact.hpp"
 #include "leo/util/progress.hpp"
+#include "cnn_builders.hpp"
 #include "stability_check.hpp"
 
 namespace leo {
@@ -38,20 +39,8 @@ MatrixXd random_matrix(Eigen::Index r, Eigen::Index c, std::mt19937_64& rng, dou
   return m;
 }
 
-Conv2d conv(Shape3 in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, MatrixXd w) {
-  Window2d win;
-  win.kernel_h = win.kernel_w = k;
-  win.stride_h = win.stride_w = stride;
-  win.pad_top = win.pad_left = win.pad_bottom = win.pad_right = pad;
-  return Conv2d(in, out, win, 1, std::move(w), VectorXd());
-}
-
-AffineLayer structured_layer(StructuredMap map, VectorXd bias) {
-  AffineLayer layer;
-  layer.structured = std::make_shared<const StructuredMap>(std::move(map));
-  layer.bias = std::move(bias);
-  return layer;
-}
+using test::conv2d;
+using test::structured_layer;
 
 // The same network with every layer a dense matrix.
 Network dense_twin(const Network& net) {
@@ -65,8 +54,8 @@ Network dense_twin(const Network& net) {
 // average pool (3x2x2) in the same layer -> ReLU -> dense 2.
 Network tiny_cnn(std::mt19937_64& rng, bool chain = true) {
   const Shape3 x{1, 4, 4};
-  Conv2d c1 = conv(x, 2, 3, 1, 1, random_matrix(2, 9, rng));  // 2x4x4
-  Conv2d c2 = conv(c1.output(), 3, 3, 1, 1, random_matrix(3, 18, rng, 0.4));  // 3x4x4
+  Conv2d c1 = conv2d(x, 2, 3, 1, 1, random_matrix(2, 9, rng));  // 2x4x4
+  Conv2d c2 = conv2d(c1.output(), 3, 3, 1, 1, random_matrix(3, 18, rng, 0.4));  // 3x4x4
   ChannelAffine bn(c2.output(), VectorXd::Constant(3, 1.3), VectorXd::Zero(3));
   Window2d pool;
   pool.kernel_h = pool.kernel_w = 2;
@@ -96,9 +85,9 @@ Network tiny_cnn(std::mt19937_64& rng, bool chain = true) {
 Network residual_cnn(std::mt19937_64& rng) {
   const Shape3 x{1, 4, 4};
   const Shape3 h{2, 4, 4};
-  Conv2d c1 = conv(x, 2, 3, 1, 1, random_matrix(2, 9, rng));
-  Conv2d c2 = conv(h, 2, 3, 1, 1, random_matrix(2, 18, rng, 0.4));
-  Conv2d c3 = conv(h, 2, 3, 1, 1, random_matrix(2, 18, rng, 0.4));
+  Conv2d c1 = conv2d(x, 2, 3, 1, 1, random_matrix(2, 9, rng));
+  Conv2d c2 = conv2d(h, 2, 3, 1, 1, random_matrix(2, 18, rng, 0.4));
+  Conv2d c3 = conv2d(h, 2, 3, 1, 1, random_matrix(2, 18, rng, 0.4));
   std::vector<AffineLayer> layers;
   layers.push_back(structured_layer(StructuredMap({{x}}, {{h}}, {StructuredMap::Block{0, 0, {c1}, {}}}),
                                     random_matrix(32, 1, rng, 0.3).col(0)));
@@ -305,7 +294,7 @@ TEST_F(CnnBounds, PerChannelSummaryOnAKnownNet) {
   w.row(0).setConstant(-0.5);
   w.row(1).setConstant(0.5);
   w.row(2) << 1, -1, 1, -1, 1, -1, 1, -1, 1;
-  Conv2d c = conv(x, 3, 3, 1, 1, w);
+  Conv2d c = conv2d(x, 3, 3, 1, 1, w);
   VectorXd b(48);
   b.segment(0, 16).setConstant(-0.1);
   b.segment(16, 16).setConstant(0.1);
@@ -368,6 +357,16 @@ TEST_F(CnnBounds, CarryUnitsAreReportedApart) {
     counted += j["layers"][1][k].get<int>();
   EXPECT_EQ(counted, 32);
   EXPECT_NE(format_table(a).find("32 carried units"), std::string::npos);
+  // The stages' "decided" counts units of the model only, as the totals do:
+  // they add up to the units decided (the carries, decided too, are not in them).
+  int decided = 0;
+  for (const auto& s : j["stages"]) decided += s["decided"].get<int>();
+  EXPECT_EQ(decided, j["totals"]["units"].get<int>() - j["totals"]["undecided"].get<int>());
+  // The network counts its units the same way.
+  EXPECT_EQ(net.hidden_units(), 32 * 4);
+  EXPECT_EQ(net.model_units(), 32 * 3);
+  EXPECT_EQ(net.carried_units(), 32);
+  EXPECT_EQ(net.model_widths(), (std::vector<Eigen::Index>{32, 32, 32}));
 }
 
 // Limits of the exact stages: over them the LP, split and MILP stages build
@@ -411,7 +410,7 @@ TEST_F(CnnBounds, ExactStagesOverTheSizeLimitLeaveUnitsUndecided) {
 TEST_F(CnnBounds, BatchesOfConvLayersStayWithinTheMemoryBudget) {
   std::mt19937_64 rng(9);
   const Shape3 x{16, 32, 32};
-  Conv2d c = conv(x, 32, 3, 1, 1, random_matrix(32, 16 * 9, rng));  // 32768 units over 16384 inputs
+  Conv2d c = conv2d(x, 32, 3, 1, 1, random_matrix(32, 16 * 9, rng));  // 32768 units over 16384 inputs
   std::vector<AffineLayer> layers;
   layers.push_back(structured_layer(StructuredMap({{x}}, {{c.output()}}, {StructuredMap::Block{0, 0, {c}, {}}}),
                                     VectorXd::Zero(c.outputs())));

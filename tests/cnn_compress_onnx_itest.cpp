@@ -18,6 +18,8 @@
 #include "leo/io/model_file.hpp"
 #include "leo/network/structured.hpp"
 #include "leo/verify/check.hpp"
+#include "cnn_builders.hpp"
+#include "onnx_builder.hpp"
 #include "ort_check.hpp"
 #include "support.hpp"
 
@@ -28,31 +30,18 @@ namespace fs = std::filesystem;
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-std::map<std::string, int> op_counts(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  onnx::ModelProto m;
-  if (!in || !m.ParseFromIstream(&in)) throw std::runtime_error("cannot parse " + file.string());
-  std::map<std::string, int> n;
-  for (const auto& node : m.graph().node()) ++n[node.op_type()];
-  return n;
-}
+using test::onnx_op_counts;
 
-// Interval bounds through the layers' products; stable only with a margin.
-Analysis interval_analysis(const Network& net, const Box& box, double margin = 1e-6) {
+// Interval verdicts (tests/support/cnn_builders.hpp) as an analysis.
+Analysis interval_analysis(const Network& net, const Box& box) {
   Analysis a;
-  VectorXd lo = box.lower, hi = box.upper;
-  for (std::size_t l = 0; l + 1 < net.layers.size(); ++l) {
-    const auto& layer = net.layers[l];
-    const VectorXd c = layer.multiply(0.5 * (lo + hi)).col(0) + layer.bias;
-    const VectorXd r = layer.multiply(0.5 * (hi - lo), Weights::absolute).col(0);
+  for (const auto& layer : test::interval_statuses(net, box)) {
     a.layers.emplace_back();
-    for (Eigen::Index i = 0; i < c.size(); ++i) {
+    for (Status s : layer) {
       UnitVerdict v;
-      v.status = c[i] - r[i] > margin ? Status::active : c[i] + r[i] < -margin ? Status::inactive : Status::undecided;
+      v.status = s;
       a.layers.back().push_back(v);
     }
-    lo = (c - r).cwiseMax(0.0);
-    hi = (c + r).cwiseMax(0.0);
   }
   return a;
 }
@@ -110,7 +99,7 @@ TEST(CnnCompressOnnx, FixturesWithAnInactiveChannelCompressKeepTheirConvNodesAnd
     write_model(c.check.written, out);
 
     EXPECT_NO_THROW(onnx::checker::check_model(out.string()));
-    const auto ops_in = op_counts(in), ops_out = op_counts(out);
+    const auto ops_in = onnx_op_counts(in), ops_out = onnx_op_counts(out);
     EXPECT_GT(ops_out.at("Conv"), 0);
     EXPECT_EQ(ops_out.at("Conv"), ops_in.at("Conv"));
     const Network back = read_model(out);

@@ -17,6 +17,7 @@
 #include "leo/io/onnx.hpp"
 #include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
+#include "cnn_builders.hpp"
 #include "onnx_builder.hpp"
 #include "support.hpp"
 
@@ -46,14 +47,7 @@ Reference reference(const std::string& name) {
   return {matrix(j.at("inputs")), matrix(j.at("outputs"))};
 }
 
-std::map<std::string, int> op_counts(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  onnx::ModelProto m;
-  if (!in || !m.ParseFromIstream(&in)) throw std::runtime_error("cannot parse " + file.string());
-  std::map<std::string, int> n;
-  for (const auto& node : m.graph().node()) ++n[node.op_type()];
-  return n;
-}
+using test::onnx_op_counts;
 
 // Largest |a - b| / (1 + |b|).
 double deviation(const MatrixXd& a, const MatrixXd& b) {
@@ -159,8 +153,8 @@ TEST(CnnOnnxWrite, RoundTripKeepsTheConvolutionsAndTheFunction) {
     const fs::path out = dir / (std::string(name) + ".onnx");
     ASSERT_NO_THROW(write_onnx(net, out));
     EXPECT_NO_THROW(onnx::checker::check_model(out.string()));
-    const auto before = op_counts(fixture(name, ".onnx"));
-    const auto after = op_counts(out);
+    const auto before = onnx_op_counts(fixture(name, ".onnx"));
+    const auto after = onnx_op_counts(out);
     auto count = [](const std::map<std::string, int>& m, const char* op) {
       auto it = m.find(op);
       return it == m.end() ? 0 : it->second;

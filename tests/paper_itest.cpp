@@ -45,12 +45,21 @@ TEST(PaperPipeline, CnnSmokeGridRunsAndRecordsRefusals) {
         EXPECT_FALSE(v["message"].get<std::string>().empty()) << key;
       }
     }
-    if (steps["train"]["status"] != "ok") continue;
+    ASSERT_EQ(steps["train"]["status"], "ok");
     EXPECT_EQ(steps["eval"]["status"], "ok");
     EXPECT_GT(r["accuracy_before"].get<double>(), 30.0);  // 100 steps; chance is 10%
-    if (steps["compress"]["status"] != "ok") continue;
+    ASSERT_EQ(steps["compress"]["status"], "ok") << steps["compress"]["message"];
     EXPECT_EQ(r["accuracy_before"].get<double>(), r["accuracy_after"].get<double>());
     EXPECT_LE(r["compress"]["max_abs_deviation"].get<double>(), 1e-4);
+    // What bench/results/conv.md reports: CPU time and peak memory of compress, the conv
+    // layer's whole channels, the analysis totals.
+    EXPECT_GT(steps["compress"]["cpu_seconds"].get<double>(), 0.0);
+    EXPECT_GT(steps["compress"]["peak_rss_mib"].get<double>(), 1.0);
+    const auto& layers = r["compress"]["layers"];
+    ASSERT_EQ(layers.size(), 2u);  // the hidden layers of conv4x4s3 (4 channels) and fc10
+    EXPECT_EQ(layers[0]["whole_channels"]["channels"], 4);
+    EXPECT_FALSE(layers[1].contains("whole_channels"));
+    EXPECT_EQ(r["compress"]["analysis_totals"]["units"].get<int>(), layers[0]["units"].get<int>() + 10);
   }
   EXPECT_EQ(networks, 2);
   const std::string md = test::read_file(dir / "results" / "results.md");

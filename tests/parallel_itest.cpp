@@ -134,6 +134,32 @@ TEST(Mpi, CompressWritesTheSameModelAsOneProcess) {
   fs::remove_all(dir);
 }
 
+// Certificates under mpirun: the split and milp proofs travel with the task
+// results (stability/unit_tasks.hpp), so rank 0 writes the certificate one
+// process writes, byte for byte, and it checks.
+TEST(Mpi, SameCertificateAsOneProcess) {
+  REQUIRE_MPIRUN();
+  fs::path dir = test::temp_dir("mpi-certificate");
+  const std::string split_proofs = "--box 0,0.3 --stages ibp,split";  // one split proof, 0.2 s
+  for (const std::string& stages : {split_proofs, kMilp}) {
+    SCOPED_TRACE(stages);
+    const std::string args = "analyze " + example() + " " + stages + " -q --threads 1 --certificate ";
+    const fs::path one = dir / "one.cert", two = dir / "two.cert";
+    auto r = test::run_leo(args + "'" + one.string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto m = mpirun(2, args + "'" + two.string() + "'");
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    const std::string text = test::read_file(one);
+    if (stages == split_proofs) {
+      EXPECT_NE(text.find("relu_split"), std::string::npos) << "the residue needs split proofs to test this";
+    }
+    EXPECT_EQ(test::read_file(two), text);
+    auto c = test::run_leo("-q check " + example() + " '" + two.string() + "'");
+    EXPECT_EQ(c.exit_code, 0) << c.err;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Mpi, ARankThatDiesIsAnErrorNotAResult) {
   REQUIRE_MPIRUN();
   const std::string args = "analyze " + example() + " " + kMilp + " --json -q --threads 1";

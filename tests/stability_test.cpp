@@ -828,3 +828,75 @@ TEST(Threads, MoreThreadsThanCoresAreCapped) {
 
 }  // namespace
 }  // namespace leo
+
+namespace leo {
+namespace {
+
+// Issue 15 section 3: the attack's second round starts a deep unit's search
+// from the witness of the predecessor that pushes it hardest.
+// Layer 0: p = 10 (x0 - 0.9) (active only for x0 > 0.9), q = x1 - 0.5.
+// Layer 1: t = relu(p) - 0.5 (positive only for x0 > 0.95).
+Network deep_unit_net() {
+  AffineLayer l0{Eigen::MatrixXd{{10.0, 0.0}, {0.0, 1.0}}, Eigen::Vector2d(-9.0, -0.5)};
+  AffineLayer l1{Eigen::MatrixXd{{1.0, 0.0}}, Eigen::VectorXd::Constant(1, -0.5)};
+  AffineLayer out{Eigen::MatrixXd::Ones(1, 1), Eigen::VectorXd::Zero(1)};
+  return Network({l0, l1, out});
+}
+
+TEST(Attack, DeepRoundStartsFromThePredecessorsWitness) {
+  const Network net = deep_unit_net();
+  for (bool deep : {false, true}) {
+    Analysis a = make_analysis(net, box_domain(2, 0, 1));
+    // A witness that p is active (x0 = 0.91: p = 0.1 > 0, t = -0.4 < 0).
+    harvest_witnesses(net, Eigen::MatrixXd(Eigen::Vector2d(0.91, 0.5)), a, Stage::samples);
+    ASSERT_TRUE(a.layers[0][0].seen_positive);
+    ASSERT_TRUE(a.layers[1][0].seen_negative);
+    ASSERT_FALSE(a.layers[1][0].seen_positive);
+    AttackOptions options;
+    options.starts = 1;  // round 1: the box centre only (t = -0.5 there, no gradient)
+    options.steps = 1;
+    options.deep_starts = deep ? 1 : 0;  // round 2: the guided start alone
+    options.deep_guided = 1;
+    options.deep_steps = 20;
+    std::mt19937_64 rng(3);
+    attack_stage(net, a, rng, options);
+    EXPECT_EQ(a.layers[1][0].status == Status::unstable, deep);
+    // Every witness shows what it claims when re-evaluated in double.
+    for (const Witness& w : a.witnesses) {
+      const auto pre = net.pre_activations(Eigen::MatrixXd(w.input));
+      for (const WitnessUnit& u : w.units) {
+        const double g = pre[static_cast<std::size_t>(u.layer)](u.unit, 0);
+        EXPECT_TRUE(u.positive ? g > 0 : g < 0);
+      }
+    }
+  }
+}
+
+TEST(Attack, DeepRoundWitnessesAreRealOnRandomNets) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 5; ++trial) {
+    Network net = test::random_network({4, 10, 10, 10, 10, 10, 2}, rng, 0.8);
+    Analysis a = make_analysis(net, box_domain(4, 0, 1));
+    AttackOptions options;
+    options.starts = 2;
+    options.steps = 5;
+    attack_stage(net, a, rng, options);
+    for (const Witness& w : a.witnesses) {
+      EXPECT_TRUE((w.input.array() >= 0).all() && (w.input.array() <= 1).all());
+      const auto pre = net.pre_activations(Eigen::MatrixXd(w.input));
+      for (const WitnessUnit& u : w.units) {
+        const double g = pre[static_cast<std::size_t>(u.layer)](u.unit, 0);
+        EXPECT_TRUE(u.positive ? g > 0 : g < 0) << trial;
+      }
+    }
+    // Units decided unstable have both signs among the witnesses.
+    for (std::size_t h = 0; h < a.layers.size(); ++h)
+      for (const UnitVerdict& v : a.layers[h])
+        if (v.status == Status::unstable) {
+          EXPECT_TRUE(v.seen_positive && v.seen_negative);
+        }
+  }
+}
+
+}  // namespace
+}  // namespace leo

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -146,5 +148,15 @@ class OnnxBuilder {
   std::string external_file = "weights.bin";
   std::string external_bytes;
 };
+
+// The number of nodes of each op type in an ONNX file (throws when it does not parse).
+inline std::map<std::string, int> onnx_op_counts(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  onnx::ModelProto m;
+  if (!in || !m.ParseFromIstream(&in)) throw std::runtime_error("cannot parse " + file.string());
+  std::map<std::string, int> n;
+  for (const auto& node : m.graph().node()) ++n[node.op_type()];
+  return n;
+}
 
 }  // namespace leo::test

@@ -131,13 +131,7 @@ std::string op_text(const StructuredMap::Op& op) {
 
 }  // namespace
 
-std::int64_t carried_units(const AffineLayer& layer) {
-  if (layer.is_dense()) return 0;
-  std::int64_t n = 0;
-  for (const auto& s : layer.structured->output_segments())
-    if (s.carry) n += s.shape.size();
-  return n;
-}
+std::int64_t carried_units(const AffineLayer& layer) { return layer.carried_outputs(); }
 
 nlohmann::json describe_layers(const Network& net) {
   nlohmann::json layers = nlohmann::json::array();

@@ -389,10 +389,15 @@ nlohmann::json to_json(const CompressModelResult& r, const std::string& input_na
   j["domain"] = domain_text(r.domain);
   j["domain_lower"] = std::vector<double>(r.domain.box.lower.data(), r.domain.box.lower.data() + r.domain.box.size());
   j["domain_upper"] = std::vector<double>(r.domain.box.upper.data(), r.domain.box.upper.data() + r.domain.box.size());
-  j["units_before"] = before.widths();
-  j["units_after"] = after.widths();
-  j["hidden_units_before"] = before.hidden_units();
-  j["hidden_units_after"] = after.hidden_units();
+  // Units of the model; values carried for a skip connection apart (never removed).
+  j["units_before"] = before.model_widths();
+  j["units_after"] = after.model_widths();
+  j["hidden_units_before"] = before.model_units();
+  j["hidden_units_after"] = after.model_units();
+  if (before.carried_units() > 0 || after.carried_units() > 0) {
+    j["carried_units_before"] = before.carried_units();
+    j["carried_units_after"] = after.carried_units();
+  }
   j["undecided_units"] = counts.undecided;
   j["layers_before"] = before.depth();
   j["layers_after"] = after.depth();

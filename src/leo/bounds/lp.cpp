@@ -4,10 +4,12 @@
 #include <coin/ClpSimplex.hpp>
 #include <coin/CoinPackedMatrix.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 
 #include "leo/bounds/backsub.hpp"
 #include "leo/bounds/driver.hpp"
@@ -276,6 +278,7 @@ class RelaxationLp {
     if (handler && handler->hit) {
       sol.optimal = false;
       sol.stopped = true;
+      sol.input = input_point();  // a point of the relaxation on the wrong side: a witness candidate
       return sol;
     }
     if (model_.status() != 0 && model_.status() != 5 && !(handler && handler->timed_out)) {
@@ -300,10 +303,17 @@ class RelaxationLp {
         if (primal && unit.x >= 0) sol.x[j][i] = primal[unit.x];
       }
     }
-    sol.input = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(input_cols_.size()));
-    for (std::size_t i = 0; i < input_cols_.size() && primal; ++i)
-      sol.input[static_cast<Eigen::Index>(i)] = primal[input_cols_[i]];
+    sol.input = input_point();
     return sol;
+  }
+
+  // The input columns of Clp's current primal point (zeros when it has none).
+  Eigen::VectorXd input_point() const {
+    Eigen::VectorXd input = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(input_cols_.size()));
+    const double* primal = const_cast<ClpSimplex&>(model_).primalColumnSolution();
+    for (std::size_t i = 0; i < input_cols_.size() && primal; ++i)
+      input[static_cast<Eigen::Index>(i)] = primal[input_cols_[i]];
+    return input;
   }
 
  private:
@@ -358,6 +368,24 @@ LpSolution SplitLp::maximise(const NetworkBounds& bounds, const Eigen::VectorXd&
   return sol;
 }
 
+namespace {
+
+// The triangle's area factor -l u / (u - l) of an unstable unit (its chord's
+// height at 0): how much the relaxation of this unit loosens later layers.
+double triangle_area(const Bounds& b, Eigen::Index i) {
+  const double l = b.lower[i], u = b.upper[i];
+  if (!(l < 0 && u > 0)) return 0.0;
+  if (!std::isfinite(l) || !std::isfinite(u)) return std::numeric_limits<double>::infinity();
+  return -l * u / (u - l);
+}
+
+bool flagged(const std::vector<std::vector<bool>>* flags, std::size_t k, Eigen::Index i) {
+  return flags && k < flags->size() && i < static_cast<Eigen::Index>((*flags)[k].size()) &&
+         (*flags)[k][static_cast<std::size_t>(i)];
+}
+
+}  // namespace
+
 void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
                const std::vector<std::vector<bool>>& targets, const LpOptions& options, const Deadline& deadline) {
   if (bounds.empty()) {
@@ -366,54 +394,101 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
   }
   if (bounds.size() != net.layers.size()) throw Error(ExitCode::internal, "internal error: lp_bounds: bounds do not match the network");
   Stopwatch watch;
-  Eigen::Index tightened = 0, solved = 0;
-  for (std::size_t k = 0; k < net.layers.size() && k < targets.size(); ++k) {
+  const Deadline full_budget(options.full_seconds);
+  Eigen::Index tightened = 0, solved = 0, full_solved = 0, realpha_tightened = 0;
+  bool earlier_tightened = false;  // an LP of this call tightened a layer before the current one
+  for (std::size_t k = 0; k < net.layers.size(); ++k) {
     const bool hidden = k + 1 < net.layers.size();
-    const std::vector<Eigen::Index> units = select_units(net, bounds, k, UnitSelection{&targets, true});
-    if (units.empty()) continue;
+    // The layer's units: sign-only ones first (in order), then the flagged
+    // ones by decreasing triangle area.
+    auto pick = [&] {
+      std::vector<Eigen::Index> sign, full;
+      if (k < targets.size())
+        for (Eigen::Index i : select_units(net, bounds, k, UnitSelection{&targets, true}))
+          if (!(hidden && flagged(options.full, k, i))) sign.push_back(i);
+      if (hidden && options.full)
+        for (Eigen::Index i : select_units(net, bounds, k, UnitSelection{options.full, true})) full.push_back(i);
+      std::stable_sort(full.begin(), full.end(), [&](Eigen::Index x, Eigen::Index y) {
+        return triangle_area(bounds[k], x) > triangle_area(bounds[k], y);
+      });
+      return std::make_pair(sign, full);
+    };
+    auto [sign_units, full_units] = pick();
+    if (sign_units.empty() && full_units.empty()) continue;
     if (deadline.expired()) break;
     if (options.limits.exceeded(net, bounds, k)) {
       const ModelSize size = relaxation_size(net, bounds, k);
       Progress::global().report("lp", "layer {}: skipped, the LP would have {} rows and {} nonzeros (limits {} and {}); "
                                 "its {} units stay as they are", k, size.rows, size.nonzeros, options.limits.rows,
-                                options.limits.nonzeros, units.size());
+                                options.limits.nonzeros, sign_units.size() + full_units.size());
       continue;
+    }
+    if (options.realpha && k > 0 && earlier_tightened) {
+      // Re-bound this layer from the tightened layers before it (alpha-CROWN
+      // reads only layers < k). Sound bounds, intersected.
+      std::vector<std::vector<bool>> layer_targets(net.layers.size());
+      layer_targets[k].assign(static_cast<std::size_t>(net.layers[k].outputs()), false);
+      for (Eigen::Index i : sign_units) layer_targets[k][static_cast<std::size_t>(i)] = true;
+      for (Eigen::Index i : full_units) layer_targets[k][static_cast<std::size_t>(i)] = true;
+      const Bounds was = bounds[k];
+      AlphaOptions alpha = options.alpha;
+      alpha.stop_when_settled = full_units.empty();
+      alpha_bounds(net, box, bounds, layer_targets, alpha, deadline);
+      for (Eigen::Index i = 0; i < was.lower.size(); ++i)
+        realpha_tightened += bounds[k].lower[i] > was.lower[i] || bounds[k].upper[i] < was.upper[i];
+      std::tie(sign_units, full_units) = pick();  // some may be stable now
+      if (sign_units.empty() && full_units.empty()) continue;
     }
     RelaxationLp lp(net, box, bounds, k);
     Bounds& b = bounds[k];
     const Eigen::Index n = net.layers[k].outputs();
-    for (Eigen::Index i : units) {
+    const std::size_t sign_count = sign_units.size();
+    std::vector<Eigen::Index> units = std::move(sign_units);
+    units.insert(units.end(), full_units.begin(), full_units.end());
+    for (std::size_t q = 0; q < units.size(); ++q) {
+      const Eigen::Index i = units[q];
       Progress::global().heartbeat();
+      const bool undecided = flagged(&targets, k, i);
+      // Full: both sides to optimality (a flagged unit while the budget lasts).
+      const bool full = q >= sign_count && !full_budget.expired();
+      if (q >= sign_count && !full && !undecided) continue;
+      const bool sign = hidden && options.stop_at_sign && !full;
       bool changed = false;
       for (int side = 0; side < 2; ++side) {
         if (deadline.expired()) break;
-        if (hidden && options.stop_at_sign && (b.lower[i] >= 0 || b.upper[i] <= 0)) break;
+        if (hidden && sign && (b.lower[i] >= 0 || b.upper[i] <= 0)) break;
         Eigen::VectorXd a = Eigen::VectorXd::Zero(n);
         a[i] = side == 0 ? 1.0 : -1.0;
         double seconds = deadline.remaining();
         if (options.seconds_per_lp > 0) seconds = std::min(seconds, options.seconds_per_lp);
-        const bool sign = hidden && options.stop_at_sign;
+        if (full) seconds = std::min(seconds, full_budget.remaining());
         LpSolution sol = lp.maximise(a, std::isfinite(seconds) ? seconds : 0.0,
                                      sign ? 0.0 : std::numeric_limits<double>::infinity());
         ++solved;
+        full_solved += full;
+        if (options.on_point && sol.input.size() == box.size())
+          options.on_point(k, sol.input.cwiseMax(box.lower).cwiseMin(box.upper));
         if (sol.stopped) continue;  // the LP cannot settle this side
         const double bound = dual_upper_bound(net, box, bounds, k, a, sol.nu);
         if (side == 0 && bound < b.upper[i]) b.upper[i] = bound, changed = true;
         if (side == 1 && -bound > b.lower[i]) b.lower[i] = -bound, changed = true;
       }
       tightened += changed;
+      earlier_tightened = earlier_tightened || (changed && hidden);
       if (deadline.expired()) break;
     }
-    Progress::global().report("lp", "layer {}: {} units, {} LPs, {} tightened so far ({:.2f}s)", k, units.size(), solved,
-                              tightened, watch.seconds());
+    Progress::global().report("lp", "layer {}: {} units ({} for their bounds), {} LPs, {} tightened so far ({:.2f}s)", k,
+                              units.size(), full_units.size(), solved, tightened, watch.seconds());
     if (deadline.expired()) {
       Progress::global().report("lp", "deadline reached at layer {}", k);
       break;
     }
   }
   auto c = count_stable(bounds);
-  Progress::global().report("lp", "{} units tightened by {} LPs; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",
-                            tightened, solved, c.active, c.inactive, c.unstable, watch.seconds());
+  Progress::global().report("lp", "{} units tightened by {} LPs ({} for bounds beyond the sign), {} by alpha-CROWN "
+                            "between layers; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",
+                            tightened, solved, full_solved, realpha_tightened, c.active, c.inactive, c.unstable,
+                            watch.seconds());
 }
 
 }  // namespace leo

@@ -18,9 +18,11 @@
 // what the triangle's dual rows would give). Any dual vector gives a valid
 // bound, so a solver tolerance, an early stop or a wrong dual can only make
 // the bound weaker, never wrong. Results are intersected into `bounds`.
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include "leo/bounds/alpha.hpp"
 #include "leo/bounds/bounds.hpp"
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
@@ -60,6 +62,28 @@ struct LpOptions {
   // Clp time limit per LP, seconds (0: none; the deadline always applies).
   double seconds_per_lp = 0.0;
   ModelLimits limits{};
+  // Units whose bounds matter beyond their sign: full[l][i] flags unit i of
+  // hidden layer l, whose triangle relaxation feeds every later layer. A
+  // flagged unit that is unstable gets both sides solved to optimality even
+  // with stop_at_sign (its sign question is answered on the way). null: none.
+  // Per layer, the sign-only units come first, then the flagged ones by
+  // decreasing triangle area (-l u / (u - l)), so a budget goes where it pays.
+  const std::vector<std::vector<bool>>* full = nullptr;
+  // Wall seconds for the flagged units' full LPs over the whole call (<= 0:
+  // no own limit); when spent, the flagged units fall back to the sign
+  // question (undecided ones) or are skipped.
+  double full_seconds = 0.0;
+  // Layerwise re-tightening: before the LPs of layer k >= 1, when LPs of this
+  // call tightened a layer before k, the units of layer k are re-bounded by
+  // alpha-CROWN from those tightened bounds (sound, intersected): a unit it
+  // settles needs no LP, and every unit's LP column bounds shrink.
+  bool realpha = false;
+  AlphaOptions alpha{};
+  // Called with Clp's primal input point of each LP solved (or abandoned at a
+  // point on the wrong side of 0), clipped to the box: a witness candidate
+  // that the caller must re-evaluate (never evidence by itself). Its argument
+  // is the layer of the LP's target.
+  std::function<void(std::size_t layer, const Eigen::VectorXd& input)> on_point{};
 };
 
 // targets[l][i]: tighten unit i of layer l (hidden units already stable are

@@ -17,6 +17,7 @@
 #include "leo/stability/analysis_table.hpp"
 #include "leo/stability/certify.hpp"
 #include "leo/util/atomic_file.hpp"
+#include "leo/util/cluster.hpp"
 
 namespace leo::cli {
 namespace {
@@ -58,7 +59,7 @@ Run setup_analyze(CLI::App& app) {
     Network network = load_model_file(args->model, false);
     Domain domain = api::make_domain(args->domain, network);
     Analysis analysis = api::analyze(network, domain, options);
-    if (!args->certificate.empty())
+    if (!args->certificate.empty() && cluster::primary())  // mpirun: rank 0 writes
       cert::write_certificate(make_certificate(network, analysis, recorder), args->certificate);
     if (args->json)
       std::cout << to_json(analysis).dump() << "\n";

@@ -41,8 +41,9 @@ struct CompressArgs {
   std::string certificate;
 };
 
+// Units of the model per hidden layer; values carried for a skip connection are not units.
 std::string widths_text(const Network& net) {
-  auto w = net.widths();
+  auto w = net.model_widths();
   if (w.empty()) return "(none)";
   return fmt::format("{}", fmt::join(w, " "));
 }
@@ -79,8 +80,12 @@ void print_summary(const api::CompressModelResult& r, const std::string& in, con
   std::cout << fmt::format("model:           {} -> {}\n", in, out);
   std::cout << fmt::format("domain:          {}\n", api::domain_text(r.domain));
   std::cout << fmt::format("units per layer: {} -> {}\n", widths_text(original), widths_text(after));
-  std::cout << fmt::format("hidden units:    {} -> {} ({:.1f}% removed)\n", original.hidden_units(),
-                           after.hidden_units(), percent_removed(original.hidden_units(), after.hidden_units()));
+  std::cout << fmt::format("hidden units:    {} -> {} ({:.1f}% removed){}\n", original.model_units(),
+                           after.model_units(), percent_removed(original.model_units(), after.model_units()),
+                           original.carried_units() > 0
+                               ? fmt::format("; and {} -> {} carried for skip connections, not model units",
+                                             original.carried_units(), after.carried_units())
+                               : std::string());
   std::cout << fmt::format("analysis:        {} stably active, {} stably inactive, {} unstable, {} undecided\n",
                            counts.active, counts.inactive, counts.unstable, counts.undecided);
   std::cout << fmt::format("layers:          {} -> {}\n", original.depth(), after.depth());

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <memory>
 #include <variant>
 
@@ -114,6 +115,40 @@ void drop_reader_channels(Block& blk, const Keep& keep) {
   blk.ops[k] = std::get<Conv2d>(blk.ops[k]).select_input_channels(keep);
 }
 
+// One side of hidden layer h loses the channels not in keep[s]: the producer
+// (layers[h]: its rows, or the output channels of the blocks writing
+// segment s) or the consumer (layers[h+1]: its columns, or the input
+// channels of the blocks reading segment s). `units` lists the kept units.
+enum class Side { producer, consumer };
+void drop_side(AffineLayer& layer, Side side, const Channels& ch, const std::vector<Keep>& keep,
+               const std::vector<int>& units) {
+  const bool producer = side == Side::producer;
+  if (layer.is_dense()) {
+    Eigen::MatrixXd w = producer ? Eigen::MatrixXd(layer.weights(units, Eigen::all))
+                                 : Eigen::MatrixXd(layer.weights(Eigen::all, units));
+    layer.weights = std::move(w);
+    return;
+  }
+  const StructuredMap& m = *layer.structured;
+  auto inputs = m.input_segments();
+  auto outputs = m.output_segments();
+  auto blocks = m.blocks();
+  auto& segments = producer ? outputs : inputs;
+  for (std::size_t s = 0; s < segments.size(); ++s) {
+    if (static_cast<std::int64_t>(keep[s].size()) == ch.segments[s].shape.channels) continue;
+    segments[s].shape.channels = static_cast<std::int64_t>(keep[s].size());
+    for (auto& blk : blocks) {
+      if ((producer ? blk.out : blk.in) != s) continue;
+      if (producer)
+        drop_writer_channels(blk, keep[s]);
+      else
+        drop_reader_channels(blk, keep[s]);
+    }
+  }
+  layer.structured =
+      std::make_shared<const StructuredMap>(std::move(inputs), std::move(outputs), std::move(blocks), "compress");
+}
+
 // Deletes from hidden layer h every channel not in keep[s] (all channels of
 // segments whose keep list is complete stay untouched). The caller has moved
 // whatever those channels contributed into layers[h+1]'s bias.
@@ -125,46 +160,10 @@ void delete_channels(Compressible& st, std::size_t h, const Channels& ch, const 
       for (std::int64_t p = 0; p < P; ++p) units.push_back(static_cast<int>(ch.unit(s, c, p)));
   }
   AffineLayer& a = st.network.layers[h];
-  AffineLayer& b = st.network.layers[h + 1];
-  const auto changed = [&](std::size_t s) {
-    return static_cast<std::int64_t>(keep[s].size()) != ch.segments[s].shape.channels;
-  };
-  // Producer.
-  if (a.is_dense()) {
-    Eigen::MatrixXd w = a.weights(units, Eigen::all);
-    a.weights = std::move(w);
-  } else {
-    const StructuredMap& m = *a.structured;
-    auto outputs = m.output_segments();
-    auto blocks = m.blocks();
-    for (std::size_t s = 0; s < outputs.size(); ++s) {
-      if (!changed(s)) continue;
-      outputs[s].shape.channels = static_cast<std::int64_t>(keep[s].size());
-      for (auto& blk : blocks)
-        if (blk.out == s) drop_writer_channels(blk, keep[s]);
-    }
-    a.structured = std::make_shared<const StructuredMap>(m.input_segments(), std::move(outputs), std::move(blocks),
-                                                         "compress");
-  }
+  drop_side(a, Side::producer, ch, keep, units);
   Eigen::VectorXd bias = a.bias(units);
   a.bias = std::move(bias);
-  // Consumer.
-  if (b.is_dense()) {
-    Eigen::MatrixXd w = b.weights(Eigen::all, units);
-    b.weights = std::move(w);
-  } else {
-    const StructuredMap& m = *b.structured;
-    auto inputs = m.input_segments();
-    auto blocks = m.blocks();
-    for (std::size_t s = 0; s < inputs.size(); ++s) {
-      if (!changed(s)) continue;
-      inputs[s].shape.channels = static_cast<std::int64_t>(keep[s].size());
-      for (auto& blk : blocks)
-        if (blk.in == s) drop_reader_channels(blk, keep[s]);
-    }
-    b.structured = std::make_shared<const StructuredMap>(std::move(inputs), m.output_segments(), std::move(blocks),
-                                                         "compress");
-  }
+  drop_side(st.network.layers[h + 1], Side::consumer, ch, keep, units);
   std::vector<Status> status;
   std::vector<UnitOrigin> origin;
   for (int i : units) {
@@ -203,6 +202,27 @@ std::vector<Keep> kept_channels(const Channels& ch, const std::vector<std::vecto
       if (!drop[s][static_cast<std::size_t>(c)]) keep[s].push_back(c);
   }
   return keep;
+}
+
+// Which pre-activations of a layer are constant on the domain, given which of
+// its inputs vary (`varying`: 1 or 0) and the constant values of the others
+// (`values`, 0 where they vary): g_i = (W x)_i + b_i does not depend on x
+// when (|W| varying)_i is exactly 0. The layer's absolute product is
+// entrywise >= |W| (a product of |operators|) and a sum of nonnegative terms
+// is 0 in floating point only when every term is, so a 0 means every weight
+// on a varying input is exactly 0 (a product of float32 weights of a few
+// operators cannot underflow in double). g_i is then (W values)_i + b_i.
+struct Constants {
+  std::vector<char> constant;  // per output unit
+  Eigen::VectorXd value;       // g where constant
+};
+Constants constant_units(const AffineLayer& layer, const Eigen::VectorXd& varying, const Eigen::VectorXd& values) {
+  const Eigen::VectorXd depends = layer.multiply(varying, Weights::absolute).col(0);
+  Constants k;
+  k.value = layer.multiply(values).col(0) + layer.bias;
+  k.constant.resize(static_cast<std::size_t>(depends.size()));
+  for (Index i = 0; i < depends.size(); ++i) k.constant[static_cast<std::size_t>(i)] = depends[i] == 0.0;
+  return k;
 }
 
 }  // namespace
@@ -252,75 +272,79 @@ RewriteResult remove_inactive_channels(const Compressible& state) {
 RewriteResult fold_constant_channels(const Compressible& state) {
   RewriteResult r{state, {}};
   auto& st = r.state;
+  // The inputs of layers[0] all count as varying (the domain is not consulted).
+  Eigen::VectorXd varying = Eigen::VectorXd::Ones(st.network.inputs());
+  Eigen::VectorXd values = Eigen::VectorXd::Zero(st.network.inputs());
   for (std::size_t h = 0; h < st.status.size(); ++h) {
-    if (!structured_hidden_layer(st.network, h)) continue;
-    const Channels ch = hidden_channels(st.network, h);
-    if (!ch.ok) continue;
-    AffineLayer& a = st.network.layers[h];
-    AffineLayer& b = st.network.layers[h + 1];
-    std::vector<std::vector<char>> drop(ch.segments.size());
-    std::vector<std::pair<std::size_t, std::int64_t>> folded;
-    Eigen::VectorXd added = Eigen::VectorXd::Zero(b.outputs());
-    int units = 0;
-    for (std::size_t s = 0; s < ch.segments.size(); ++s) {
-      const Shape3& shape = ch.segments[s].shape;
-      drop[s].assign(static_cast<std::size_t>(shape.channels), 0);
-      if (!removable(st.network, h, ch, s)) continue;
-      std::int64_t n = 0;
-      for (std::int64_t c = 0; c < shape.channels && n + 1 < shape.channels; ++c) {
-        // g = bias on every unit of the channel: its weights are zero.
-        bool zero = true;
-        if (a.is_dense()) {
-          for (std::int64_t p = 0; p < shape.positions() && zero; ++p)
-            zero = a.weights.row(ch.unit(s, c, p)).isZero(0.0);
-        } else {
-          for (const auto& blk : a.structured->blocks())
-            if (blk.out == s)
-              zero = zero && std::get<Conv2d>(blk.ops[static_cast<std::size_t>(writer_conv(blk))])
-                                 .weights()
-                                 .row(c)
-                                 .isZero(0.0);
-        }
-        if (!zero) continue;
-        bool varies = false;
-        for (std::int64_t p = 0; p < shape.positions(); ++p)
-          varies |= st.status[h][static_cast<std::size_t>(ch.unit(s, c, p))] == Status::unstable;
-        if (varies) continue;  // a witness contradicts a constant: leave it alone
-        Eigen::MatrixXd v = Eigen::MatrixXd::Zero(b.inputs(), 1);
-        for (std::int64_t p = 0; p < shape.positions(); ++p) {
-          const Index i = ch.unit(s, c, p);
-          v(i, 0) = std::max(a.bias[i], 0.0);
-        }
-        Eigen::VectorXd contribution = b.multiply(v).col(0);
-        if (!b.is_dense()) {
-          // The contribution must be one value per output channel.
-          bool uniform = true;
-          const auto& outs = b.structured->output_segments();
-          for (std::size_t t = 0; t < outs.size() && uniform; ++t) {
-            const auto P = outs[t].shape.positions();
-            for (std::int64_t o = 0; o < outs[t].shape.channels && uniform; ++o) {
-              const Index first = b.structured->output_offset(t) + o * P;
-              for (std::int64_t p = 1; p < P && uniform; ++p) uniform = contribution[first + p] == contribution[first];
-            }
+    Constants k = constant_units(st.network.layers[h], varying, values);
+    const Channels ch = structured_hidden_layer(st.network, h) ? hidden_channels(st.network, h) : Channels{};
+    if (structured_hidden_layer(st.network, h) && ch.ok) {
+      const AffineLayer& b = st.network.layers[h + 1];
+      std::vector<std::vector<char>> drop(ch.segments.size());
+      std::vector<std::pair<std::size_t, std::int64_t>> folded;
+      Eigen::VectorXd added = Eigen::VectorXd::Zero(b.outputs());
+      int units = 0;
+      for (std::size_t s = 0; s < ch.segments.size(); ++s) {
+        const Shape3& shape = ch.segments[s].shape;
+        drop[s].assign(static_cast<std::size_t>(shape.channels), 0);
+        if (!removable(st.network, h, ch, s)) continue;
+        std::int64_t n = 0;
+        for (std::int64_t c = 0; c < shape.channels && n + 1 < shape.channels; ++c) {
+          bool constant = true;
+          for (std::int64_t p = 0; p < shape.positions() && constant; ++p) {
+            const auto i = static_cast<std::size_t>(ch.unit(s, c, p));
+            // An unstable verdict (a witness of both signs) contradicts a constant: leave it alone.
+            constant = k.constant[i] && st.status[h][i] != Status::unstable;
           }
-          if (!uniform) continue;
+          if (!constant) continue;
+          Eigen::MatrixXd v = Eigen::MatrixXd::Zero(b.inputs(), 1);
+          for (std::int64_t p = 0; p < shape.positions(); ++p) {
+            const Index i = ch.unit(s, c, p);
+            v(i, 0) = std::max(k.value[i], 0.0);
+          }
+          const Eigen::VectorXd contribution = b.multiply(v).col(0);
+          if (!b.is_dense()) {
+            // The contribution must be one value per output channel.
+            bool uniform = true;
+            const auto& outs = b.structured->output_segments();
+            for (std::size_t t = 0; t < outs.size() && uniform; ++t) {
+              const auto P = outs[t].shape.positions();
+              for (std::int64_t o = 0; o < outs[t].shape.channels && uniform; ++o) {
+                const Index first = b.structured->output_offset(t) + o * P;
+                for (std::int64_t p = 1; p < P && uniform; ++p)
+                  uniform = contribution[first + p] == contribution[first];
+              }
+            }
+            if (!uniform) continue;
+          }
+          added += contribution;
+          drop[s][static_cast<std::size_t>(c)] = 1;
+          ++n;
+          folded.emplace_back(s, c);
+          units += static_cast<int>(shape.positions());
         }
-        added += contribution;
-        drop[s][static_cast<std::size_t>(c)] = 1;
-        ++n;
-        folded.emplace_back(s, c);
-        units += static_cast<int>(shape.positions());
+      }
+      if (!folded.empty()) {
+        st.network.layers[h + 1].bias += added;
+        r.steps.push_back({RewriteKind::constant_channel, static_cast<int>(h), units,
+                           fmt::format("{} channel{} constant on the domain (no weight on an input that varies) "
+                                       "folded into the next bias: {}",
+                                       folded.size(), folded.size() == 1 ? "" : "s",
+                                       channel_list(folded, ch.segments.size() > 1)),
+                           static_cast<int>(folded.size())});
+        delete_channels(st, h, ch, kept_channels(ch, drop));
+        k = constant_units(st.network.layers[h], varying, values);  // its units, after the deletion
       }
     }
-    if (folded.empty()) continue;
-    b.bias += added;
-    r.steps.push_back({RewriteKind::constant_channel, static_cast<int>(h), units,
-                       fmt::format("{} channel{} with zero weights (constant on the domain) folded into the next "
-                                   "bias: {}",
-                                   folded.size(), folded.size() == 1 ? "" : "s",
-                                   channel_list(folded, ch.segments.size() > 1)),
-                       static_cast<int>(folded.size())});
-    delete_channels(st, h, ch, kept_channels(ch, drop));
+    // The inputs of layers[h+1]: 0 where stably inactive, relu(g) where g is constant; the rest vary.
+    varying.resize(static_cast<Index>(k.constant.size()));
+    values.resize(varying.size());
+    for (std::size_t i = 0; i < k.constant.size(); ++i) {
+      const auto j = static_cast<Index>(i);
+      const bool inactive = st.status[h][i] == Status::inactive;
+      varying[j] = inactive || k.constant[i] ? 0.0 : 1.0;
+      values[j] = inactive || !k.constant[i] ? 0.0 : std::max(k.value[j], 0.0);
+    }
   }
   return r;
 }

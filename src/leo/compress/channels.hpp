@@ -46,11 +46,19 @@ bool structured_hidden_layer(const Network& net, std::size_t h);
 // layers[h+1] computes the same function of the remaining units.
 RewriteResult remove_inactive_channels(const Compressible& state);
 
-// A channel whose units are all stable and whose weights in layers[h] are
-// all zero (every block writing it has a zero kernel row for it, so
-// g = bias, a constant) is the constant relu(bias) on the domain: its
-// contribution to layers[h+1] is added to layers[h+1]'s bias and the channel
-// is deleted (same rule as above). Into a structured layers[h+1] only when
+// A channel whose every unit has a pre-activation constant on the domain is
+// the constant relu(g) there: its contribution to layers[h+1] is added to
+// layers[h+1]'s bias and the channel is deleted (same rule as above).
+// Constant means: no nonzero weight of layers[h] (through all its
+// operators, tested exactly with the |W| product) reaches an input that
+// varies. Inputs that do not vary: stably inactive units of hidden layer
+// h-1 (0) and units of it whose own pre-activation is constant (relu(g)),
+// found layer by layer from the first; the model's inputs all count as
+// varying. So a zero kernel row (g = bias) is constant, and so is a channel
+// whose kernel reads only positions or channels that are stably inactive or
+// constant. g is computed in double (exactly the bias for a zero kernel);
+// the check before writing measures the rounding. A channel with an
+// `unstable` verdict is left alone. Into a structured layers[h+1] only when
 // the contribution is the same at every position of each of its output
 // channels (no padding reaches it), so that its bias stays one per channel.
 RewriteResult fold_constant_channels(const Compressible& state);

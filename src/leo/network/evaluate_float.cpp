@@ -97,6 +97,36 @@ Eigen::MatrixXd Float32Network::evaluate(const Eigen::MatrixXd& X) const {
   return y;
 }
 
+bool Float32Network::dense() const {
+  for (const auto& m : maps_)
+    if (m) return false;
+  return true;
+}
+
+Eigen::MatrixXd Float32Network::input_gradients(const Eigen::MatrixXd& X, const Eigen::MatrixXd& C,
+                                                Eigen::MatrixXd* outputs) const {
+  if (!dense() || head_.output_activation != OutputActivation::none)
+    throw Error(ExitCode::internal, "internal error: Float32Network::input_gradients: dense logits only");
+  // Forward: the operations of evaluate(), keeping each layer's result.
+  std::vector<Eigen::MatrixXf> pre;
+  pre.reserve(weights_.size());
+  Eigen::MatrixXf a = X.cast<float>();
+  for (std::size_t l = 0; l < weights_.size(); ++l) {
+    Eigen::MatrixXf g = weights_[l] * a;
+    g.colwise() += biases_[l];
+    if (l + 1 < weights_.size()) a = g.cwiseMax(0.0f);
+    pre.push_back(std::move(g));
+  }
+  if (outputs) *outputs = pre.back().cast<double>();
+  Eigen::MatrixXf delta = C.cast<float>();
+  for (std::size_t l = weights_.size(); l-- > 0;) {
+    Eigen::MatrixXf g = weights_[l].transpose() * delta;
+    if (l == 0) return g.cast<double>();
+    delta = g.cwiseProduct((pre[l - 1].array() > 0.0f).cast<float>().matrix());
+  }
+  return Eigen::MatrixXd::Zero(X.rows(), X.cols());
+}
+
 Eigen::MatrixXd evaluate_in(const Network& net, const Eigen::MatrixXd& X, ElementType type) {
   if (type == ElementType::float32) return Float32Network(net).evaluate(X);
   return net.evaluate(X);

@@ -53,6 +53,15 @@ class Float32Network {
   // float).
   Eigen::MatrixXd evaluate(const Eigen::MatrixXd& X) const;
 
+  // Dense layers only (dense()): the gradient of sum_k C(k, j) * f_k(x_j)
+  // with respect to x_j for each column j, in float32 arithmetic (forward
+  // and backward passes in float, ReLU'(0) = 0), widened to double.
+  // `outputs`, when given, receives evaluate(X) from the same forward pass
+  // (the same operations, bit for bit). Requires output_activation none.
+  Eigen::MatrixXd input_gradients(const Eigen::MatrixXd& X, const Eigen::MatrixXd& C,
+                                  Eigen::MatrixXd* outputs = nullptr) const;
+  bool dense() const;
+
  private:
   std::vector<Eigen::MatrixXf> weights_;                      // dense layers (0 x 0 for structured ones)
   std::vector<std::shared_ptr<const StructuredMap>> maps_;    // structured layers, weights rounded (else null)

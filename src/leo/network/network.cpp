@@ -15,6 +15,14 @@ namespace leo {
 Eigen::Index AffineLayer::inputs() const { return structured ? structured->inputs() : weights.cols(); }
 Eigen::Index AffineLayer::outputs() const { return structured ? structured->outputs() : weights.rows(); }
 
+Eigen::Index AffineLayer::carried_outputs() const {
+  if (!structured) return 0;
+  Eigen::Index n = 0;
+  for (const auto& s : structured->output_segments())
+    if (s.carry) n += s.shape.size();
+  return n;
+}
+
 std::int64_t AffineLayer::parameters() const {
   if (structured) return structured->weight_parameters() + structured->bias_parameters();
   return weights.size() + bias.size();
@@ -91,6 +99,20 @@ std::int64_t Network::hidden_units() const {
   for (auto w : widths()) n += w;
   return n;
 }
+
+std::vector<Eigen::Index> Network::model_widths() const {
+  std::vector<Eigen::Index> w;
+  for (std::size_t h = 0; h + 1 < layers.size(); ++h) w.push_back(layers[h].outputs() - layers[h].carried_outputs());
+  return w;
+}
+
+std::int64_t Network::model_units() const {
+  std::int64_t n = 0;
+  for (auto w : model_widths()) n += w;
+  return n;
+}
+
+std::int64_t Network::carried_units() const { return hidden_units() - model_units(); }
 
 std::int64_t Network::parameters() const {
   std::int64_t n = 0;

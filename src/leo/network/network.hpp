@@ -44,6 +44,10 @@ struct AffineLayer {
   bool is_dense() const { return structured == nullptr; }
   Eigen::Index inputs() const;
   Eigen::Index outputs() const;
+  // Outputs that carry a value past the ReLU for a residual connection
+  // (carry segments, network/structured.hpp): not units of the model. 0 for
+  // a dense layer. outputs() - carried_outputs() are the model's units.
+  Eigen::Index carried_outputs() const;
   // Weights and biases as a model file stores them (a Conv's bias per channel).
   std::int64_t parameters() const;
   // Multiply-adds of W x for one input.
@@ -117,9 +121,15 @@ class Network {
   std::size_t hidden_layers() const { return layers.empty() ? 0 : layers.size() - 1; }
   Eigen::Index inputs() const;
   Eigen::Index outputs() const;
-  // Units per hidden layer.
+  // Units per hidden layer: the outputs of layers 0..L-2, carried outputs
+  // included (what the analysis and the rewrites index).
   std::vector<Eigen::Index> widths() const;
   std::int64_t hidden_units() const;
+  // The same without carried outputs: the units of the model, what a user
+  // counts (reports print these; carried_units() apart when nonzero).
+  std::vector<Eigen::Index> model_widths() const;
+  std::int64_t model_units() const;
+  std::int64_t carried_units() const;  // hidden_units() - model_units()
   // Weights and biases of the affine layers.
   std::int64_t parameters() const;
   // Multiply-adds for one input.

@@ -7,7 +7,9 @@
 // deeper ones. All targets of a chunk run together as the columns of one
 // batched forward/backward pass; every iterate is scanned for signs any
 // undecided unit lacks (evidence.hpp), and the columns whose target is
-// settled are dropped from the batch.
+// settled are dropped from the batch. A second round (AttackOptions::deep_*)
+// gives the targets of deeper layers still lacking a sign more, and better
+// placed, starts.
 #include <random>
 
 #include "leo/network/network.hpp"
@@ -22,6 +24,19 @@ struct AttackOptions {
   double first_step = 0.25;  // step, as a fraction of each feature's width, decaying geometrically
   double last_step = 0.005;
   int batch = 1024;        // columns per batched pass
+  // A second round for the targets of layers >= 1 still lacking their sign
+  // after the first (units never active, or never inactive, so far): per
+  // target `deep_starts` starts, the first up to `deep_guided` of them
+  // activation-guided (the witness points that activate the predecessors
+  // pushing the target hardest towards the sign wanted: largest
+  // sign * w * upper bound), the rest uniform random restarts; `deep_steps`
+  // steps from deep_first_step (starts near a useful point: smaller steps).
+  // 0 starts: no second round. With a limited deadline the round gets at
+  // most half of the time left when it starts.
+  int deep_starts = 8;
+  int deep_guided = 4;
+  int deep_steps = 50;
+  double deep_first_step = 0.1;
 };
 
 // Returns the number of units decided unstable.

@@ -78,6 +78,14 @@ bool stage_available(Stage stage) { return stage != Stage::none; }
 
 namespace {
 
+// Undecided units of the model: values carried for a skip connection are left
+// out, so that a stage's "decided" adds up to the reports' totals.
+int undecided_model_units(const Analysis& a) {
+  int n = 0;
+  for (std::size_t h = 0; h < a.layers.size(); ++h) n += a.count_model(h, Status::undecided);
+  return n;
+}
+
 std::vector<std::vector<bool>> undecided_targets(const Network& network, const Analysis& a) {
   std::vector<std::vector<bool>> targets;
   for (std::size_t l = 0; l < network.layers.size(); ++l) {
@@ -88,6 +96,37 @@ std::vector<std::vector<bool>> undecided_targets(const Network& network, const A
   }
   return targets;
 }
+
+// Every unit of the hidden layers (the bound stages keep the unstable ones):
+// their bounds, not only their signs, matter, since the triangle relaxation
+// of an unstable unit feeds every later layer's bounds (and the exact
+// stages' models).
+std::vector<std::vector<bool>> hidden_units(const Network& network) {
+  std::vector<std::vector<bool>> targets;
+  for (std::size_t l = 0; l < network.layers.size(); ++l)
+    targets.emplace_back(static_cast<std::size_t>(network.layers[l].outputs()), l + 1 < network.layers.size());
+  return targets;
+}
+
+// The hidden units whose relaxations feed a later hidden layer (all but the
+// last hidden layer's), and not those of layer 0, which CROWN bounds exactly
+// already (an affine function of the input): the units whose LP bounds pay.
+std::vector<std::vector<bool>> feeding_units(const Network& network) {
+  std::vector<std::vector<bool>> targets;
+  for (std::size_t l = 0; l < network.layers.size(); ++l)
+    targets.emplace_back(static_cast<std::size_t>(network.layers[l].outputs()), l > 0 && l + 2 < network.layers.size());
+  return targets;
+}
+
+// With a time limit, shares of the time left when the stage starts: the
+// alpha stage's optimisation of every unstable unit's bounds, and the LP
+// stage's full LPs of the feeding units (the sign LPs of undecided units
+// have no own share: they decide units).
+constexpr double kAlphaShare = 0.2;
+constexpr double kLpBoundsShare = 0.15;
+
+// The earlier of two deadlines.
+const Deadline& earlier(const Deadline& a, const Deadline& b) { return a.remaining() < b.remaining() ? a : b; }
 
 // A stage's own time budget: `configured` (<= 0: none), capped with a time
 // limit by `share` of the time left when the stage starts.
@@ -144,9 +183,15 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         return apply_bounds(a, *bounds, Stage::crown);
       case Stage::alpha:
         ensure_bounds();
-        linear_stage([&] {
-          alpha_bounds(network, domain.box, *bounds, undecided_targets(network, a), AlphaOptions{}, deadline);
-        });
+        {
+          // The bounds of every unstable hidden unit, layer by layer (each
+          // layer from its predecessors' optimised bounds), not only the
+          // signs of the undecided ones: the exact stages build on them.
+          const Deadline own(stage_seconds(0, kAlphaShare, deadline));
+          linear_stage([&] {
+            alpha_bounds(network, domain.box, *bounds, hidden_units(network), AlphaOptions{}, earlier(own, deadline));
+          });
+        }
         return apply_bounds(a, *bounds, Stage::alpha);
       case Stage::bab: {
         ensure_bounds();
@@ -158,16 +203,52 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         if (rec) rec->input_split(std::move(tree));
         return decided;
       }
-      case Stage::lp:
+      case Stage::lp: {
         ensure_bounds();
-        linear_stage([&] { lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), LpOptions{}, deadline); });
-        return apply_bounds(a, *bounds, Stage::lp);
+        // Layer by layer: alpha-CROWN again from the LP-tightened layers
+        // before, the sign LPs of the undecided units, then full LPs of the
+        // unstable units that feed later layers; every LP's primal point is
+        // a witness candidate, re-evaluated in double.
+        const int before = undecided_units(a);
+        const auto feeding = feeding_units(network);
+        LpOptions lp;
+        lp.full = &feeding;
+        lp.full_seconds = stage_seconds(0, kLpBoundsShare, deadline);
+        lp.realpha = true;
+        lp.on_point = [&](std::size_t, const Eigen::VectorXd& x) {
+          harvest_witnesses(network, Eigen::MatrixXd(x), a, Stage::lp);
+        };
+        linear_stage([&] { lp_bounds(network, domain.box, *bounds, undecided_targets(network, a), lp, deadline); });
+        apply_bounds(a, *bounds, Stage::lp);
+        return before - undecided_units(a);
+      }
       case Stage::split: {
         ensure_bounds();
         SplitStageOptions split = options.split;
         split.seconds = stage_seconds(split.seconds, options.split_share, deadline);
         split.recorder = rec;
         split.threads = unit_threads;
+        // Layerwise re-tightening: once a layer's units are proven stable,
+        // the next layer's bounds are re-optimised (alpha-CROWN) from them
+        // before its searches start: units it settles need no search, and
+        // the others' searches start from tighter relaxations.
+        NetworkBounds last = *bounds;
+        const Deadline own(split.seconds);
+        split.before_layer = [&](std::size_t h) {
+          bool changed = false;
+          for (std::size_t j = 0; j < h && !changed; ++j)
+            changed = !(last[j].lower.array() == (*bounds)[j].lower.array()).all() ||
+                      !(last[j].upper.array() == (*bounds)[j].upper.array()).all();
+          if (!changed || h + 1 >= network.layers.size()) return;
+          std::vector<std::vector<bool>> targets(network.layers.size());
+          targets[h].assign(static_cast<std::size_t>(network.layers[h].outputs()), true);
+          linear_stage([&] {
+            alpha_bounds(network, domain.box, *bounds, targets, AlphaOptions{}, earlier(own, deadline));
+          });
+          const int settled = apply_bounds(a, *bounds, Stage::alpha);
+          if (settled > 0) progress.report("split", "layer {}: {} units settled by alpha-CROWN from the proofs before", h, settled);
+          last = *bounds;
+        };
         return split_stage(network, domain.box, *bounds, a, split, deadline);
       }
       case Stage::milp: {
@@ -198,23 +279,26 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       continue;
     }
     if (stage == Stage::milp && options.exact == ExactMethod::none) continue;
-    const int left = undecided_units(a);
+    const int left = undecided_units(a);  // carried values included: their bounds still matter
     if (left == 0) continue;
+    const int model_left = undecided_model_units(a);
     if (deadline.expired()) {
       a.timed_out = true;
-      progress.report(info.name, "time limit reached; skipped ({} units undecided)", left);
+      progress.report(info.name, "time limit reached; skipped ({} units undecided)", model_left);
       a.stage_times.push_back({stage, 0.0, 0});  // every requested stage has its line
       continue;
     }
-    progress.report(info.name, "{} units undecided, {:.1f}s elapsed", left, total.seconds());
+    progress.report(info.name, "{} units undecided, {:.1f}s elapsed", model_left, total.seconds());
     Stopwatch watch;
-    int decided = 0;
     {
       StageProgress beat(info.name, left);  // a line at least every 5 s (util/progress.hpp)
-      decided = body(stage);
+      body(stage);
     }
-    a.stage_times.push_back({stage, watch.seconds(), decided});
-    progress.report(info.name, "decided {} units in {:.2f}s, {} left", decided, watch.seconds(), undecided_units(a));
+    // Units of the model the stage decided (the body's own count includes carried values).
+    const int model_now = undecided_model_units(a);
+    a.stage_times.push_back({stage, watch.seconds(), model_left - model_now});
+    progress.report(info.name, "decided {} units in {:.2f}s, {} left", model_left - model_now, watch.seconds(),
+                    model_now);
   }
   if (undecided_units(a) > 0 && deadline.expired()) a.timed_out = true;
   a.time_seconds = total.seconds();

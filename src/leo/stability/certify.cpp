@@ -102,6 +102,24 @@ cert::Certificate make_certificate(const Network& network, const Analysis& analy
     Eigen::MatrixXd X(network.inputs(), n);
     for (Eigen::Index w = 0; w < n; ++w) X.col(w) = analysis.witnesses[static_cast<std::size_t>(w)].input;
     const std::vector<Eigen::MatrixXd> pre = network.pre_activations(X);
+    // A bound on the rounding error of each pre-activation as computed here:
+    // e_k = |W_k| e_{k-1} + gamma(n_k + 1) (|W_k| |x_k| + |b_k|) (ReLU is
+    // 1-Lipschitz). A sign is kept as a witness only when |g| exceeds 4 e_k,
+    // so that the checker's interval evaluation confirms it; a unit left
+    // without a witness of each sign is written undecided ('?', no claim).
+    std::vector<Eigen::MatrixXd> err(H);
+    {
+      Eigen::MatrixXd x = X, e = Eigen::MatrixXd::Zero(X.rows(), n);
+      for (std::size_t h = 0; h < H; ++h) {
+        const AffineLayer& layer = network.layers[h];
+        const double gamma = 1.01 * static_cast<double>(layer.terms_per_output() + 1) * 0x1p-53;
+        Eigen::MatrixXd m = layer.multiply(x.cwiseAbs(), Weights::absolute);
+        m.colwise() += layer.bias.cwiseAbs();
+        err[h] = layer.multiply(e, Weights::absolute) + gamma * m;
+        x = pre[h].cwiseMax(0.0);
+        e = err[h];
+      }
+    }
     for (Eigen::Index w = 0; w < n; ++w)
       for (const WitnessUnit& u : analysis.witnesses[static_cast<std::size_t>(w)].units) {
         if (u.layer < 0 || static_cast<std::size_t>(u.layer) >= H) continue;
@@ -111,10 +129,14 @@ cert::Certificate make_certificate(const Network& network, const Analysis& analy
         if (analysis.layers[h][i].status != Status::unstable) continue;
         const double g = pre[h](u.unit, w);
         const double m = u.positive ? g : -g;
+        if (!(m > 4.0 * err[h](u.unit, w))) continue;
         const int side = u.positive ? 0 : 1;
         if (m > margin[h][i][side]) margin[h][i][side] = m, best[h][i][side] = static_cast<int>(w);
       }
   }
+  for (std::size_t h = 0; h < H; ++h)
+    for (std::size_t i = 0; i < best[h].size(); ++i)
+      if (c.verdicts[h][i] == 'u' && (best[h][i][0] < 0 || best[h][i][1] < 0)) c.verdicts[h][i] = '?';
   std::vector<cert::WitnessPoint> points(static_cast<std::size_t>(n));
   for (std::size_t h = 0; h < H; ++h)
     for (std::size_t i = 0; i < best[h].size(); ++i)

@@ -14,7 +14,6 @@
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/relu_split.hpp"
 #include "leo/stability/unit_tasks.hpp"
-#include "leo/util/cluster.hpp"
 #include "leo/util/parallel.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
@@ -351,15 +350,15 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
     // layer: the units of a layer do not depend on each other.
     const NetworkBounds certify = tightened_bounds(full, analysis);
     const Analysis& start = analysis;  // read only while the tasks run
-    if (options.recorder && cluster::distributed())
-      throw InputError("--certificate is not supported under mpirun yet: run the analysis in one process");
-    std::vector<cert::ReluSplit> trees(options.recorder ? todo.size() : 0);
     auto results = run_tasks(todo.size(), options.unit_threads,
                              unit_tasks::fingerprint("milp", l, todo, start, tight), [&](std::size_t k) {
                                const std::size_t i = todo[k];
                                const double margin = exact_margin(options, tight[l].lower[i], tight[l].upper[i]);
-                               return per_unit_task(net, box, certify, model, inputs, g[i], margin, l, i, start,
-                                                    options, options.recorder ? &trees[k] : nullptr);
+                               cert::ReluSplit tree;  // travels in the result (threads, ranks)
+                               TaskResult r = per_unit_task(net, box, certify, model, inputs, g[i], margin, l, i,
+                                                            start, options, options.recorder ? &tree : nullptr);
+                               if (options.recorder) unit_tasks::append_tree(r, tree);
+                               return r;
                              });
     bool cut_short = false;
     Certification& c = analysis.certification;
@@ -373,6 +372,8 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
       c.seconds += in.number();
       cut_short = in.count() != 0 || cut_short;
       const auto points = in.points();
+      cert::ReluSplit tree;
+      if (options.recorder) tree = in.tree();
       in.finish();
       Harvester harvester(net, box, inputs, analysis);
       for (const auto& x : points) harvester.harvest_input(x);
@@ -384,7 +385,7 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
         // witness contradicts it (then it counts as unknown).
         if (mark_stable(analysis, l, todo[k], side == 1, bound, Stage::milp)) {
           ++c.proven;
-          if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
+          if (options.recorder) options.recorder->relu_split(std::move(tree));
         } else
           ++c.unknown;
       }

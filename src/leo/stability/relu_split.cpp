@@ -15,7 +15,6 @@
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/unit_tasks.hpp"
 #include "leo/util/parallel.hpp"
-#include "leo/util/cluster.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/error.hpp"
 
@@ -312,13 +311,12 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
   auto out_of_time = [&] { return deadline.expired() || stage.expired(); };
   const int before = undecided_units(analysis);
   long nodes = 0, proofs = 0;
-  if (options.recorder && cluster::distributed())
-    throw InputError("--certificate is not supported under mpirun yet: run the analysis in one process");
   for (std::size_t h = 1; h < analysis.layers.size() && !out_of_time(); ++h) {
     if (skip_over_size_limit(net, bounds, h, options.limits, analysis, Stage::split,
                              fmt::format("layer {} and later skipped: the LP of the layers before", h),
                              "their undecided units stay undecided", h))
       break;
+    if (options.before_layer) options.before_layer(h);
     // The layer's units are independent (their searches read layers < h):
     // one task per unit, merged in unit order (unit_tasks.hpp). Two passes:
     // every unit with the small budget, then the units still undecided (no
@@ -334,12 +332,15 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
       }
       const Analysis& start = analysis;  // read only while the tasks run
       const NetworkBounds& root = bounds;
-      std::vector<cert::ReluSplit> trees(options.recorder ? units.size() : 0);
       auto results = run_tasks(units.size(), options.threads,
                                unit_tasks::fingerprint(pass == 0 ? "split" : "split-hard", h, units, start, root),
                                [&](std::size_t k) {
-                                 return split_unit(net, box, root, start, h, static_cast<Eigen::Index>(units[k]),
-                                                   options, budget, limit, options.recorder ? &trees[k] : nullptr);
+                                 cert::ReluSplit tree;  // travels in the result (threads, ranks)
+                                 TaskResult r = split_unit(net, box, root, start, h,
+                                                           static_cast<Eigen::Index>(units[k]), options, budget, limit,
+                                                           options.recorder ? &tree : nullptr);
+                                 if (options.recorder) unit_tasks::append_tree(r, tree);
+                                 return r;
                                });
       for (std::size_t k = 0; k < units.size(); ++k) {
         unit_tasks::Reader in(results[k]);
@@ -347,11 +348,13 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
         const double bound = in.number();
         nodes += in.count();
         const auto points = in.points();
+        cert::ReluSplit tree;
+        if (options.recorder) tree = in.tree();
         in.finish();
         for (const auto& x : points) harvest_witnesses(net, Eigen::MatrixXd(x), analysis, Stage::split);
         if (side == 0) continue;
         ++proofs;
-        if (options.recorder) options.recorder->relu_split(std::move(trees[k]));
+        if (options.recorder) options.recorder->relu_split(std::move(tree));
         const auto unit = static_cast<Eigen::Index>(units[k]);
         if (side == 1)
           bounds[h].upper[unit] = std::min(bounds[h].upper[unit], bound);

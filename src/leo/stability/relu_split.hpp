@@ -119,6 +119,11 @@ struct SplitStageOptions {
   ModelLimits limits{};
   CertificateRecorder* recorder = nullptr;  // records each proof (stability/certify.hpp)
   int threads = 1;       // units searched at once
+  // Called before the units of layer h >= 1 are searched, once the proofs of
+  // the layers before are in `bounds` and `analysis`: the caller may
+  // re-tighten layer h from them (sound bounds, intersected; the cascade runs
+  // alpha-CROWN there). None: nothing.
+  std::function<void(std::size_t h)> before_layer{};
 };
 
 // Returns the units decided (stable or unstable).

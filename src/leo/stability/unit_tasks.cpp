@@ -40,4 +40,42 @@ std::uint64_t fingerprint(std::string_view stage, std::size_t layer, const std::
   return f.value;
 }
 
+// The tree as numbers: layer, unit, side (1 upper, 0 lower), bound, node
+// count; per node layer + 1 (0: a leaf), unit + 1, multiplier vectors; per
+// vector its entries, then index and value of each. Every index is below
+// 2^53, so it is exact as a double.
+void append_tree(TaskResult& out, const cert::ReluSplit& t) {
+  auto n = [&](double x) { out.push_back(x); };
+  n(t.layer), n(t.unit), n(t.side == cert::Side::upper ? 1 : 0), n(t.bound), n(static_cast<double>(t.nodes.size()));
+  for (const cert::PhaseNode& node : t.nodes) {
+    n(node.layer + 1), n(node.unit + 1), n(static_cast<double>(node.nu.size()));
+    for (const cert::SparseVector& v : node.nu) {
+      n(static_cast<double>(v.index.size()));
+      for (std::size_t q = 0; q < v.index.size(); ++q) n(static_cast<double>(v.index[q])), n(v.value[q]);
+    }
+  }
+}
+
+cert::ReluSplit Reader::tree() {
+  cert::ReluSplit t;
+  t.layer = static_cast<int>(count());
+  t.unit = static_cast<int>(count());
+  t.side = count() == 1 ? cert::Side::upper : cert::Side::lower;
+  t.bound = number();
+  t.nodes.resize(static_cast<std::size_t>(count()));
+  for (cert::PhaseNode& node : t.nodes) {
+    node.layer = static_cast<int>(count()) - 1;
+    node.unit = static_cast<int>(count()) - 1;
+    node.nu.resize(static_cast<std::size_t>(count()));
+    for (cert::SparseVector& v : node.nu) {
+      const long entries = count();
+      for (long q = 0; q < entries; ++q) {
+        v.index.push_back(count());
+        v.value.push_back(number());
+      }
+    }
+  }
+  return t;
+}
+
 }  // namespace leo::unit_tasks

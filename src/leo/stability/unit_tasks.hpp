@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "leo/bounds/bounds.hpp"
+#include "leo/checker/certificate.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
 #include "leo/util/error.hpp"
@@ -34,6 +35,12 @@ std::vector<Eigen::MatrixXd> examine(const Network& net, const Analysis& a, cons
 // for bit). Ranks that disagree on it have diverged (util/parallel.hpp).
 std::uint64_t fingerprint(std::string_view stage, std::size_t layer, const std::vector<std::size_t>& units,
                           const Analysis& a, const NetworkBounds& bounds);
+
+// Appends a ReLU-split proof (a certificate's evidence, checker/certificate.hpp)
+// to a task's result, so that it travels with the result: between threads,
+// and between ranks under mpirun (util/cluster.hpp), bit for bit. Read back
+// with Reader::tree().
+void append_tree(TaskResult& out, const cert::ReluSplit& tree);
 
 // Writes and reads a TaskResult: numbers and points, in order.
 class Writer {
@@ -74,6 +81,8 @@ class Reader {
     }
     return ps;
   }
+  // A tree appended by append_tree.
+  cert::ReluSplit tree();
   void finish() const {
     if (pos_ != in_.size()) fail();
   }

@@ -70,13 +70,30 @@ struct WrittenModelCheck {
 // options' arithmetics and `exact` are ignored). Throws NotStorable
 // (compress/stored.hpp, exit code 3) when a weight or bias is not finite in
 // the stored type, and InputError when the networks or the box do not match.
+//
+// With `analysis` (sound verdicts of the original's units on the box: the
+// analysis the compression used), the double deviation is first bounded
+// soundly (difference_bound, verify.hpp: CROWN on the difference network).
+// When that proves it within the tolerance, in_double needs no sampling: its
+// search stops after the probes, centre and corners, and
+// in_double.proven_bound holds the bound (a proof over the whole box,
+// stronger than any set of points; for a compression by deletions it is
+// ~1e-13). Otherwise the full search runs, as without `analysis`; and always
+// when both arithmetics are double (as_deployed is then that search). The
+// stored-arithmetic deviation (float32 rounding of different sums) has no
+// such proof and is always searched in full, except when `written` as stored
+// has the original's weights bit for bit and the same arithmetic (nothing
+// removed): then both deviations are 0 at every point (the same operations
+// on the same inputs), proven_bound is 0 and both searches keep only their
+// fixed points, with or without `analysis`.
 WrittenModelCheck check_written_model(const Network& original, const Network& written, ElementType stored_type,
                                       const Box& box, const Eigen::MatrixXd& probes,
-                                      const VerifyOptions& options = {});
+                                      const VerifyOptions& options = {}, const Analysis* analysis = nullptr);
 
 // The check as JSON: {"max_abs_deviation" (the larger), "max_abs_deviation_double",
 // "max_abs_deviation_stored", "arithmetic_original", "arithmetic_written",
-// "worst_output", "worst_input", "found_by", "points_checked", "tolerance", "passed"}.
+// "worst_output", "worst_input", "found_by", "points_checked", "tolerance", "passed",
+// "proven_bound_double" (the sound bound of the double deviation, null when none)}.
 nlohmann::json to_json(const WrittenModelCheck& check);
 
 }  // namespace leo

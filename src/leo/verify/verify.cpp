@@ -12,6 +12,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <stdexcept>
 
 #include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
@@ -79,6 +80,13 @@ class Evaluator {
   }
   MatrixXd operator()(const MatrixXd& X) const { return f32_ ? f32_->evaluate(X) : net_.evaluate(X); }
   bool in_double() const { return !f32_; }
+  // Gradients in this arithmetic (see VerifyOptions::gradients_in_arithmetic).
+  bool differentiable() const {
+    return !f32_ || (f32_->dense() && net_.output_activation == OutputActivation::none);
+  }
+  MatrixXd gradients(const MatrixXd& X, const MatrixXd& C, MatrixXd* outputs) const {
+    return f32_ ? f32_->input_gradients(X, C, outputs) : input_gradients(net_, X, C, outputs);
+  }
 
  private:
   const Network& net_;
@@ -135,6 +143,21 @@ class Search {
       for (Index j = 0; j < X.cols(); ++j)
         for (Index i = 0; i < X.rows(); ++i) X(i, j) = float_inside(X(i, j), box_.lower[i], box_.upper[i]);
     return record(X, a_(X) - b_(X), how);
+  }
+
+  // The points as both networks receive them: rounded to float32 values of
+  // the box when either computes in float32 (what consider does first).
+  void round(MatrixXd& X) const {
+    if (round_)
+      for (Index j = 0; j < X.cols(); ++j)
+        for (Index i = 0; i < X.rows(); ++i) X(i, j) = float_inside(X(i, j), box_.lower[i], box_.upper[i]);
+  }
+  // Gradients of C^T (f_A - f_B) at X (rounded points) in each network's own
+  // arithmetic, and the outputs of both at X from the same forward passes:
+  // bit for bit what consider evaluates there.
+  bool differentiable() const { return a_.differentiable() && b_.differentiable(); }
+  MatrixXd own_gradients(const MatrixXd& X, const MatrixXd& C, MatrixXd& ya, MatrixXd& yb) const {
+    return a_.gradients(X, C, &ya) - b_.gradients(X, C, &yb);
   }
 
   // Both networks evaluate in double, without rounding: the caller may pass
@@ -248,11 +271,18 @@ void gradient_search(const Network& a, const Network& b, const Box& box, const M
   // In double, the forward pass of each step's gradients is also the
   // evaluation of the previous step's points: those are considered then
   // (the same points, in the same order, the same numbers), the last ones after.
-  const bool shared = search.in_double();
+  // With gradients_in_arithmetic, the same holds in the networks' own
+  // arithmetic: the points are kept rounded as consider rounds them, and the
+  // forward passes of the (float32) gradients are their evaluations.
+  const bool own = options.gradients_in_arithmetic && !search.in_double() && search.differentiable();
+  const bool shared = search.in_double() || own;
+  if (own) search.round(X);
   MatrixXd ya, yb;
   for (int step = 0; step < steps; ++step) {
     double eta = 0.25 * std::pow(0.004, static_cast<double>(step) / std::max(1, steps - 1));
-    MatrixXd G = input_gradients(a, X, C, shared ? &ya : nullptr) - input_gradients(b, X, C, shared ? &yb : nullptr);
+    MatrixXd G = own ? search.own_gradients(X, C, ya, yb)
+                     : MatrixXd(input_gradients(a, X, C, shared ? &ya : nullptr) -
+                                input_gradients(b, X, C, shared ? &yb : nullptr));
     if (shared && step > 0) search.consider_evaluated(X, ya, yb, "gradient");
     for (Index j = 0; j < columns; ++j)
       for (Index i = 0; i < n; ++i) {
@@ -260,6 +290,7 @@ void gradient_search(const Network& a, const Network& b, const Box& box, const M
         double stepped = X(i, j) + eta * width[i] * (g > 0 ? 1.0 : g < 0 ? -1.0 : 0.0);
         X(i, j) = std::clamp(stepped, box.lower[i], box.upper[i]);
       }
+    if (own) search.round(X);
     if (!shared) search.consider(X, "gradient");
   }
   if (shared) search.consider(X, "gradient");
@@ -497,6 +528,36 @@ MatrixXd input_gradients(const Network& net, const MatrixXd& X, const MatrixXd& 
     delta = g.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
   }
   return MatrixXd::Zero(X.rows(), X.cols());
+}
+
+double difference_bound(const Network& a, const Network& b, const Analysis& analysis_a, const Box& box) {
+  const double none = std::numeric_limits<double>::infinity();
+  if (a.inputs() != b.inputs() || a.outputs() != b.outputs() || box.size() != a.inputs()) return none;
+  for (const Network* net : {&a, &b})
+    for (const auto& layer : net->layers)
+      if (!layer.is_dense()) return none;
+  // T = 0: J's rows are f_A - f_B and f_B - f_A themselves.
+  JointNetwork joint;
+  try {
+    joint = joint_difference(a, b, analysis_a, Analysis{}, box, 0.0);
+  } catch (const std::invalid_argument&) {
+    return none;  // verdicts that do not fit A: no proof (the search decides)
+  }
+  const Box& jbox = joint.box;
+  NetworkBounds bounds = interval_bounds(joint.net, jbox);
+  apply_verdicts(joint, bounds);
+  if (joint.net.depth() > 1) interval_tighten(joint.net, jbox, bounds, 1);
+  crown_bounds(joint.net, jbox, bounds);
+  if (!shifts_hold(joint, bounds)) return none;
+  const std::size_t last = joint.net.depth() - 1;
+  double proven = 0;
+  for (Index r = 0; r < joint.net.outputs(); ++r) {
+    // |f_side| <= J_r + error <= upper + error (J_r stands for the side exactly).
+    const double bound = rounding::add_up(bounds[last].upper[r], output_error(joint, bounds, r));
+    if (!std::isfinite(bound)) return none;
+    proven = std::max(proven, bound);
+  }
+  return proven;
 }
 
 VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& box, const MatrixXd& probes,

@@ -52,6 +52,7 @@
 #include "leo/domain/box.hpp"
 #include "leo/network/evaluate_float.hpp"
 #include "leo/network/network.hpp"
+#include "leo/stability/verdict.hpp"
 #include "leo/util/deadline.hpp"
 
 namespace leo {
@@ -82,6 +83,15 @@ struct VerifyOptions {
   // The exact stage is about the real-valued functions: it needs both double.
   ElementType arithmetic_a = ElementType::float64;
   ElementType arithmetic_b = ElementType::float64;
+  // With a float32 arithmetic: the gradient steps follow each network's
+  // gradient in its own arithmetic (float32 products, half the cost) instead
+  // of the double gradients, and the forward passes of those gradients are
+  // the evaluations of the points. For the check of a model whose double
+  // deviation is proven ~0 on the whole box (check.hpp): the double gradient
+  // of f_A - f_B is then only rounding noise, while the float32 one is the
+  // gradient of what that search measures. Dense networks without an output
+  // activation only (others keep the double gradients).
+  bool gradients_in_arithmetic = false;
 };
 
 struct OutputBound {
@@ -113,6 +123,20 @@ struct VerifyResult {
 // inputs and outputs, or the box does not match.
 VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& box, const Eigen::MatrixXd& probes,
                                 const VerifyOptions& options = {});
+
+// A sound upper bound of max over outputs k and x in the box of
+// |f_A,k(x) - f_B,k(x)| (the real-valued functions of the two sets of
+// weights), without any search: CROWN (bounds/crown.hpp) on the difference
+// network of A and B (joint.hpp) with `analysis_a`'s verdicts of A's units
+// applied (they must be sound on the box: those of the cascade are; B's units
+// get none). What A and B share, i.e. B's units that are A's rows bit for
+// bit but for the columns of units proven stably inactive (what deletions
+// leave), cancels exactly, so for a compression that only deleted units the
+// bound is the rounding error of J's output rows (~1e-13 or less). Returns
+// +inf when the bound proves nothing (a shift unit not proven active, a
+// structured layer, a non-finite bound). Cost: one CROWN pass over J (about
+// A's hidden units plus B's that are not shared).
+double difference_bound(const Network& a, const Network& b, const Analysis& analysis_a, const Box& box);
 
 // Gradient of sum_k C(k, j) * f_k(x_j) with respect to x_j, for each column j
 // (X: inputs x N, C: outputs x N). ReLU'(0) = 0. `outputs`, when given, receives
