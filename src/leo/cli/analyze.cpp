@@ -14,6 +14,7 @@
 #include "leo/cli/domain_options.hpp"
 #include "leo/cli/model_io.hpp"
 #include "leo/cli/options.hpp"
+#include "leo/cli/outputs.hpp"
 #include "leo/stability/analysis_table.hpp"
 #include "leo/stability/certify.hpp"
 #include "leo/util/atomic_file.hpp"
@@ -59,8 +60,10 @@ Run setup_analyze(CLI::App& app) {
     Network network = load_model_file(args->model, false);
     Domain domain = api::make_domain(args->domain, network);
     Analysis analysis = api::analyze(network, domain, options);
-    if (!args->certificate.empty() && cluster::primary())  // mpirun: rank 0 writes
+    if (!args->certificate.empty() && cluster::primary()) {  // mpirun: rank 0 writes
       cert::write_certificate(make_certificate(network, analysis, recorder), args->certificate);
+      note_if_uncheckable(network, args->certificate);
+    }
     if (args->json)
       std::cout << to_json(analysis).dump() << "\n";
     else
