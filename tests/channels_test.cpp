@@ -23,6 +23,7 @@
 #include "leo/verify/check.hpp"
 #include "leo/verify/verify.hpp"
 #include "cnn_builders.hpp"
+#include "stability_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
@@ -51,6 +52,7 @@ Conv2d conv(Shape3 in, std::int64_t out, std::int64_t k, std::int64_t stride, st
 }
 
 using test::channel_bias;
+using test::analysis_of;
 using test::interval_statuses;
 using test::square_window;
 using test::structured_layer;
@@ -450,19 +452,6 @@ TEST(Channels, StoredNetworkRoundsOperatorWeightsToFloat32) {
   EXPECT_THAT([&] { stored_network(big, ElementType::float32); },
               testing::ThrowsMessage<NotStorable>(testing::HasSubstr("layer 0: Conv weight")));
   EXPECT_NO_THROW(stored_network(big, ElementType::float64));
-}
-
-Analysis analysis_of(const Statuses& st) {
-  Analysis a;
-  for (const auto& layer : st) {
-    a.layers.emplace_back();
-    for (Status s : layer) {
-      UnitVerdict v;
-      v.status = s;
-      a.layers.back().push_back(v);
-    }
-  }
-  return a;
 }
 
 TEST(Channels, TheCheckBeforeWritingWorksOnStructuredLayers) {

@@ -12,28 +12,17 @@
 #include "leo/network/evaluate_float.hpp"
 #include "leo/stability/cascade.hpp"
 #include "leo/verify/check.hpp"
+#include "stability_check.hpp"
 #include "support.hpp"
 
 using namespace leo;
+using test::analysis_of;
 
 namespace {
 
 Network with_type(Network net, ElementType type) {
   net.input.type = net.output.type = type;
   return net;
-}
-
-Analysis analysis_of(const std::vector<std::vector<Status>>& statuses) {
-  Analysis a;
-  for (const auto& layer : statuses) {
-    a.layers.emplace_back();
-    for (Status s : layer) {
-      UnitVerdict v;
-      v.status = s;
-      a.layers.back().push_back(v);
-    }
-  }
-  return a;
 }
 
 // y = x1 - x2 on [0,1]^2, written two ways: directly, and through two stably

@@ -21,6 +21,7 @@
 #include "cnn_builders.hpp"
 #include "onnx_builder.hpp"
 #include "ort_check.hpp"
+#include "stability_check.hpp"
 #include "support.hpp"
 
 namespace leo {
@@ -34,16 +35,7 @@ using test::onnx_op_counts;
 
 // Interval verdicts (tests/support/cnn_builders.hpp) as an analysis.
 Analysis interval_analysis(const Network& net, const Box& box) {
-  Analysis a;
-  for (const auto& layer : test::interval_statuses(net, box)) {
-    a.layers.emplace_back();
-    for (Status s : layer) {
-      UnitVerdict v;
-      v.status = s;
-      a.layers.back().push_back(v);
-    }
-  }
-  return a;
+  return test::analysis_of(test::interval_statuses(net, box));
 }
 
 // Channel 0 of the first layer's output segment 0: every block writing it

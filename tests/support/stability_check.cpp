@@ -65,4 +65,17 @@ void expect_not_contradicted(const Network& network, const Analysis& a, int samp
   }
 }
 
+Analysis analysis_of(const std::vector<std::vector<Status>>& statuses) {
+  Analysis a;
+  for (const auto& layer : statuses) {
+    a.layers.emplace_back();
+    for (Status s : layer) {
+      UnitVerdict v;
+      v.status = s;
+      a.layers.back().push_back(v);
+    }
+  }
+  return a;
+}
+
 }  // namespace leo::test

@@ -8,6 +8,10 @@
 
 namespace leo::test {
 
+// An analysis with these verdicts (statuses[h][i] for unit i of hidden layer
+// h; no bounds, no witnesses): for tests of what consumes verdicts.
+Analysis analysis_of(const std::vector<std::vector<Status>>& statuses);
+
 // Every witness lies in the box and, re-evaluated, shows the signs it claims;
 // every unstable unit has a positive and a negative witness. Adds gtest
 // failures otherwise.
