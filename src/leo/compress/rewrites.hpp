@@ -73,10 +73,11 @@ struct RewriteStep {
   std::string detail;
   int channels = 0;  // inactive_channel / constant_channel: channels removed (units: their positions)
   // What a certificate needs to replay the step (checker/, docs/certificates.md),
-  // by index in the layer as it was before the step; filled by the dense rewrites.
+  // by index in the layer as it was before the step; filled by the dense rewrites
+  // and the channel rewrites (every unit of the channels removed).
   std::vector<int> removed{};          // the units removed (layer_fold, dead_layer: empty, the whole layer)
   std::vector<int> into{};             // duplicate_unit: the unit each removed unit was merged into
-  std::vector<double> coefficient{};   // duplicate_unit: c; constant_unit: the value folded; dependent_active: offset
+  std::vector<double> coefficient{};   // duplicate_unit: c; constant_unit/_channel: the value folded; dependent_active: offset
   std::vector<int> basis{};            // dependent_active: the basis units
   Eigen::MatrixXd alpha{};             // dependent_active: basis x removed, x_k = sum_j alpha(j, k) x_j + offset_k
 };
