@@ -27,6 +27,7 @@ void crown_bounds(const Network& net, const Box& box, NetworkBounds& bounds, con
   Stopwatch watch;
   BatchLoop loop;
   loop.batch_rows = options.batch_rows;
+  loop.first_layer = options.first_layer;
   loop.last_layer = options.last_layer;
   loop.selection.only_unstable = options.only_unstable;
   const BatchLoopResult r = bound_in_batches(net, bounds, loop, deadline, [&](std::size_t k, const Eigen::MatrixXd& A) {

@@ -25,7 +25,11 @@ struct CrownOptions {
   bool only_unstable = true;
   // Objective rows per batch (2 per unit: upper and lower).
   Eigen::Index batch_rows = 1024;
-  // Bound layers 0..last_layer only (later layers are left as they are).
+  // Bound layers first_layer..last_layer only (the others are left as they
+  // are). A caller whose bounds changed only from layer j on (e.g. a ReLU
+  // split there) starts at j + 1: the bounds of layers <= j depend only on
+  // the layers before them, so re-bounding them cannot tighten anything.
+  std::size_t first_layer = 0;
   std::size_t last_layer = static_cast<std::size_t>(-1);
   // Progress line on stderr when done (off for the many small calls of the
   // input-splitting stage).

@@ -43,7 +43,7 @@ BatchLoopResult bound_in_batches(const Network& net, NetworkBounds& bounds, cons
                                  const std::function<void(std::size_t, std::size_t)>& on_layer) {
   BatchLoopResult result;
   const std::size_t layers = loop.last_layer < net.layers.size() ? loop.last_layer + 1 : net.layers.size();
-  for (std::size_t k = 0; k < layers; ++k) {
+  for (std::size_t k = loop.first_layer; k < layers; ++k) {
     const std::vector<Eigen::Index> units = select_units(net, bounds, k, loop.selection);
     const auto per_batch = static_cast<std::size_t>(rows_per_batch(net, k, loop) / 2);
     for (std::size_t start = 0; start < units.size(); start += per_batch) {

@@ -44,7 +44,8 @@ struct BatchLoop {
   // of 8k units over 8k inputs, 1024 rows would take half a GiB per matrix.
   Eigen::Index memory_doubles = Eigen::Index{1} << 25;  // 256 MiB
   bool all_layers = false;
-  std::size_t last_layer = static_cast<std::size_t>(-1);  // bound layers 0..last_layer only
+  std::size_t first_layer = 0;                            // bound layers first_layer..last_layer only
+  std::size_t last_layer = static_cast<std::size_t>(-1);
   UnitSelection selection;
 };
 
@@ -63,7 +64,7 @@ Eigen::Index batch_doubles(const Network& net, std::size_t k, bool all_layers);
 // budget, even, at least 2 (one unit).
 Eigen::Index rows_per_batch(const Network& net, std::size_t k, const BatchLoop& loop);
 
-// For each layer k <= last_layer in order: select the units, and in batches
+// For each layer first_layer <= k <= last_layer in order: select the units, and in batches
 // of batch_rows / 2 units compute `bound` and intersect it into bounds[k].
 // Calls on_layer(k, units of layer k) after each layer with units, if given.
 BatchLoopResult bound_in_batches(const Network& net, NetworkBounds& bounds, const BatchLoop& loop,

@@ -126,6 +126,9 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
     std::vector<Split> splits;
     int id = 0;  // in `recorded`
     std::shared_ptr<const BetaState> warm;  // the parent's optimised parameters
+    // The parent's bounds, sound over the parent's region (which contains
+    // this node's); null at the root (then `bounds`).
+    std::shared_ptr<const NetworkBounds> parent;
   };
   std::vector<Node> stack(1);
   std::vector<Recorded> recorded(1);
@@ -135,22 +138,28 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
     std::vector<Split> splits = std::move(stack.back().splits);
     const int id = stack.back().id;
     const std::shared_ptr<const BetaState> warm = std::move(stack.back().warm);
+    const std::shared_ptr<const NetworkBounds> parent = std::move(stack.back().parent);
     stack.pop_back();
     ++result.nodes;
 
-    NetworkBounds b = bounds;
-    std::size_t first = layer;
-    for (const Split& s : splits) {
+    // The node's bounds: the parent's (sound on the parent's region, hence
+    // on this one) with the node's split clamped in. Only the layers after
+    // the split's can tighten: the bounds of a layer depend on the layers
+    // before it alone, and those did not change since the parent's bounds.
+    NetworkBounds b = parent ? *parent : bounds;
+    if (!splits.empty()) {
+      const Split& s = splits.back();
       if (s.active)
         b[s.layer].lower[s.unit] = std::max(b[s.layer].lower[s.unit], 0.0);
       else
         b[s.layer].upper[s.unit] = std::min(b[s.layer].upper[s.unit], 0.0);
-      first = std::min(first, s.layer);
-    }
-    if (empty(b, layer)) continue;  // no input of the box has these phases
-    if (!splits.empty()) {
-      interval_tighten(net, box, b, first + 1);
+      if (empty(b, layer)) continue;  // no input of the box has these phases
+      interval_tighten(net, box, b, s.layer + 1);
       if (empty(b, layer)) continue;
+      crown.first_layer = s.layer + 1;
+    } else {
+      if (empty(b, layer)) continue;
+      crown.first_layer = 0;
     }
     crown_bounds(net, box, b, crown, options.deadline);
     if (options.deadline.expired()) return result;  // unknown: bounds cut short prove nothing more
@@ -234,10 +243,11 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
       r.on = child_id[1];
       recorded.resize(recorded.size() + 2);
     }
+    const auto node_bounds = std::make_shared<const NetworkBounds>(std::move(b));
     for (bool active : {!active_first, active_first}) {  // the last pushed is explored first
       std::vector<Split> child = splits;
       child.push_back({choice.layer, choice.unit, active});
-      stack.push_back({std::move(child), child_id[active ? 1 : 0], state});
+      stack.push_back({std::move(child), child_id[active ? 1 : 0], state, node_bounds});
     }
   }
   // Every leaf empty (cannot happen for a non-empty box; still sound): the
