@@ -60,6 +60,8 @@ bool plant_channel(Network& net, std::size_t h, std::int64_t channel, double bia
   return true;
 }
 
+long model_carries(const fs::path& model) { return static_cast<long>(read_model(model).carried_units()); }
+
 const std::vector<std::string> kFixtures = {"cnn_basic",   "cnn_bn",       "cnn_avgpool",   "cnn_residual",
                                             "cnn_nhwc",    "cnn_zeropad",  "cnn_depthwise", "cnn_dilated"};
 
@@ -239,6 +241,41 @@ TEST_F(CnnCertificates, TamperedChannelRemovalsAndCompressedWeightsAreRejected) 
   t = honest;
   t["compress"]["output_digest"] = cert::digest(read_model(tampered_model));
   expect_rejected(m.model, t, "compress: the compressed model: layer 0 weight", "--compressed " + q(tampered_model));
+}
+
+TEST_F(CnnCertificates, LinearAndReluSplitProofsThroughAResidualCarryCheckAndTamperingIsRejected) {
+  // cnn_residual (a skip connection carried through a ReLU) on a small box:
+  // alpha-CROWN records linear claims (multipliers through the carry and
+  // the convolutions), the split and milp stages ReLU-split trees.
+  const fs::path model = test::fixtures_dir() / "pytorch" / "cnn_residual.onnx";
+  const fs::path c = dir / "residual_split.cert";
+  auto a = test::run_leo("-q analyze " + q(model) + " --box 0.3,0.5 --stages ibp,crown,alpha,split,milp,samples "
+                         "--threads 1 --certificate " + q(c));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const json j = check_ok(model, c);
+  ASSERT_GT(j["claims"]["linear"].get<long>(), 0);
+  ASSERT_GT(j["claims"]["relu_split"].get<long>(), 0);
+  EXPECT_GT(j["claims"]["relu_split_nodes"].get<long>(), 1);
+  EXPECT_GT(model_carries(model), 0);
+  const json honest = load(c);
+  for (std::size_t n = 0; n < honest["steps"].size(); ++n) {
+    const json& step = honest["steps"][n];
+    if (step["rule"] == "linear") {
+      json t = honest;
+      auto& claim = t["steps"][n]["claims"][0];
+      const double b = claim["bound"].get<double>();
+      claim["bound"] = claim["side"] == "upper" ? b - 1e-3 * (1 + std::abs(b)) : b + 1e-3 * (1 + std::abs(b));
+      expect_rejected(model, t, fmt::format("step {} (linear): claims[0]: layer ", n));
+    } else if (step["rule"] == "relu_split") {
+      json t = honest;
+      const double b = step["bound"].get<double>();
+      t["steps"][n]["bound"] = step["side"] == "upper" ? b - 0.5 * (1 + std::abs(b)) : b + 0.5 * (1 + std::abs(b));
+      expect_rejected(model, t, fmt::format("step {} (relu_split): layer ", n));
+      t = honest;
+      t["steps"][n]["nodes"].erase(t["steps"][n]["nodes"].size() - 1);
+      expect_rejected(model, t, "its leaves do not cover the domain");
+    }
+  }
 }
 
 TEST(CnnCertificatesReference, CifarBaseKwWithAShortTimeLimitChecks) {
