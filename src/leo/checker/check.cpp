@@ -1,7 +1,5 @@
 #include "leo/checker/check.hpp"
 
-#include "leo/checker/layers.hpp"
-
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -11,6 +9,8 @@
 #include <limits>
 #include <optional>
 #include <vector>
+
+#include "leo/checker/layers.hpp"
 
 namespace leo::cert {
 namespace {
