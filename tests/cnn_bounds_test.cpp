@@ -25,6 +25,7 @@
 #include "leo/util/progress.hpp"
 #include "cnn_builders.hpp"
 #include "stability_check.hpp"
+#include "support.hpp"
 
 namespace leo {
 namespace {
