@@ -179,6 +179,26 @@ TEST_F(CnnCertificates, TamperedVerdictsWitnessesAndBoundsAreRejected) {
   auto& s0 = t["witnesses"][0]["signs"][0];
   s0[2] = -s0[2].get<int>();
   expect_rejected(m.model, t, "witnesses[0]: signs[0]: layer ");
+  // Moved inside the domain: the witness of g > 0 of some unit replaced by
+  // the input that shows its g < 0.
+  const auto& ws = honest["witnesses"];
+  std::map<std::pair<int, int>, std::size_t> negative;  // unit -> witness showing g < 0
+  for (std::size_t w = 0; w < ws.size(); ++w)
+    for (const auto& sg : ws[w]["signs"])
+      if (sg[2].get<int>() < 0) negative[{sg[0].get<int>(), sg[1].get<int>()}] = w;
+  bool moved = false;
+  for (std::size_t w = 0; w < ws.size() && !moved; ++w)
+    for (std::size_t k = 0; k < ws[w]["signs"].size() && !moved; ++k) {
+      const auto& sg = ws[w]["signs"][k];
+      auto it = negative.find({sg[0].get<int>(), sg[1].get<int>()});
+      if (sg[2].get<int>() < 0 || it == negative.end() || it->second == w) continue;
+      t = honest;
+      t["witnesses"][w]["input"] = ws[it->second]["input"];
+      expect_rejected(m.model, t, fmt::format("witnesses[{}]: signs[{}]: layer {} unit {} claimed g > 0", w, k,
+                                              sg[0].get<int>(), sg[1].get<int>()));
+      moved = true;
+    }
+  EXPECT_TRUE(moved);
   // A bound tightened: a linear claim on the last hidden layer whose bound
   // is below what its multipliers (all 0 before it) give, through the conv
   // and pooling layers.
