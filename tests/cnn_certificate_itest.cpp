@@ -298,6 +298,37 @@ TEST_F(CnnCertificates, LinearAndReluSplitProofsThroughAResidualCarryCheckAndTam
   }
 }
 
+TEST_F(CnnCertificates, ADeadConvLayerMakesTheNetworkAConstantThatReplays) {
+  // Every channel of layer 0 inactive: compress writes the constant the
+  // network computes, through the later conv layers (and the carry of
+  // cnn_residual); the checker replays it from the structured layers.
+  for (const std::string name : {"cnn_basic", "cnn_residual"}) {
+    SCOPED_TRACE(name);
+    Network net = read_model(test::fixtures_dir() / "pytorch" / (name + ".onnx"));
+    const auto channels = net.layers[0].structured->output_segments()[0].shape.channels;
+    for (std::int64_t c = 0; c < channels; ++c) ASSERT_TRUE(plant_channel(net, 0, c, -0.5));
+    const fs::path model = dir / (name + "_dead.onnx"), out = dir / (name + "_dead_small.onnx"),
+                   cert = dir / (name + "_dead.cert");
+    write_model(net, model);
+    auto c = test::run_leo("-q compress " + q(model) + " --box 0,1 --threads 1 -o " + q(out) + " --certificate " + q(cert));
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const json j = check_ok(model, cert, "--compressed " + q(out));
+    EXPECT_TRUE(j["compress"]["compressed_model_checked"].get<bool>());
+    const json honest = load(cert);
+    ASSERT_EQ(honest["compress"]["rewrites"].size(), 1u);
+    EXPECT_EQ(honest["compress"]["rewrites"][0]["kind"], "dead_layer");
+    // The constant changed by 1e-5 relative: rejected.
+    Network small = read_model(out);
+    small.layers.back().bias[0] *= 1 + 1e-5;
+    small.layers.back().bias[0] += 1e-5;
+    const fs::path bad = dir / (name + "_dead_bad.onnx");
+    write_model(small, bad);
+    json t = honest;
+    t["compress"]["output_digest"] = cert::digest(read_model(bad));
+    expect_rejected(model, t, "compress: the compressed model: layer 0 bias 0", "--compressed " + q(bad));
+  }
+}
+
 TEST(CnnCertificatesReference, CifarBaseKwWithAShortTimeLimitChecks) {
   // A reference CNN (OVAL21 cifar_base_kw: two strided convs, 3,172 units)
   // on its VNN-LIB box: whatever the analysis proves in 3 s checks.
