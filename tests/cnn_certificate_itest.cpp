@@ -298,6 +298,37 @@ TEST_F(CnnCertificates, LinearAndReluSplitProofsThroughAResidualCarryCheckAndTam
   }
 }
 
+TEST_F(CnnCertificates, AConstantChannelFoldedIntoAConvBiasReplays) {
+  // cnn_basic's second conv has no padding, so a constant channel of layer 0
+  // adds the same to every position of each of its output channels: folded
+  // into the conv's bias, replayed on its flattened rows.
+  Network net = read_model(test::fixtures_dir() / "pytorch" / "cnn_basic.onnx");
+  ASSERT_TRUE(plant_channel(net, 0, 1, 0.25));
+  const fs::path model = dir / "cnn_basic_const0.onnx", out = dir / "cnn_basic_const0_small.onnx",
+                 cert = dir / "cnn_basic_const0.cert";
+  write_model(net, model);
+  auto c = test::run_leo("-q compress " + q(model) + " --box 0,1 --threads 1 -o " + q(out) + " --certificate " + q(cert));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const json honest = load(cert);
+  std::ptrdiff_t k = -1;
+  for (std::size_t n = 0; n < honest["compress"]["rewrites"].size(); ++n)
+    if (honest["compress"]["rewrites"][n]["kind"] == "constant_channel" && honest["compress"]["rewrites"][n]["layer"] == 0)
+      k = static_cast<std::ptrdiff_t>(n);
+  ASSERT_GE(k, 0);
+  EXPECT_EQ(honest["compress"]["rewrites"][k]["units"].size(), 36u);  // one 6x6 channel
+  EXPECT_TRUE(check_ok(model, cert, "--compressed " + q(out))["compress"]["compressed_model_checked"].get<bool>());
+  // A folded bias of the conv changed by 1e-5 relative: rejected.
+  Network small = read_model(out);
+  ASSERT_FALSE(small.layers[1].is_dense());
+  const auto P = small.layers[1].structured->output_segments()[0].shape.positions();
+  small.layers[1].bias.head(P).array() *= 1 + 1e-5;  // every position of channel 0 (one bias per channel)
+  const fs::path bad = dir / "cnn_basic_const0_bad.onnx";
+  write_model(small, bad);
+  json t = honest;
+  t["compress"]["output_digest"] = cert::digest(read_model(bad));
+  expect_rejected(model, t, "compress: the compressed model: layer 1 bias 0", "--compressed " + q(bad));
+}
+
 TEST_F(CnnCertificates, ADeadConvLayerMakesTheNetworkAConstantThatReplays) {
   // Every channel of layer 0 inactive: compress writes the constant the
   // network computes, through the later conv layers (and the carry of
