@@ -419,8 +419,12 @@ class Checker {
         if (!(p.input[f] >= c_.box.lower[f] && p.input[f] <= c_.box.upper[f]))
           fail(fmt::format("input feature {} = {} lies outside the domain [{}, {}]", f, num(p.input[f]),
                            num(c_.box.lower[f]), num(c_.box.upper[f])));
+      // Interval arithmetic at one point, up to the deepest layer a sign names.
+      std::size_t deepest = 0;
+      for (const WitnessSign& s : p.signs)
+        if (s.layer >= 0 && static_cast<std::size_t>(s.layer) < m_.hidden()) deepest = std::max(deepest, static_cast<std::size_t>(s.layer));
       Bounds g = unbounded(m_);
-      propagate(m_, point, g, 0, m_.hidden() - 1, false);  // interval arithmetic at one point
+      propagate(m_, point, g, 0, deepest, false);
       for (std::size_t t = 0; t < p.signs.size(); ++t) {
         const WitnessSign& s = p.signs[t];
         unit_in_range(s.layer, s.unit, m_.hidden(), fmt::format("signs[{}]", t));
