@@ -1,6 +1,7 @@
 #!/bin/sh
 # Certificate size and check time against analysis time (docs/certificates.md).
-# Usage: [COMPRESS_ONLY=1] bench/certificates.sh [BUILD_DIR] [L1_400x2_MODEL]
+# Usage: [COMPRESS_ONLY=1 | CNN_ONLY=1] bench/certificates.sh [BUILD_DIR] [L1_400x2_MODEL]
+# CNN_ONLY=1: only the CNN rows (cifar_base_kw, resnet_2b on their VNN-LIB box), both tables.
 # Prints a markdown table on stdout; the L1 model is trained by `leo train`
 # (see bench/results/certificates.md for the command) when not given.
 set -eu
@@ -9,7 +10,7 @@ L1=${2:-/tmp/leo-bench-l1-400x2.onnx}
 LEO=$BUILD/leo
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-if [ ! -f "$L1" ]; then
+if [ ! -f "$L1" ] && [ -z "${CNN_ONLY:-}" ]; then
   "$LEO" -q train --data mnist --hidden 400,400 --l1 5e-4 --steps 4000 --seed 1 --threads 1 -o "$L1"
 fi
 [ -z "${COMPRESS_ONLY:-}" ] && echo "| model | domain | analysis without certificate (wall / CPU s) | analysis with certificate (wall / CPU s) | certificate size | leo check (wall / CPU s) | claims | stable / unstable / undecided |"
@@ -37,7 +38,11 @@ print(f"| {name} | `{dom}` | {t('t0')} | {t('t1')} | {size/1e6:.2f} MB ({gz/1e6:
 PY
 }
 M=models
-if [ -z "${COMPRESS_ONLY:-}" ]; then  # COMPRESS_ONLY=1: the compress table only
+C=$M/cifar
+if [ -n "${CNN_ONLY:-}" ]; then
+  run "cifar_base_kw (CNN)" $C/cifar_base_kw.onnx --vnnlib $C/prop_0_eps_0.008.vnnlib --time-limit 60 --threads 1
+  run "resnet_2b (CNN, carries)" $C/resnet_2b.onnx --vnnlib $C/prop_0_eps_0.008.vnnlib --time-limit 60 --threads 1
+elif [ -z "${COMPRESS_ONLY:-}" ]; then  # COMPRESS_ONLY=1: the compress table only
 run "ACAS Xu 1_1" $M/acasxu/ACASXU_run2a_1_1_batch_2000.onnx --vnnlib $M/acasxu/prop_1.vnnlib
 run "mnistfc 256x2" $M/mnistfc/mnist-net_256x2.onnx --vnnlib $M/mnistfc/prop_0_0.03.vnnlib
 run "mnistfc 256x2" $M/mnistfc/mnist-net_256x2.onnx --vnnlib $M/mnistfc/prop_1_0.05.vnnlib --time-limit 120
@@ -67,6 +72,11 @@ rw = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
 print(f"| {name} | `{args}` | {t('t1')} | {size/1e6:.2f} MB | {rw} | {t('t2')} | {j['compress']['max_residual_ratio']:.2g} |")
 PY
 }
+if [ -n "${CNN_ONLY:-}" ]; then
+  runc "cifar_base_kw (CNN)" $C/cifar_base_kw.onnx --vnnlib $C/prop_0_eps_0.008.vnnlib --time-limit 60 --threads 1
+  runc "resnet_2b (CNN, carries)" $C/resnet_2b.onnx --vnnlib $C/prop_0_eps_0.008.vnnlib --time-limit 60 --threads 1
+  exit 0
+fi
 runc "mnist l1 50x2 (examples/)" examples/mnist_l1_50x2.onnx --box 0,1
 runc "ACAS Xu 1_1" $M/acasxu/ACASXU_run2a_1_1_batch_2000.onnx --vnnlib $M/acasxu/prop_1.vnnlib --stages ibp,samples,attack,crown,alpha --fold-layers always
 runc "mnistfc 256x2" $M/mnistfc/mnist-net_256x2.onnx --vnnlib $M/mnistfc/prop_0_0.03.vnnlib --fold-layers always

@@ -480,28 +480,11 @@ TEST_F(Certificates, BadInput) {
   t = honest;
   t["verdicts"][0] = "ii";
   expect_rejected(mnist256(), t, 2, "verdicts for 256 units");
-  // A model with a layer the checker does not support (a convolution).
+  // A CNN is checked now (cnn_certificate_itest): a dense model's certificate is of another model.
   const fs::path cnn = test::models_dir() / "cifar" / "cifar10_small.onnx";
   auto r = test::run_leo("-q check " + q(cnn) + " " + q(c));
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("the checker supports dense affine layers only"), std::string::npos) << r.err;
-}
-
-TEST(CnnCertificates, AreWrittenWithANoteAndRefusedByTheChecker) {
-  // Until the checker handles convolutions, analyze says so when it writes a
-  // certificate of a CNN, and check refuses it (exit 2), never accepts it.
-  const fs::path dir = test::temp_dir("cert_cnn");
-  const fs::path model = test::fixtures_dir() / "pytorch" / "cnn_basic.onnx";
-  const fs::path c = dir / "cnn.cert";
-  auto a = test::run_leo("-q analyze " + q(model) + " --box 0,1 --certificate " + q(c));
-  ASSERT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_NE(a.err.find("leo check does not re-check certificates of convolutional models yet"), std::string::npos)
-      << a.err;
-  ASSERT_TRUE(fs::exists(c));
-  auto r = test::run_leo("-q check " + q(model) + " " + q(c));
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("the checker supports dense affine layers only"), std::string::npos) << r.err;
-  fs::remove_all(dir);
+  EXPECT_NE(r.err.find("it is of another model"), std::string::npos) << r.err;
 }
 
 }  // namespace

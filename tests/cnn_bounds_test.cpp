@@ -25,6 +25,7 @@
 #include "leo/util/progress.hpp"
 #include "cnn_builders.hpp"
 #include "stability_check.hpp"
+#include "support.hpp"
 
 namespace leo {
 namespace {
@@ -244,7 +245,8 @@ TEST_F(CnnBounds, EveryStageAgreesWithBruteForce) {
   const Stage stages[] = {Stage::ibp, Stage::samples, Stage::attack, Stage::crown, Stage::alpha,
                           Stage::bab, Stage::lp,      Stage::split,  Stage::milp};
   int decided_stable = 0, decided_unstable = 0;
-  for (int seed = 0; seed < 2; ++seed) {
+  const int seeds = test::repetitions(2, 2);  // one seed under the sanitizers
+  for (int seed = 0; seed < seeds; ++seed) {
     std::mt19937_64 rng(7 + seed);
     for (const Network& net : {tiny_cnn(rng), residual_cnn(rng)}) {
       const Domain d = few_pixels(rng);
@@ -281,8 +283,8 @@ TEST_F(CnnBounds, EveryStageAgreesWithBruteForce) {
         }
     }
   }
-  EXPECT_GT(decided_stable, 30);  // the test sees both kinds of verdicts
-  EXPECT_GT(decided_unstable, 30);
+  EXPECT_GT(decided_stable, 15 * seeds);  // the test sees both kinds of verdicts
+  EXPECT_GT(decided_unstable, 15 * seeds);
 }
 
 // Layer 0 of a 3-channel conv on a nonnegative input: channel 0 has only

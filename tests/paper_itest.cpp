@@ -100,6 +100,22 @@ TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
     }
   }
   EXPECT_EQ(networks, 2);
+  // Every leo command that can use several cores gets the driver's --threads (default 1), as the
+  // JSON's settings.threads records: compress once ran on every core (regression).
+  int commands = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "models")) {
+    if (entry.path().extension() != ".log") continue;
+    std::istringstream lines(test::read_file(entry.path()));
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("$ ", 0) != 0) continue;
+      for (const char* verb : {" train ", " compress ", " analyze "}) {
+        if (line.find(verb) == std::string::npos) continue;
+        ++commands;
+        EXPECT_NE(line.find(" --threads 1 "), std::string::npos) << line;
+      }
+    }
+  }
+  EXPECT_EQ(commands, 2 * 5);  // per network: train, compress and the three analysis methods
   // ONNX Runtime: every trained model as leo reads it, and its compressed model the same function.
   int checked = 0;
   const std::string suffix = ".smoke.compressed.onnx";

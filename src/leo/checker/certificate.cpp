@@ -4,11 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 #include <cstring>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 
+#include "leo/network/structured.hpp"
 #include "leo/util/atomic_file.hpp"
 #include "leo/util/error.hpp"
 
@@ -58,6 +59,58 @@ class Fnv {
 
 }  // namespace
 
+namespace {
+
+void shape(Fnv& f, const Shape3& s) {
+  f.integer(s.channels);
+  f.integer(s.height);
+  f.integer(s.width);
+}
+void window(Fnv& f, const Window2d& w) {
+  for (std::int64_t v : {w.kernel_h, w.kernel_w, w.stride_h, w.stride_w, w.pad_top, w.pad_left, w.pad_bottom,
+                         w.pad_right, w.dilation_h, w.dilation_w})
+    f.integer(v);
+}
+
+// A structured layer: its segments, blocks and every operator's parameters.
+void structured(Fnv& f, const StructuredMap& m) {
+  f.integer(static_cast<std::int64_t>(m.input_segments().size()));
+  for (const auto& s : m.input_segments()) shape(f, s.shape);
+  f.integer(static_cast<std::int64_t>(m.output_segments().size()));
+  for (const auto& s : m.output_segments()) shape(f, s.shape), f.integer(s.carry ? 1 : 0);
+  f.integer(static_cast<std::int64_t>(m.blocks().size()));
+  for (const auto& b : m.blocks()) {
+    f.integer(static_cast<std::int64_t>(b.in));
+    f.integer(static_cast<std::int64_t>(b.out));
+    f.integer(static_cast<std::int64_t>(b.ops.size()));
+    for (const auto& op : b.ops) {
+      f.integer(static_cast<std::int64_t>(op.index()));
+      if (const auto* c = std::get_if<Conv2d>(&op)) {
+        shape(f, c->input());
+        shape(f, c->output());
+        window(f, c->window());
+        f.integer(c->group());
+        const Eigen::MatrixXd& w = c->weights();
+        for (Eigen::Index r = 0; r < w.rows(); ++r)
+          for (Eigen::Index k = 0; k < w.cols(); ++k) f.number(w(r, k));
+      } else if (const auto* p = std::get_if<AvgPool2d>(&op)) {
+        shape(f, p->input());
+        window(f, p->window());
+        f.integer(p->count_include_pad() ? 1 : 0);
+      } else if (const auto* a = std::get_if<ChannelAffine>(&op)) {
+        shape(f, a->input());
+        for (Eigen::Index k = 0; k < a->scale().size(); ++k) f.number(a->scale()[k]), f.number(a->shift()[k]);
+      } else if (const auto* q = std::get_if<Permute>(&op)) {
+        shape(f, q->input());
+        shape(f, q->output());
+        for (Eigen::Index s : q->source()) f.integer(s);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::string digest(const Network& network) {
   Fnv f;
   f.integer(static_cast<std::int64_t>(network.layers.size()));
@@ -68,6 +121,7 @@ std::string digest(const Network& network) {
       for (Eigen::Index c = 0; c < layer.weights.cols(); ++c) f.number(layer.weights(r, c));
     f.integer(layer.bias.size());
     for (Eigen::Index r = 0; r < layer.bias.size(); ++r) f.number(layer.bias[r]);
+    if (!layer.is_dense()) structured(f, *layer.structured);  // (dense layers: as in version 2's first release)
   }
   return f.hex();
 }
@@ -184,7 +238,7 @@ json to_json(const Certificate& c) {
         for (double x : v) a.push_back(number(x));
         return a;
       };
-      if (r.kind == "constant_unit") o["values"] = numbers(r.coefficient);
+      if (r.kind == "constant_unit" || r.kind == "constant_channel") o["values"] = numbers(r.coefficient);
       if (r.kind == "duplicate_unit") {
         o["into"] = r.into;
         o["factors"] = numbers(r.coefficient);
@@ -298,7 +352,8 @@ struct Reader {
     r.layer = static_cast<int>(integer(field(j, "layer", where), where + ".layer", 0, kMax));
     if (r.kind == "layer_fold" || r.kind == "dead_layer") return r;
     r.units = indices(field(j, "units", where), where + ".units");
-    if (r.kind == "constant_unit") r.coefficient = numbers(field(j, "values", where), where + ".values", r.units.size());
+    if (r.kind == "constant_unit" || r.kind == "constant_channel")
+      r.coefficient = numbers(field(j, "values", where), where + ".values", r.units.size());
     if (r.kind == "duplicate_unit") {
       r.into = indices(field(j, "into", where), where + ".into");
       if (r.into.size() != r.units.size()) fail(where + ".into", "not one entry per unit");

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
+
+#include "leo/checker/layers.hpp"
 
 namespace leo::cert {
 namespace {
@@ -44,12 +47,15 @@ inline double max_up(double a, double b) { return (std::isnan(a) || std::isnan(b
 
 using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+// Each hidden layer's map as sparse rows of interval coefficients
+// (checker/layers.hpp: a structured layer flattened, AvgPool's 1/d an
+// interval), its bias exact.
 struct Model {
-  std::vector<RowMajor> w;  // hidden layers only (the output layer needs no bounds)
+  std::vector<IntervalRows> w;  // hidden layers only (the output layer needs no bounds)
   std::vector<Eigen::VectorXd> b;
   Eigen::Index inputs = 0;
   std::size_t hidden() const { return w.size(); }
-  Eigen::Index width(std::size_t k) const { return w[k].rows(); }
+  Eigen::Index width(std::size_t k) const { return w[k].rows; }
 };
 
 // Certified bounds of the hidden units.
@@ -86,17 +92,25 @@ void input_ranges(const Box& box, const Bounds& B, std::size_t k, Eigen::VectorX
 void interval_layer(const Model& m, const Box& box, Bounds& B, std::size_t k) {
   Eigen::VectorXd xlo, xhi;
   input_ranges(box, B, k, xlo, xhi);
-  const RowMajor& W = m.w[k];
-  for (Eigen::Index i = 0; i < W.rows(); ++i) {
+  const IntervalRows& W = m.w[k];
+  for (Eigen::Index i = 0; i < W.rows; ++i) {
     double up = m.b[k][i], down_neg = -m.b[k][i];  // upper bounds of g and of -g
-    for (Eigen::Index c = 0; c < W.cols(); ++c) {
-      const double w = W(i, c);
-      if (w > 0) {
-        up += mul_up(w, xhi[c]);
-        down_neg += mul_up(-w, xlo[c]);
-      } else if (w < 0) {
-        up += mul_up(w, xlo[c]);
-        down_neg += mul_up(-w, xhi[c]);
+    for (Eigen::Index e = W.begin(i); e < W.end(i); ++e) {
+      const auto t = static_cast<std::size_t>(e);
+      const Eigen::Index c = W.col[t];
+      const double wl = W.lo[t], wh = W.hi[t];
+      if (wl == wh) {  // an exact weight
+        if (wl > 0) {
+          up += mul_up(wl, xhi[c]);
+          down_neg += mul_up(-wl, xlo[c]);
+        } else if (wl < 0) {
+          up += mul_up(wl, xlo[c]);
+          down_neg += mul_up(-wl, xhi[c]);
+        }
+      } else {  // w in [wl, wh]: the largest of the corner products
+        up += max_up(max_up(mul_up(wl, xlo[c]), mul_up(wl, xhi[c])), max_up(mul_up(wh, xlo[c]), mul_up(wh, xhi[c])));
+        down_neg += max_up(max_up(mul_up(-wl, xlo[c]), mul_up(-wl, xhi[c])),
+                           max_up(mul_up(-wh, xlo[c]), mul_up(-wh, xhi[c])));
       }
     }
     B.hi[k][i] = std::min(B.hi[k][i], upper_of(up));
@@ -118,24 +132,27 @@ double linear_upper(const Model& m, const Box& box, const Bounds& B, std::size_t
   Eigen::VectorXd nu = a;
   Eigen::VectorXd rho_hi, rho_neg;  // upper bounds of rho and of -rho
   for (std::size_t j = k;; --j) {
-    const RowMajor& W = m.w[j];
-    rho_hi = Eigen::VectorXd::Zero(W.cols());
-    rho_neg = Eigen::VectorXd::Zero(W.cols());
-    for (Eigen::Index i = 0; i < W.rows(); ++i) {
+    const IntervalRows& W = m.w[j];
+    rho_hi = Eigen::VectorXd::Zero(W.cols);
+    rho_neg = Eigen::VectorXd::Zero(W.cols);
+    for (Eigen::Index i = 0; i < W.rows; ++i) {
       const double n = nu[i];
       if (n == 0.0) continue;
       sum += mul_up(n, m.b[j][i]);
-      const double* row = W.row(i).data();
+      // n w for w in [wl, wh]: upper end n wh (n > 0) or n wl; of -n w: -n wl or -n wh.
+      const double* up = n > 0 ? W.hi.data() : W.lo.data();
+      const double* down = n > 0 ? W.lo.data() : W.hi.data();
+      const Eigen::Index* col = W.col.data();
       double* hi = rho_hi.data();
       double* neg = rho_neg.data();
       const double mn = -n;
-      for (Eigen::Index c = 0; c < W.cols(); ++c) {
-        hi[c] += n * row[c];
-        neg[c] += mn * row[c];
+      for (Eigen::Index e = W.begin(i), end = W.end(i); e < end; ++e) {
+        hi[col[e]] += n * up[e];
+        neg[col[e]] += mn * down[e];
       }
     }
     if (j == 0) {
-      for (Eigen::Index c = 0; c < W.cols(); ++c) {
+      for (Eigen::Index c = 0; c < W.cols; ++c) {
         const double rh = rho_hi[c], rl = -rho_neg[c];
         sum += max_up(max_up(mul_up(rh, box.upper[c]), mul_up(rh, box.lower[c])),
                       max_up(mul_up(rl, box.upper[c]), mul_up(rl, box.lower[c])));
@@ -144,12 +161,12 @@ double linear_upper(const Model& m, const Box& box, const Bounds& B, std::size_t
     }
     const Eigen::VectorXd& l = B.lo[j - 1];
     const Eigen::VectorXd& u = B.hi[j - 1];
-    Eigen::VectorXd next = Eigen::VectorXd::Zero(W.cols());
+    Eigen::VectorXd next = Eigen::VectorXd::Zero(W.cols);
     if (given) {
       const SparseVector& s = (*given)[j - 1];
       for (std::size_t q = 0; q < s.index.size(); ++q) next[s.index[q]] = s.value[q];
     } else {
-      for (Eigen::Index c = 0; c < W.cols(); ++c) {
+      for (Eigen::Index c = 0; c < W.cols; ++c) {
         const double r = rho_hi[c];
         if (l[c] >= 0) next[c] = r;
         else if (u[c] <= 0) next[c] = 0.0;
@@ -157,7 +174,7 @@ double linear_upper(const Model& m, const Box& box, const Bounds& B, std::size_t
         else next[c] = u[c] >= -l[c] ? r : 0.0;
       }
     }
-    for (Eigen::Index c = 0; c < W.cols(); ++c) {
+    for (Eigen::Index c = 0; c < W.cols; ++c) {
       const double rh = rho_hi[c], n = next[c];
       if (rh == 0.0 && n == 0.0) continue;
       const double d = rh - n;  // >= rho - nu
@@ -402,8 +419,12 @@ class Checker {
         if (!(p.input[f] >= c_.box.lower[f] && p.input[f] <= c_.box.upper[f]))
           fail(fmt::format("input feature {} = {} lies outside the domain [{}, {}]", f, num(p.input[f]),
                            num(c_.box.lower[f]), num(c_.box.upper[f])));
+      // Interval arithmetic at one point, up to the deepest layer a sign names.
+      std::size_t deepest = 0;
+      for (const WitnessSign& s : p.signs)
+        if (s.layer >= 0 && static_cast<std::size_t>(s.layer) < m_.hidden()) deepest = std::max(deepest, static_cast<std::size_t>(s.layer));
       Bounds g = unbounded(m_);
-      propagate(m_, point, g, 0, m_.hidden() - 1, false);  // interval arithmetic at one point
+      propagate(m_, point, g, 0, deepest, false);
       for (std::size_t t = 0; t < p.signs.size(); ++t) {
         const WitnessSign& s = p.signs[t];
         unit_in_range(s.layer, s.unit, m_.hidden(), fmt::format("signs[{}]", t));
@@ -485,16 +506,77 @@ struct Sum {
   }
 };
 
+// A layer of the replay: dense intervals (dense layers, which the unit
+// rewrites change entry by entry), or the sparse rows of a structured layer
+// (checker/layers.hpp), which only channel removals change (rows and columns
+// deleted, the bias changed).
 struct ILayer {
-  RowMajor lo, hi;  // weights
+  RowMajor lo, hi;                     // dense weights (0 x 0 when `sparse` holds them)
+  std::optional<IntervalRows> sparse;  // a structured layer's weights
   Eigen::VectorXd blo, bhi;
-  Eigen::Index rows() const { return lo.rows(); }
-  Eigen::Index cols() const { return lo.cols(); }
-  Iv w(Eigen::Index r, Eigen::Index c) const { return {lo(r, c), hi(r, c)}; }
+  Eigen::Index rows() const { return sparse ? sparse->rows : lo.rows(); }
+  Eigen::Index cols() const { return sparse ? sparse->cols : lo.cols(); }
+  Iv w(Eigen::Index r, Eigen::Index c) const { return {lo(r, c), hi(r, c)}; }  // dense only
   void set(Eigen::Index r, Eigen::Index c, Iv v) { lo(r, c) = v.lo, hi(r, c) = v.hi; }
   Iv b(Eigen::Index r) const { return {blo[r], bhi[r]}; }
   void set_b(Eigen::Index r, Iv v) { blo[r] = v.lo, bhi[r] = v.hi; }
+  // f(column, weight) for the entries of row r (dense: every column).
+  template <class F>
+  void for_row(Eigen::Index r, F&& f) const {
+    if (sparse) {
+      for (Eigen::Index e = sparse->begin(r); e < sparse->end(r); ++e) {
+        const auto t = static_cast<std::size_t>(e);
+        f(sparse->col[t], Iv{sparse->lo[t], sparse->hi[t]});
+      }
+    } else {
+      for (Eigen::Index c = 0; c < lo.cols(); ++c) f(c, Iv{lo(r, c), hi(r, c)});
+    }
+  }
 };
+
+// The rows `keep` (ascending) of a sparse layer.
+IntervalRows keep_rows(const IntervalRows& a, const std::vector<Eigen::Index>& keep) {
+  IntervalRows o;
+  o.cols = a.cols;
+  for (Eigen::Index r : keep) {
+    for (Eigen::Index e = a.begin(r); e < a.end(r); ++e) {
+      const auto t = static_cast<std::size_t>(e);
+      o.col.push_back(a.col[t]), o.lo.push_back(a.lo[t]), o.hi.push_back(a.hi[t]);
+    }
+    o.start.push_back(static_cast<Eigen::Index>(o.col.size()));
+    ++o.rows;
+  }
+  return o;
+}
+// The columns `keep` (ascending) of a sparse layer, renumbered.
+IntervalRows keep_cols(const IntervalRows& a, const std::vector<Eigen::Index>& keep) {
+  std::vector<Eigen::Index> to(static_cast<std::size_t>(a.cols), -1);
+  for (std::size_t i = 0; i < keep.size(); ++i) to[static_cast<std::size_t>(keep[i])] = static_cast<Eigen::Index>(i);
+  IntervalRows o;
+  o.cols = static_cast<Eigen::Index>(keep.size());
+  for (Eigen::Index r = 0; r < a.rows; ++r) {
+    for (Eigen::Index e = a.begin(r); e < a.end(r); ++e) {
+      const auto t = static_cast<std::size_t>(e);
+      const Eigen::Index c = to[static_cast<std::size_t>(a.col[t])];
+      if (c >= 0) o.col.push_back(c), o.lo.push_back(a.lo[t]), o.hi.push_back(a.hi[t]);
+    }
+    o.start.push_back(static_cast<Eigen::Index>(o.col.size()));
+    ++o.rows;
+  }
+  return o;
+}
+// A dense layer of the replay as sparse rows (every entry), for the comparison.
+IntervalRows as_rows(const ILayer& l) {
+  if (l.sparse) return *l.sparse;
+  IntervalRows o;
+  o.rows = l.rows();
+  o.cols = l.cols();
+  for (Eigen::Index r = 0; r < l.rows(); ++r) {
+    for (Eigen::Index c = 0; c < l.cols(); ++c) o.col.push_back(c), o.lo.push_back(l.lo(r, c)), o.hi.push_back(l.hi(r, c));
+    o.start.push_back(static_cast<Eigen::Index>(o.col.size()));
+  }
+  return o;
+}
 
 struct Origin {
   std::size_t layer;
@@ -505,10 +587,15 @@ class Replay {
  public:
   Replay(const Network& net, const Model& m, const Certificate& c, const Bounds& B, CheckSummary& s)
       : m_(m), c_(c), B_(B), s_(s) {
-    for (const AffineLayer& l : net.layers) {
+    for (std::size_t k = 0; k < net.layers.size(); ++k) {
+      const AffineLayer& l = net.layers[k];
       ILayer il;
-      il.lo = l.weights;
-      il.hi = l.weights;
+      if (l.is_dense()) {
+        il.lo = l.weights;
+        il.hi = l.weights;
+      } else {
+        il.sparse = k < m.hidden() ? m.w[k] : interval_rows(l, fmt::format("model: layer {}", k));
+      }
       il.blo = l.bias;
       il.bhi = l.bias;
       L_.push_back(std::move(il));
@@ -530,36 +617,71 @@ class Replay {
 
   // Every weight and bias of `out` must lie in the replayed enclosure, rounded
   // to the stored type (round to nearest is monotone: rn(lo) <= rn(x) <= rn(hi)).
+  //
+  // A structured layer of `out` is read as the checker reads any model
+  // (checker/layers.hpp): its coefficients are intervals [ol, oh] (a
+  // Conv2d's weights exact, composite operators enclosed), and [ol, oh] must
+  // lie inside the replayed enclosure rounded to the stored type: to nearest
+  // for a stored number (as for a dense weight), outward for a composite
+  // coefficient of float32 operators (not itself a float32 number, e.g. a
+  // conv weight times AvgPool's 1/d). An entry missing on one side is 0.
   void compare(const Network& out) {
     where_ = "compress: the compressed model";
     if (out.layers.size() != L_.size())
       fail(fmt::format("it has {} layers; the replayed rewrites give {}", out.layers.size(), L_.size()));
     const bool f32 = out.input.type == ElementType::float32 || out.output.type == ElementType::float32;
+    std::vector<IntervalRows> got, want;
+    for (std::size_t k = 0; k < L_.size(); ++k) {
+      const AffineLayer& o = out.layers[k];
+      const ILayer& r = L_[k];
+      if (o.outputs() != r.rows() || o.inputs() != r.cols() || o.bias.size() != r.rows())
+        fail(fmt::format("layer {} is {}x{}; the replayed rewrites give {}x{}", k, o.outputs(), o.inputs(), r.rows(), r.cols()));
+      got.push_back(interval_rows(o, fmt::format("the compressed model: layer {}", k)));
+      want.push_back(as_rows(r));
+    }
     const int old = std::fegetround();
     std::fesetround(FE_TONEAREST);
-    auto stored = [&](double x) { return f32 ? static_cast<double>(static_cast<float>(x)) : x; };
-    auto within = [&](double v, double lo, double hi) { return stored(lo) <= v && v <= stored(hi); };
+    auto nearest = [&](double x) { return f32 ? static_cast<double>(static_cast<float>(x)) : x; };
+    auto down = [&](double x) {
+      double y = nearest(x);
+      if (y > x) y = f32 ? static_cast<double>(std::nextafter(static_cast<float>(y), -std::numeric_limits<float>::infinity())) : x;
+      return y;
+    };
+    auto up = [&](double x) {
+      double y = nearest(x);
+      if (y < x) y = f32 ? static_cast<double>(std::nextafter(static_cast<float>(y), std::numeric_limits<float>::infinity())) : x;
+      return y;
+    };
+    auto within = [&](Iv v, Iv r) {
+      if (v.lo == v.hi) return nearest(r.lo) <= v.lo && v.hi <= nearest(r.hi);  // rn is monotone
+      return down(r.lo) <= v.lo && v.hi <= up(r.hi);
+    };
+    const char* note = f32 ? " (before rounding to float32)" : "";
     std::string problem;
     for (std::size_t k = 0; k < L_.size() && problem.empty(); ++k) {
       const AffineLayer& o = out.layers[k];
       const ILayer& r = L_[k];
-      if (!o.is_dense()) {
-        problem = fmt::format("layer {} is a structured layer; the replay gives a dense one", k);
-        break;
-      }
-      if (o.outputs() != r.rows() || o.inputs() != r.cols()) {
-        problem = fmt::format("layer {} is {}x{}; the replayed rewrites give {}x{}", k, o.outputs(), o.inputs(), r.rows(), r.cols());
-        break;
-      }
+      const IntervalRows &g = got[k], &w = want[k];
       for (Eigen::Index i = 0; i < r.rows() && problem.empty(); ++i) {
-        if (!within(o.bias[i], r.blo[i], r.bhi[i]))
+        if (!within({o.bias[i], o.bias[i]}, r.b(i)))
           problem = fmt::format("layer {} bias {} is {}; the replayed rewrites give [{}, {}]{}", k, i, num(o.bias[i]),
-                                num(r.blo[i]), num(r.bhi[i]), f32 ? " (before rounding to float32)" : "");
-        for (Eigen::Index c = 0; c < r.cols() && problem.empty(); ++c)
-          if (!within(o.weights(i, c), r.lo(i, c), r.hi(i, c)))
-            problem = fmt::format("layer {} weight ({}, {}) is {}; the replayed rewrites give [{}, {}]{}", k, i, c,
-                                  num(o.weights(i, c)), num(r.lo(i, c)), num(r.hi(i, c)),
-                                  f32 ? " (before rounding to float32)" : "");
+                                num(r.blo[i]), num(r.bhi[i]), note);
+        // Merge the two rows by column.
+        Eigen::Index p = g.begin(i), q = w.begin(i);
+        while (problem.empty() && (p < g.end(i) || q < w.end(i))) {
+          const Eigen::Index cp = p < g.end(i) ? g.col[static_cast<std::size_t>(p)] : r.cols();
+          const Eigen::Index cq = q < w.end(i) ? w.col[static_cast<std::size_t>(q)] : r.cols();
+          const Eigen::Index c = std::min(cp, cq);
+          const Iv gv = cp == c ? Iv{g.lo[static_cast<std::size_t>(p)], g.hi[static_cast<std::size_t>(p)]} : Iv{0.0, 0.0};
+          const Iv wv = cq == c ? Iv{w.lo[static_cast<std::size_t>(q)], w.hi[static_cast<std::size_t>(q)]} : Iv{0.0, 0.0};
+          if (!within(gv, wv))
+            problem = gv.lo == gv.hi ? fmt::format("layer {} weight ({}, {}) is {}; the replayed rewrites give [{}, {}]{}", k, i,
+                                                   c, num(gv.lo), num(wv.lo), num(wv.hi), note)
+                                     : fmt::format("layer {} weight ({}, {}) is in [{}, {}]; the replayed rewrites give [{}, {}]{}",
+                                                   k, i, c, num(gv.lo), num(gv.hi), num(wv.lo), num(wv.hi), note);
+          if (cp == c) ++p;
+          if (cq == c) ++q;
+        }
       }
     }
     std::fesetround(old);
@@ -624,7 +746,7 @@ class Replay {
     for (Eigen::Index r = 0; r < next.rows(); ++r) {
       if (dropped[r] == 0.0) continue;
       double scale = mag(next.b(r));
-      for (Eigen::Index c = 0; c < next.cols(); ++c) scale += mul_up(mag(next.w(r, c)), x_max(h, c));
+      next.for_row(r, [&](Eigen::Index c, Iv w) { scale += mul_up(mag(w), x_max(h, c)); });
       if (!std::isfinite(dropped[r]) || !std::isfinite(scale) || !(dropped[r] <= mul_up(kResidual, scale)))
         fail(fmt::format("the identities it rests on hold on the domain only up to a change of {} in unit {} of the "
                          "next layer, more than 2^-24 of its magnitude {}",
@@ -640,11 +762,20 @@ class Replay {
       if (!mark[i]) keep.push_back(static_cast<Eigen::Index>(i));
     ILayer& l = L_[h];
     ILayer& n = L_[h + 1];
-    RowMajor lo = l.lo(keep, Eigen::all), hi = l.hi(keep, Eigen::all);
+    if (l.sparse) {
+      l.sparse = keep_rows(*l.sparse, keep);
+    } else {
+      RowMajor lo = l.lo(keep, Eigen::all), hi = l.hi(keep, Eigen::all);
+      l.lo = std::move(lo), l.hi = std::move(hi);
+    }
     Eigen::VectorXd blo = l.blo(keep), bhi = l.bhi(keep);
-    l.lo = std::move(lo), l.hi = std::move(hi), l.blo = std::move(blo), l.bhi = std::move(bhi);
-    RowMajor nlo = n.lo(Eigen::all, keep), nhi = n.hi(Eigen::all, keep);
-    n.lo = std::move(nlo), n.hi = std::move(nhi);
+    l.blo = std::move(blo), l.bhi = std::move(bhi);
+    if (n.sparse) {
+      n.sparse = keep_cols(*n.sparse, keep);
+    } else {
+      RowMajor nlo = n.lo(Eigen::all, keep), nhi = n.hi(Eigen::all, keep);
+      n.lo = std::move(nlo), n.hi = std::move(nhi);
+    }
     std::vector<Origin> o;
     for (Eigen::Index i : keep) o.push_back(origin_[h][static_cast<std::size_t>(i)]);
     origin_[h] = std::move(o);
@@ -658,7 +789,7 @@ class Replay {
       for (Eigen::Index r = 0; r < l.rows(); ++r) {
         Sum s;
         s.add(l.b(r));
-        for (Eigen::Index c = 0; c < l.cols(); ++c) s.add(mul(l.w(r, c), x[static_cast<std::size_t>(c)]));
+        l.for_row(r, [&](Eigen::Index c, Iv w) { s.add(mul(w, x[static_cast<std::size_t>(c)])); });
         g[static_cast<std::size_t>(r)] = s.result();
         Iv& v = g[static_cast<std::size_t>(r)];
         if (k + 1 < L_.size()) v = {std::max(v.lo, 0.0), std::max(v.hi, 0.0)};
@@ -676,10 +807,62 @@ class Replay {
     origin_.clear();
   }
 
+  // Bounds on |relu(g) - v| over the domain for unit u of hidden layer h
+  // folded as the constant v: from its certified bounds and CROWN.
+  double constant_residual(std::size_t h, int u, double v) const {
+    if (!(v >= 0.0)) fail(fmt::format("{} is folded as the constant {}, but a ReLU output is never negative", name(h, u), num(v)));
+    const Origin o = origin_[h][static_cast<std::size_t>(u)];
+    Eigen::VectorXd a = Eigen::VectorXd::Zero(m_.width(o.layer));
+    a[o.unit] = 1.0;
+    const double gl = std::max(B_.lo[o.layer][o.unit], -linear_upper(m_, c_.box, B_, o.layer, -a, nullptr));
+    const double gh = std::min(B_.hi[o.layer][o.unit], linear_upper(m_, c_.box, B_, o.layer, a, nullptr));
+    // |relu(g) - v| for g in [gl, gh]: largest at an end.
+    return std::max({upper_of(std::max(gh, 0.0) - v), upper_of(v - std::max(gl, 0.0)), 0.0});
+  }
+
+  // inactive_channel, constant_channel: whole channels of a structured hidden
+  // layer h, recorded as the units of all their positions. Replayed as unit
+  // deletions on the layers' sparse rows (rows of layers[h], columns of
+  // layers[h+1]); constants fold into layers[h+1]'s bias, each bias one sum
+  // over every removed unit. Whether the result is still the structured
+  // model written is for compare(): it reads OUT's layers the same way.
+  void apply_channels(const Rewrite& r, std::size_t h) {
+    const auto mark = removal(h, r.units);
+    ILayer& next = L_[h + 1];
+    if (r.kind == "inactive_channel") {
+      for (int u : r.units)
+        if (verdict(origin_[h][static_cast<std::size_t>(u)]) != 'i')
+          fail(fmt::format("{} is deleted with its channel as stably inactive, but is not proven so", name(h, u)));
+      delete_units(h, mark);
+      return;
+    }
+    std::vector<double> value(origin_[h].size(), 0.0), rho(origin_[h].size(), 0.0);
+    for (std::size_t q = 0; q < r.units.size(); ++q) {
+      const auto u = static_cast<std::size_t>(r.units[q]);
+      value[u] = r.coefficient[q];
+      rho[u] = constant_residual(h, r.units[q], r.coefficient[q]);
+    }
+    Eigen::VectorXd dropped = Eigen::VectorXd::Zero(next.rows());
+    for (Eigen::Index p = 0; p < next.rows(); ++p) {
+      Sum s;
+      s.add(next.b(p));
+      next.for_row(p, [&](Eigen::Index c, Iv w) {
+        const auto u = static_cast<std::size_t>(c);
+        if (!mark[u]) return;
+        s.add(mul(w, {value[u], value[u]}));
+        dropped[p] += mul_up(mag(w), rho[u]);
+      });
+      next.set_b(p, s.result());
+    }
+    accept_residuals(h, dropped);
+    delete_units(h, mark);
+  }
+
   void apply(const Rewrite& r) {
-    if (r.kind == "inactive_channel" || r.kind == "constant_channel")
-      fail("a rewrite of structured layers, which the checker cannot re-derive");
     const std::size_t h = layer_of(r);
+    if (r.kind == "inactive_channel" || r.kind == "constant_channel") return apply_channels(r, h);
+    if (r.kind != "dead_layer" && (L_[h].sparse || L_[h + 1].sparse))
+      fail("a rewrite of single units next to a structured layer, which the checker cannot re-derive");
     ILayer& next = L_[h + 1];
     if (r.kind == "inactive_unit") {
       const auto mark = removal(h, r.units);
@@ -706,14 +889,7 @@ class Replay {
       for (std::size_t q = 0; q < r.units.size(); ++q) {
         const int u = r.units[q];
         const double v = r.coefficient[q];
-        if (!(v >= 0.0)) fail(fmt::format("{} is folded as the constant {}, but a ReLU output is never negative", name(h, u), num(v)));
-        const Origin o = origin_[h][static_cast<std::size_t>(u)];
-        Eigen::VectorXd a = Eigen::VectorXd::Zero(m_.width(o.layer));
-        a[o.unit] = 1.0;
-        const double gl = std::max(B_.lo[o.layer][o.unit], -linear_upper(m_, c_.box, B_, o.layer, -a, nullptr));
-        const double gh = std::min(B_.hi[o.layer][o.unit], linear_upper(m_, c_.box, B_, o.layer, a, nullptr));
-        // |relu(g) - v| for g in [gl, gh]: largest at an end.
-        const double rho = std::max({upper_of(std::max(gh, 0.0) - v), upper_of(v - std::max(gl, 0.0)), 0.0});
+        const double rho = constant_residual(h, u, v);
         for (Eigen::Index k = 0; k < next.rows(); ++k) {
           Sum s;
           s.add(next.b(k));
@@ -834,16 +1010,12 @@ Model read_model(const Network& network) {
   m.inputs = network.layers[0].inputs();
   for (std::size_t k = 0; k < network.layers.size(); ++k) {
     const AffineLayer& l = network.layers[k];
-    // Only dense affine layers: the checker refuses what it does not know.
-    if (!l.is_dense())
-      throw InputError(fmt::format("model: layer {}: a structured layer (convolution, pooling, ...): the checker "
-                                   "supports dense affine layers only", k));
     if (l.bias.size() != l.outputs() || (k > 0 && l.inputs() != network.layers[k - 1].outputs()))
-      throw InputError(fmt::format("model: layer {}: not a dense affine layer the checker supports", k));
-    if (!l.weights.allFinite() || !l.bias.allFinite())
+      throw InputError(fmt::format("model: layer {}: its sizes do not chain with the layer before", k));
+    if ((l.is_dense() && !l.weights.allFinite()) || !l.bias.allFinite())
       throw InputError(fmt::format("model: layer {}: a weight or bias is not finite", k));
     if (k + 1 < network.layers.size()) {
-      m.w.emplace_back(l.weights);
+      m.w.push_back(interval_rows(l, fmt::format("model: layer {}", k)));
       m.b.push_back(l.bias);
     }
   }

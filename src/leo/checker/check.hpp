@@ -59,9 +59,10 @@ struct CheckSummary {
 };
 
 // Checks `cert` against `network` (the model the certificate claims to be
-// of). Throws InputError (exit 2) when the certificate is of another model or
-// domain, or does not fit the network's shapes (a layer the checker does not
-// support included); CheckFailure (exit 1) at the first claim that fails.
+// of: dense and structured layers alike, the latter flattened into interval
+// rows, checker/layers.hpp). Throws InputError (exit 2) when the certificate
+// is of another model or domain, or does not fit the network's shapes;
+// CheckFailure (exit 1) at the first claim that fails.
 //
 // With `compressed` (a compress certificate only): the model the compression
 // wrote. The checker replays the certificate's rewrites, in order, from the

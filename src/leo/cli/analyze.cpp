@@ -62,7 +62,6 @@ Run setup_analyze(CLI::App& app) {
     Analysis analysis = api::analyze(network, domain, options);
     if (!args->certificate.empty() && cluster::primary()) {  // mpirun: rank 0 writes
       cert::write_certificate(make_certificate(network, analysis, recorder), args->certificate);
-      note_if_uncheckable(network, args->certificate);
     }
     if (args->json)
       std::cout << to_json(analysis).dump() << "\n";

@@ -184,7 +184,6 @@ Run setup_compress(CLI::App& app) {
       c.command = "compress";
       c.compress = compress_claims(result.analysis, result.rewrite, result.compressed);
       cert::write_certificate(c, args->certificate);
-      note_if_uncheckable(original, args->certificate);
     }
     if (cluster::primary()) api::save_model(result.compressed, out, save);  // mpirun: rank 0 writes
 

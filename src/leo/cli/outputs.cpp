@@ -89,13 +89,4 @@ void Outputs::add(const fs::path& output, const char* option) {
 
 std::vector<fs::path> Outputs::inputs() const { return inputs_; }
 
-void note_if_uncheckable(const Network& net, const std::filesystem::path& certificate) {
-  for (const AffineLayer& layer : net.layers)
-    if (!layer.is_dense()) {
-      fmt::print(stderr, "leo: note: {}: leo check does not re-check certificates of convolutional models yet\n",
-                 certificate.string());
-      return;
-    }
-}
-
 }  // namespace leo::cli

@@ -12,8 +12,6 @@
 #include <filesystem>
 #include <vector>
 
-#include "leo/network/network.hpp"
-
 namespace leo::cli {
 
 class Outputs {
@@ -46,10 +44,5 @@ class Outputs {
 // Whether two paths name the same file: equivalent when both exist, else the
 // same absolute, normalised path (with links of the existing folders resolved).
 bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
-
-// A note on stderr when a certificate is written for a model `leo check`
-// cannot re-check yet (convolutional and other structured layers): the file
-// is written all the same, as the record of the evidence.
-void note_if_uncheckable(const Network& net, const std::filesystem::path& certificate);
 
 }  // namespace leo::cli

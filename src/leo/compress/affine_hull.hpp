@@ -44,4 +44,9 @@ AffineHull next_hull(const AffineHull& input, const Eigen::MatrixXd& weights, co
 // hulls[l] contains every input x^l of layers[l] (l = 0 .. depth-1) over the box.
 std::vector<AffineHull> layer_input_hulls(const Compressible& state, const Box& box, double relative_tolerance);
 
+// The same for the hidden layers only: hulls[h] (h = 0 .. hidden layers - 1)
+// is layer_input_hulls(...)[h], bit for bit; the output layer's input is not
+// computed (what the rewrites of compress/rewrites.hpp read).
+std::vector<AffineHull> hidden_input_hulls(const Compressible& state, const Box& box, double relative_tolerance);
+
 }  // namespace leo

@@ -204,6 +204,16 @@ std::vector<Keep> kept_channels(const Channels& ch, const std::vector<std::vecto
   return keep;
 }
 
+// The units of every channel marked in `drop`, ascending.
+std::vector<int> removed_units(const Channels& ch, const std::vector<std::vector<char>>& drop) {
+  std::vector<int> units;
+  for (std::size_t s = 0; s < ch.segments.size(); ++s)
+    for (std::int64_t c = 0; c < ch.segments[s].shape.channels; ++c)
+      if (drop[s][static_cast<std::size_t>(c)])
+        for (std::int64_t p = 0; p < ch.segments[s].shape.positions(); ++p) units.push_back(static_cast<int>(ch.unit(s, c, p)));
+  return units;
+}
+
 // Which pre-activations of a layer are constant on the domain, given which of
 // its inputs vary (`varying`: 1 or 0) and the constant values of the others
 // (`values`, 0 where they vary): g_i = (W x)_i + b_i does not depend on x
@@ -264,6 +274,8 @@ RewriteResult remove_inactive_channels(const Compressible& state) {
                        fmt::format("{} channel{} stably inactive at every position: {}", dropped.size(),
                                    dropped.size() == 1 ? "" : "s", channel_list(dropped, ch.segments.size() > 1)),
                        static_cast<int>(dropped.size())});
+    // For a certificate: every unit of the channels removed (checker/, docs/certificates.md).
+    r.steps.back().removed = removed_units(ch, drop);
     delete_channels(st, h, ch, kept_channels(ch, drop));
   }
   return r;
@@ -283,6 +295,7 @@ RewriteResult fold_constant_channels(const Compressible& state) {
       std::vector<std::vector<char>> drop(ch.segments.size());
       std::vector<std::pair<std::size_t, std::int64_t>> folded;
       Eigen::VectorXd added = Eigen::VectorXd::Zero(b.outputs());
+      std::vector<double> value(static_cast<std::size_t>(b.inputs()), 0.0);  // the constant of each folded unit
       int units = 0;
       for (std::size_t s = 0; s < ch.segments.size(); ++s) {
         const Shape3& shape = ch.segments[s].shape;
@@ -318,6 +331,7 @@ RewriteResult fold_constant_channels(const Compressible& state) {
             if (!uniform) continue;
           }
           added += contribution;
+          for (std::int64_t p = 0; p < shape.positions(); ++p) value[static_cast<std::size_t>(ch.unit(s, c, p))] = v(ch.unit(s, c, p), 0);
           drop[s][static_cast<std::size_t>(c)] = 1;
           ++n;
           folded.emplace_back(s, c);
@@ -332,6 +346,9 @@ RewriteResult fold_constant_channels(const Compressible& state) {
                                        folded.size(), folded.size() == 1 ? "" : "s",
                                        channel_list(folded, ch.segments.size() > 1)),
                            static_cast<int>(folded.size())});
+        // For a certificate: every unit folded, and the value relu(g) it was folded as.
+        r.steps.back().removed = removed_units(ch, drop);
+        for (int u : r.steps.back().removed) r.steps.back().coefficient.push_back(value[static_cast<std::size_t>(u)]);
         delete_channels(st, h, ch, kept_channels(ch, drop));
         k = constant_units(st.network.layers[h], varying, values);  // its units, after the deletion
       }

@@ -2,7 +2,10 @@
 
 #include <fmt/core.h>
 
+#include <optional>
 #include <stdexcept>
+
+#include "leo/compress/affine_hull.hpp"
 
 #include "leo/compress/channels.hpp"
 #include "leo/util/error.hpp"
@@ -35,7 +38,31 @@ CompressResult compress_dense(const Compressible& start, const Box& box, const C
   CompressResult result;
   result.state = start;
   const double tol = options.rank_tolerance;
-  auto apply = [&](RewriteResult r) { return apply_to(result, std::move(r)); };
+  // Every rewrite is a pure function of the state (and the box and
+  // tolerance): one that changed nothing on a state changes nothing on it
+  // again, so it is not run again until the state has changed (`version`
+  // counts the changes). The hulls of the layers' inputs are computed once
+  // per state and shared by the rewrites that read them.
+  long version = 0;
+  auto apply = [&](RewriteResult r) {
+    if (!apply_to(result, std::move(r))) return false;
+    ++version;
+    return true;
+  };
+  enum Rewrite { constant_units, duplicates, dependent, count };
+  long unchanged_at[count] = {-1, -1, -1};
+  std::optional<std::vector<AffineHull>> hulls;
+  long hulls_version = -1;
+  auto hull_rewrite = [&](Rewrite which, auto&& run) {
+    if (unchanged_at[which] == version) return false;
+    if (hulls_version != version) {
+      hulls = hidden_input_hulls(result.state, box, tol);
+      hulls_version = version;
+    }
+    if (apply(run(&*hulls))) return true;
+    unchanged_at[which] = version;
+    return false;
+  };
   bool changed = true;
   while (changed && !result.state.status.empty()) {
     ++result.rounds;
@@ -47,11 +74,17 @@ CompressResult compress_dense(const Compressible& start, const Box& box, const C
     if (result.state.status.empty()) break;
     if (options.deletions_only) continue;
     if (hull_rewrites) {
-      changed |= apply(fold_constant_units(result.state, box, tol));
+      changed |= hull_rewrite(constant_units, [&](const std::vector<AffineHull>* h) {
+        return fold_constant_units(result.state, box, tol, h);
+      });
       if (result.state.status.empty()) break;
-      changed |= apply(merge_duplicate_units(result.state, box, tol));
+      changed |= hull_rewrite(duplicates, [&](const std::vector<AffineHull>* h) {
+        return merge_duplicate_units(result.state, box, tol, h);
+      });
       if (result.state.status.empty()) break;
-      changed |= apply(fold_dependent_active_units(result.state, box, tol));
+      changed |= hull_rewrite(dependent, [&](const std::vector<AffineHull>* h) {
+        return fold_dependent_active_units(result.state, box, tol, h);
+      });
       if (result.state.status.empty()) break;
     }
     changed |= apply(fold_stable_layers(result.state, options.fold_layers));

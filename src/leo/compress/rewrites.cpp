@@ -114,6 +114,37 @@ void require_dense(const Compressible& s, const char* what) {
       throw Error(ExitCode::internal, fmt::format("internal error: {}: a structured layer (dense layers only)", what));
 }
 
+// The hulls of the hidden layers' inputs as a rewrite walks the layers in
+// order (see rewrites.hpp, `hulls`): while the rewrite has changed no layer
+// up to h, the hull of layer h+1's input is the one given; after a change,
+// it is computed from the changed layers.
+class HullWalk {
+ public:
+  HullWalk(const Box& box, const std::vector<AffineHull>* given, std::size_t hidden, double tolerance)
+      : given_(given && given->size() >= hidden ? given : nullptr), tolerance_(tolerance) {
+    hull_ = given_ && hidden > 0 ? (*given_)[0] : box_hull(box);
+  }
+  const AffineHull& operator*() const { return hull_; }
+  const AffineHull* operator->() const { return &hull_; }
+  // Layer h (of `s`, as the rewrite left it) is done; `changed`: the rewrite
+  // changed layer h or h+1 (weights, bias or statuses).
+  void next(const Compressible& s, std::size_t h, bool changed) {
+    changed_ |= changed;
+    if (h + 1 >= s.status.size()) return;  // the input of no hidden layer
+    const auto& layer = s.network.layers[h];
+    if (given_ && !changed_)
+      hull_ = (*given_)[h + 1];
+    else
+      hull_ = next_hull(hull_, layer.weights, layer.bias, s.status[h], tolerance_);
+  }
+
+ private:
+  const std::vector<AffineHull>* given_;
+  double tolerance_;
+  bool changed_ = false;
+  AffineHull hull_;
+};
+
 }  // namespace
 
 const char* to_string(RewriteKind kind) {
@@ -223,15 +254,17 @@ RewriteResult remove_zero_outgoing(const Compressible& state) {
   return r;
 }
 
-RewriteResult fold_constant_units(const Compressible& state, const Box& box, double tolerance) {
+RewriteResult fold_constant_units(const Compressible& state, const Box& box, double tolerance,
+                                  const std::vector<AffineHull>* hulls) {
   require_dense(state, "fold_constant_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
-  AffineHull hull = box_hull(box);
+  HullWalk hull(box, hulls, s.status.size(), tolerance);
   for (std::size_t h = 0; h < s.status.size(); ++h) {
+    const std::size_t steps_before = r.steps.size();
     auto& layer = s.network.layers[h];
     auto& next = s.network.layers[h + 1];
-    Eigen::VectorXd g = layer.weights * hull.point + layer.bias;
+    Eigen::VectorXd g = layer.weights * hull->point + layer.bias;
     std::vector<bool> remove(static_cast<std::size_t>(layer.outputs()));
     std::vector<double> values;
     int n = 0;
@@ -241,7 +274,7 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
       double row_norm = layer.weights.row(i).norm();
       bool constant = row_norm == 0.0;
       if (!constant) {
-        double restricted = hull.dimension() > 0 ? (layer.weights.row(i) * hull.directions).norm() : 0.0;
+        double restricted = hull->dimension() > 0 ? (layer.weights.row(i) * hull->directions).norm() : 0.0;
         constant = restricted <= tolerance * row_norm;
       }
       if (!constant) continue;
@@ -260,25 +293,27 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
       delete_units(s, h, remove);
       if (collapse_if_empty(s, h, r.steps)) return r;
     }
-    hull = next_hull(hull, layer.weights, layer.bias, s.status[h], tolerance);
+    hull.next(s, h, r.steps.size() != steps_before);
   }
   return r;
 }
 
-RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, double tolerance) {
+RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, double tolerance,
+                                  const std::vector<AffineHull>* hulls) {
   require_dense(state, "merge_duplicate_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
-  AffineHull hull = box_hull(box);
+  HullWalk hull(box, hulls, s.status.size(), tolerance);
   for (std::size_t h = 0; h < s.status.size(); ++h) {
+    const std::size_t steps_before = r.steps.size();
     auto& layer = s.network.layers[h];
     auto& next = s.network.layers[h + 1];
     const Index n = layer.outputs();
-    const Index d = hull.dimension();
+    const Index d = hull->dimension();
     // Each unit's affine form on the hull: g = (w D) t + g(p).
     Eigen::MatrixXd forms(n, d + 1);
-    if (d > 0) forms.leftCols(d) = layer.weights * hull.directions;
-    forms.col(d) = layer.weights * hull.point + layer.bias;
+    if (d > 0) forms.leftCols(d) = layer.weights * hull->directions;
+    forms.col(d) = layer.weights * hull->point + layer.bias;
     Eigen::VectorXd norms = forms.rowwise().norm();
     Eigen::MatrixXd unit_forms = forms;
     for (Index i = 0; i < n; ++i)
@@ -319,28 +354,30 @@ RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, d
       delete_units(s, h, remove);
       if (collapse_if_empty(s, h, r.steps)) return r;
     }
-    hull = next_hull(hull, layer.weights, layer.bias, s.status[h], tolerance);
+    hull.next(s, h, r.steps.size() != steps_before);
   }
   return r;
 }
 
-RewriteResult fold_dependent_active_units(const Compressible& state, const Box& box, double tolerance) {
+RewriteResult fold_dependent_active_units(const Compressible& state, const Box& box, double tolerance,
+                                  const std::vector<AffineHull>* hulls) {
   require_dense(state, "fold_dependent_active_units");
   RewriteResult r{state, {}};
   auto& s = r.state;
-  AffineHull hull = box_hull(box);
+  HullWalk hull(box, hulls, s.status.size(), tolerance);
   for (std::size_t h = 0; h < s.status.size(); ++h) {
+    const std::size_t steps_before = r.steps.size();
     auto& layer = s.network.layers[h];
     auto& next = s.network.layers[h + 1];
     std::vector<int> active;
     for (std::size_t i = 0; i < s.status[h].size(); ++i)
       if (s.status[h][i] == Status::active) active.push_back(static_cast<int>(i));
     const Index q = static_cast<Index>(active.size());
-    const Index d = hull.dimension();
+    const Index d = hull->dimension();
     if (q > 0) {
       // Rows of the active units restricted to the hull, as columns: d x q.
       Eigen::MatrixXd restricted_t(d, q);
-      if (d > 0) restricted_t = (layer.weights(active, Eigen::all) * hull.directions).transpose();
+      if (d > 0) restricted_t = (layer.weights(active, Eigen::all) * hull->directions).transpose();
       Index rank = 0;
       std::vector<int> basis, dependent;
       Eigen::MatrixXd alpha;  // rank x (q - rank): dependent column m = basis * alpha.col(m)
@@ -365,7 +402,7 @@ RewriteResult fold_dependent_active_units(const Compressible& state, const Box& 
       }
       if (!dependent.empty()) {
         // x_k = g_k = sum_j alpha_jk g_j + offset_k on the hull, offset_k = g_k(p) - sum_j alpha_jk g_j(p).
-        Eigen::VectorXd gp = layer.weights * hull.point + layer.bias;
+        Eigen::VectorXd gp = layer.weights * hull->point + layer.bias;
         Eigen::VectorXd offset = gp(dependent);
         if (!basis.empty()) offset -= alpha.transpose() * gp(basis);
         Eigen::MatrixXd out_dependent = next.weights(Eigen::all, dependent);
@@ -384,7 +421,7 @@ RewriteResult fold_dependent_active_units(const Compressible& state, const Box& 
         if (collapse_if_empty(s, h, r.steps)) return r;
       }
     }
-    hull = next_hull(hull, layer.weights, layer.bias, s.status[h], tolerance);
+    hull.next(s, h, r.steps.size() != steps_before);
   }
   return r;
 }

@@ -27,6 +27,8 @@
 namespace leo {
 
 // Which unit of the original network a unit is.
+struct AffineHull;  // compress/affine_hull.hpp
+
 struct UnitOrigin {
   int layer = 0;  // hidden layer of the original network
   int unit = 0;
@@ -73,10 +75,11 @@ struct RewriteStep {
   std::string detail;
   int channels = 0;  // inactive_channel / constant_channel: channels removed (units: their positions)
   // What a certificate needs to replay the step (checker/, docs/certificates.md),
-  // by index in the layer as it was before the step; filled by the dense rewrites.
+  // by index in the layer as it was before the step; filled by the dense rewrites
+  // and the channel rewrites (every unit of the channels removed).
   std::vector<int> removed{};          // the units removed (layer_fold, dead_layer: empty, the whole layer)
   std::vector<int> into{};             // duplicate_unit: the unit each removed unit was merged into
-  std::vector<double> coefficient{};   // duplicate_unit: c; constant_unit: the value folded; dependent_active: offset
+  std::vector<double> coefficient{};   // duplicate_unit: c; constant_unit/_channel: the value folded; dependent_active: offset
   std::vector<int> basis{};            // dependent_active: the basis units
   Eigen::MatrixXd alpha{};             // dependent_active: basis x removed, x_k = sum_j alpha(j, k) x_j + offset_k
 };
@@ -110,18 +113,27 @@ RewriteResult collapse_dead_layer(const Compressible& state);
 // Rewrite 5a (domain-free): delete units whose outgoing weights are all exactly zero.
 RewriteResult remove_zero_outgoing(const Compressible& state);
 
+// The three rewrites that read the affine hulls of the layers' inputs
+// (compress/affine_hull.hpp) compute them as they walk the layers. `hulls`,
+// when given, must be hidden_input_hulls(state, box, tolerance) (one per
+// hidden layer); a rewrite then uses them for the layers before its first
+// change instead of computing them again: the result is the same, bit for
+// bit, as without (what compress() does to share them between rewrites).
+
 // Rewrite 5b: a unit whose incoming row is zero on the hull of its inputs
 // (an all-zero row, or one orthogonal to every direction the inputs take) is
 // the constant relu(g(p)); fold it into the next bias and delete it. Units
 // with an `unstable` verdict are left alone (a witness shows them varying).
 RewriteResult fold_constant_units(const Compressible& state, const Box& box,
-                                  double tolerance = default_rank_tolerance);
+                                  double tolerance = default_rank_tolerance,
+                                  const std::vector<AffineHull>* hulls = nullptr);
 
 // Rewrite 5c: units k, j of one layer with g_k = c g_j (c > 0) on the hull
 // (for raw rows: (w_k, b_k) = c (w_j, b_j)) have x_k = c x_j: add c times
 // k's outgoing column to j's and delete k.
 RewriteResult merge_duplicate_units(const Compressible& state, const Box& box,
-                                    double tolerance = default_rank_tolerance);
+                                    double tolerance = default_rank_tolerance,
+                                    const std::vector<AffineHull>* hulls = nullptr);
 
 // Rewrite 2: in each hidden layer, the stably active units whose rows,
 // restricted to the hull of the layer's input, are linearly dependent: keep a
@@ -129,7 +141,8 @@ RewriteResult merge_duplicate_units(const Compressible& state, const Box& box,
 // express each other active unit as an affine combination of the basis units
 // on the domain, fold it into the next layer and delete it.
 RewriteResult fold_dependent_active_units(const Compressible& state, const Box& box,
-                                          double tolerance = default_rank_tolerance);
+                                          double tolerance = default_rank_tolerance,
+                                          const std::vector<AffineHull>* hulls = nullptr);
 
 // Rewrite 3: fold hidden layers whose units are all stably active or inactive
 // into the next layer (`automatic`: only when that lowers the parameter count).
