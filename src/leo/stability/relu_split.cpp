@@ -326,8 +326,8 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
   // on the units the one before left undecided (no proof, no witness of
   // either sign from any unit's search), with growing node budgets, so the
   // nodes go where the cheaper search fell short. The first two passes run
-  // layer by layer; the last, which can take long per unit, runs in a second
-  // sweep over the layers, once every layer had its cheaper passes.
+  // layer by layer; the last (when asked), which can take long per unit, runs
+  // in a second sweep over the layers, once every layer had its cheaper passes.
   const long budgets[] = {options.unit_nodes, options.hard_unit_nodes, options.last_unit_nodes};
   const char* names[] = {"split", "split-hard", "split-last"};
   std::size_t layers = analysis.layers.size();  // the layers searched (size limits may cut them)
