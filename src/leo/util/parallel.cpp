@@ -78,6 +78,15 @@ class Reader {
 
 }  // namespace
 
+void run_on_threads(std::size_t count, int threads, const std::function<void(std::size_t index)>& task) {
+  std::vector<std::size_t> all(count);
+  for (std::size_t i = 0; i < count; ++i) all[i] = i;
+  run_local(all, threads, [&](std::size_t i) {
+    task(i);
+    return TaskResult{};
+  });
+}
+
 std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t fingerprint, const Task& task) {
   const int ranks = cluster::size(), me = cluster::rank();
   std::vector<std::size_t> mine;
