@@ -584,6 +584,48 @@ TEST(ReluSplit, StageAgreesWithThePerUnitMilp) {
   EXPECT_GE(by_split, by_milp * 9 / 10) << by_split << " of " << by_milp << " (both " << both << ")";
 }
 
+// The last pass (a large budget for what the two cheap passes left) decides
+// more, keeps every verdict of the cheap passes, agrees with the per-unit
+// MILP, and gives the same verdicts on 1 and 2 threads.
+TEST(ReluSplit, LastPassDecidesWhatTheCheapPassesLeave) {
+  std::mt19937_64 rng(57);
+  int cheap = 0, last = 0;
+  for (int k = 0; k < 2; ++k) {
+    SCOPED_TRACE("net " + std::to_string(k));
+    Network net = test::random_network({5, 14, 14, 10, 2}, rng, 0.4);
+    Domain d = box_domain(5, -1, 1);
+    AnalyzeOptions o;
+    o.stages = {Stage::ibp, Stage::samples, Stage::split};
+    o.split.unit_nodes = 1;
+    o.split.hard_unit_nodes = 2;
+    o.split.last_unit_nodes = 0;  // none
+    o.threads = 1;
+    const Analysis a = analyze(net, d, o);
+    o.split.last_unit_nodes = 400;
+    const Analysis b = analyze(net, d, o);
+    o.threads = 2;
+    const Analysis b2 = analyze(net, d, o);
+    AnalyzeOptions exact;
+    exact.stages = {Stage::ibp, Stage::milp};
+    const Analysis m = analyze(net, d, exact);
+    test::expect_valid_witnesses(net, b);
+    for (std::size_t h = 0; h < a.layers.size(); ++h)
+      for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
+        const Status sa = a.layers[h][i].status, sb = b.layers[h][i].status, sm = m.layers[h][i].status;
+        cheap += a.layers[h][i].stage == Stage::split;
+        last += b.layers[h][i].stage == Stage::split;
+        EXPECT_STREQ(to_string(sb), to_string(b2.layers[h][i].status)) << "layer " << h << " unit " << i;
+        if (sa != Status::undecided) {
+          EXPECT_STREQ(to_string(sa), to_string(sb)) << "layer " << h << " unit " << i;
+        }
+        if (sb != Status::undecided && sm != Status::undecided) {
+          EXPECT_STREQ(to_string(sb), to_string(sm)) << "layer " << h << " unit " << i;
+        }
+      }
+  }
+  EXPECT_GT(last, cheap + 3) << cheap << " -> " << last;
+}
+
 // A node budget too small to finish leaves the answer unknown, never wrong.
 TEST(ReluSplit, NodeBudgetGivesUnknownNeverAProof) {
   std::mt19937_64 rng(8);

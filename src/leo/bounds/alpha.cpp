@@ -104,6 +104,7 @@ Eigen::VectorXd optimise(const Network& net, const Box& box, const NetworkBounds
     for (Eigen::Index i = 0; i < G.cols(); ++i)
       for (Eigen::Index q = 0; q < r; ++q) G(q, i) = R[0](q, i) > 0 ? hi[i] : lo[i];
     const double t = it + 1;
+    const double c1 = 1 - std::pow(beta1, t), c2 = 1 - std::pow(beta2, t);  // Adam's bias corrections
     for (std::size_t j = 0; j < k; ++j) {
       const Relax& rx = relax[j];
       Eigen::MatrixXd Gnu = net.layers[j].multiply_rows(G);
@@ -118,7 +119,7 @@ Eigen::VectorXd optimise(const Network& net, const Box& box, const NetworkBounds
           double& vv = adam_v[j](q, i);
           mm = beta1 * mm + (1 - beta1) * g;
           vv = beta2 * vv + (1 - beta2) * g * g;
-          const double mhat = mm / (1 - std::pow(beta1, t)), vhat = vv / (1 - std::pow(beta2, t));
+          const double mhat = mm / c1, vhat = vv / c2;
           double& a = alpha[j](q, i);
           a = std::clamp(a - options.learning_rate * mhat / (std::sqrt(vhat) + eps), 0.0, 1.0);
         }

@@ -69,12 +69,17 @@ Eigen::MatrixXd choose(const Layer& r, const Eigen::MatrixXd& P, const Eigen::Ve
 struct Adam {
   Eigen::VectorXd m, v;
   explicit Adam(Eigen::Index n) : m(Eigen::VectorXd::Zero(n)), v(Eigen::VectorXd::Zero(n)) {}
+  static constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  // The bias corrections 1 - b1^t and 1 - b2^t of step t (t >= 1).
+  struct Step {
+    double c1, c2;
+    explicit Step(double t) : c1(1 - std::pow(b1, t)), c2(1 - std::pow(b2, t)) {}
+  };
   // One projected step (x >= 0, and x <= 1 when `unit`) against gradient g.
-  void step(Eigen::Index i, double g, double t, double rate, bool unit, double& x) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  void step(Eigen::Index i, double g, const Step& t, double rate, bool unit, double& x) {
     m[i] = b1 * m[i] + (1 - b1) * g;
     v[i] = b2 * v[i] + (1 - b2) * g * g;
-    const double mhat = m[i] / (1 - std::pow(b1, t)), vhat = v[i] / (1 - std::pow(b2, t));
+    const double mhat = m[i] / t.c1, vhat = v[i] / t.c2;
     x = std::max(0.0, x - rate * mhat / (std::sqrt(vhat) + eps));
     if (unit) x = std::min(x, 1.0);
   }
@@ -133,7 +138,7 @@ BetaResult beta_maximise(const Network& net, const Box& box, const NetworkBounds
     // Backward: gradient of c with respect to alpha and beta, and one Adam step.
     Eigen::MatrixXd G(1, R[0].cols());  // dc/dR[0]
     for (Eigen::Index i = 0; i < G.cols(); ++i) G(0, i) = R[0](0, i) > 0 ? box.upper[i] : box.lower[i];
-    const double t = it + 1;
+    const Adam::Step t(it + 1);
     for (std::size_t j = 0; j < k; ++j) {
       const Layer& rx = layers[j];
       Eigen::MatrixXd Gnu = net.layers[j].multiply_rows(G);  // dc/dnu_j

@@ -321,20 +321,28 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
   auto out_of_time = [&] { return deadline.expired() || stage.expired(); };
   const int before = undecided_units(analysis);
   long nodes = 0, proofs = 0;
-  for (std::size_t h = 1; h < analysis.layers.size() && !out_of_time(); ++h) {
-    if (skip_over_size_limit(net, bounds, h, options.limits, analysis, Stage::split,
-                             fmt::format("layer {} and later skipped: the LP of the layers before", h),
-                             "their undecided units stay undecided", h))
+  // The layer's units are independent (their searches read layers < h): one
+  // task per unit, merged in unit order (unit_tasks.hpp). Three passes, each
+  // on the units the one before left undecided (no proof, no witness of
+  // either sign from any unit's search), with growing node budgets, so the
+  // nodes go where the cheaper search fell short. The first two passes run
+  // layer by layer; the last, which can take long per unit, runs in a second
+  // sweep over the layers, once every layer had its cheaper passes.
+  const long budgets[] = {options.unit_nodes, options.hard_unit_nodes, options.last_unit_nodes};
+  const char* names[] = {"split", "split-hard", "split-last"};
+  std::size_t layers = analysis.layers.size();  // the layers searched (size limits may cut them)
+  for (int sweep = 0; sweep < 2 && !out_of_time(); ++sweep)
+  for (std::size_t h = 1; h < layers && !out_of_time(); ++h) {
+    if (sweep == 0 && skip_over_size_limit(net, bounds, h, options.limits, analysis, Stage::split,
+                                           fmt::format("layer {} and later skipped: the LP of the layers before", h),
+                                           "their undecided units stay undecided", h)) {
+      layers = h;
       break;
+    }
     if (options.before_layer) options.before_layer(h);
-    // The layer's units are independent (their searches read layers < h):
-    // one task per unit, merged in unit order (unit_tasks.hpp). Two passes:
-    // every unit with the small budget, then the units still undecided (no
-    // proof, no witness of either sign from any unit's search) with the large
-    // one, so the nodes go where the cheap search fell short.
-    for (int pass = 0; pass < 2 && !out_of_time(); ++pass) {
-      const long budget = pass == 0 ? options.unit_nodes : options.hard_unit_nodes;
-      if (pass == 1 && budget <= options.unit_nodes) break;
+    for (int pass = sweep == 0 ? 0 : 2; pass < (sweep == 0 ? 2 : 3) && !out_of_time(); ++pass) {
+      const long budget = budgets[pass];
+      if (pass > 0 && budget <= *std::max_element(budgets, budgets + pass)) continue;
       std::vector<std::size_t> units;
       for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
         const auto unit = static_cast<Eigen::Index>(i);
@@ -343,7 +351,7 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
       const Analysis& start = analysis;  // read only while the tasks run
       const NetworkBounds& root = bounds;
       auto results = run_tasks(units.size(), options.threads,
-                               unit_tasks::fingerprint(pass == 0 ? "split" : "split-hard", h, units, start, root),
+                               unit_tasks::fingerprint(names[pass], h, units, start, root),
                                [&](std::size_t k) {
                                  cert::ReluSplit tree;  // travels in the result (threads, ranks)
                                  TaskResult r = split_unit(net, box, root, start, h,

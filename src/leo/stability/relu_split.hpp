@@ -99,7 +99,9 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 // Stage "split" of the cascade (after lp, before milp): for each undecided
 // unit of the hidden layers after the first, in layer order, prove_sign on
 // each side not yet seen, with a small node budget, then once more with a
-// large budget for the units still undecided; the nodes' points are
+// large budget for the units still undecided, and, once every layer had
+// these two passes, a last sweep with a very large budget for the units
+// still undecided (bounded by the stage's time); the nodes' points are
 // harvested as witnesses (evidence.hpp) for every unit they show. The units
 // of a layer are independent tasks (util/parallel.hpp, unit_tasks.hpp), run
 // `threads` at a time and shared out among MPI ranks; each works from the
@@ -111,6 +113,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 struct SplitStageOptions {
   long unit_nodes = 64;        // nodes per unit and side, first pass
   long hard_unit_nodes = 1024;  // second pass, for the units the first left undecided (<= unit_nodes: none)
+  long last_unit_nodes = 16384; // third pass, for the units the second left undecided (<= hard_unit_nodes: none)
   int beta_iterations = 20;     // SplitOptions::beta_iterations
   bool lp = false;              // SplitOptions::lp (measured: beta alone decides as much, 4x cheaper)
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
