@@ -9,6 +9,7 @@
 #include <random>
 
 #include "leo/network/evaluate_float.hpp"
+#include "leo/util/threads.hpp"
 #include "leo/verify/verify.hpp"
 #include "support.hpp"
 
@@ -64,6 +65,39 @@ TEST(VerifyThreads, TheSearchIsTheSameOnAnyNumberOfThreads) {
       }
     }
   }
+}
+
+// With OpenBLAS on two threads around the call, the one-thread search must
+// still compute its products on one BLAS thread, as the tasks of a
+// many-thread search do: a product split over BLAS's threads rounds
+// otherwise (a row's sum depends on where the row falls in the kernel's
+// tiles), and so would the points the gradient ascent reaches.
+TEST(VerifyThreads, OneThreadIsTheSameWhateverOpenBlasIsSetTo) {
+  std::mt19937_64 rng(8);
+  Network a = test::random_network({300, 400, 300, 10}, rng);
+  // B: A with the units of its last hidden layer in reverse order, the same
+  // function: the differences are rounding noise, and so are the gradient
+  // steps' signs, so any other rounding of a product leads elsewhere.
+  Network b = a;
+  auto& hidden = b.layers[b.layers.size() - 2];
+  auto& out = b.layers.back();
+  hidden.weights = hidden.weights.colwise().reverse().eval();
+  hidden.bias = hidden.bias.reverse().eval();
+  out.weights = out.weights.rowwise().reverse().eval();
+  const Box box(Eigen::VectorXd::Zero(300), Eigen::VectorXd::Ones(300));
+  VerifyOptions o;
+  o.random_points = 600;
+  o.gradient_steps = 8;
+  o.threads = 2;
+  const VerifyResult two = verify_equivalence(a, b, box, Eigen::MatrixXd(300, 0), o);
+  const int blas = blas_threads();
+  set_threads(2);
+  o.threads = 1;
+  const VerifyResult one = verify_equivalence(a, b, box, Eigen::MatrixXd(300, 0), o);
+  set_threads(blas);
+  EXPECT_GT(two.max_abs_deviation, 0.0);
+  EXPECT_LT(two.max_abs_deviation, 1e-10);
+  expect_same(one, two);
 }
 
 TEST(VerifyThreads, FindsAPlantedDeviationOnEveryThreadCount) {
