@@ -19,6 +19,7 @@
 #include "leo/compress/stored.hpp"
 #include "leo/network/evaluate_float.hpp"
 #include "leo/util/progress.hpp"
+#include "leo/util/threads.hpp"
 
 namespace leo::api {
 namespace fs = std::filesystem;
@@ -323,6 +324,8 @@ CompressModelResult compress_model(const Network& network, const Domain& domain,
   check.tolerance = options.tolerance;
   check.random_points = options.check_points;
   check.seed = static_cast<unsigned>(options.analysis.seed);
+  // The check's search on the analysis' threads (0: every core); its result does not depend on them.
+  check.threads = options.analysis.threads > 0 ? effective_threads(options.analysis.threads) : hardware_threads();
   CheckedCompression checked;
   try {
     checked = compress_checked(network, r.analysis, domain.box, domain.probes, r.dtype, options.rewrite, check);

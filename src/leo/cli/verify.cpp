@@ -45,7 +45,7 @@ Run setup_verify(CLI::App& app) {
       ->check(whole_in(0, 100'000'000));
   add_seed_option(app, args->seed, "random points and gradient starts");
   add_threads_option(app, args->threads)->description(
-      fmt::format("Threads of --exact's counterexample search (CBC): 0 = every core (default), else 1..{}", api::kMaxThreads));
+      fmt::format("Threads of the search (its result is the same for any count) and of --exact's counterexample search (CBC): 0 = every core (default), else 1..{}", api::kMaxThreads));
   app.add_flag("--json", args->json, "Print one JSON object");
   return [args]() {
     Network a = load_model_file(args->a, true);

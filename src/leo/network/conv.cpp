@@ -117,6 +117,15 @@ double* scratch(int which, Index size) {
 
 // The convolution's products, without bias, for either layout. `weights` is
 // W or |W| (O x C/g*kh*kw).
+// The copies and loops here run on the calling thread: no OpenMP. Their
+// parallel regions came many times per product, between the BLAS products
+// (OpenBLAS's own threads); after each, libgomp's idle threads spin for their
+// next region (its default wait policy) on the cores the BLAS threads need:
+// cifar_base_kw's compress took 106 CPU s with the default threads against
+// 10 with one thread, and ~12 with OMP_WAIT_POLICY=passive (an environment
+// variable leo cannot set for itself: libgomp reads it when it loads). The
+// copies are memory-bound; the products keep BLAS's threads, and the
+// per-unit stages and the check's search their own tasks (util/parallel.hpp).
 class ConvKernel {
  public:
   ConvKernel(const Shape3& in, const Shape3& out, const Window2d& w, std::int64_t group, Index scratch_limit)
@@ -144,7 +153,6 @@ class ConvKernel {
       for (std::int64_t g = 0; g < group_; ++g)
         R.topRows(m * P).middleCols(g * Og, Og).noalias() =
             cols.topRows(m * P).middleCols(g * Kg, Kg) * weights.middleRows(g * Og, Og).transpose();
-#pragma omp parallel for schedule(static) if (m * P * O > (1 << 16))
       for (Index o = 0; o < O; ++o) {
         const double* r = R.data() + o * R.rows();
         if (by_sample) {
@@ -168,7 +176,6 @@ class ConvKernel {
     for (Index n0 = 0; n0 < ll.samples; n0 += nb) {
       const Index m = std::min(nb, ll.samples - n0);
       const bool by_sample = !ll.rows();
-#pragma omp parallel for schedule(static) if (m * P * O > (1 << 16))
       for (Index o = 0; o < O; ++o) {
         double* r = L.data() + o * L.rows();
         if (by_sample) {
@@ -197,7 +204,6 @@ class ConvKernel {
   void im2col(const double* x, Layout xl, Index n0, Index m, Eigen::Map<Eigen::MatrixXd>& cols, bool by_sample) const {
     const Index OH = out_.height, OW = out_.width, P = out_.positions(), K = cols.cols();
     const Index kh = w_.kernel_h, kw = w_.kernel_w, ld = cols.rows();
-#pragma omp parallel for schedule(static) if (m * P * K > (1 << 16))
     for (Index k = 0; k < K; ++k) {
       const Index c = k / (kh * kw), i = (k / kw) % kh, j = k % kw;
       const Index* ihs = rows_.data() + i * OH;
@@ -240,7 +246,6 @@ class ConvKernel {
     const Index OH = out_.height, OW = out_.width, P = out_.positions();
     const Index kh = w_.kernel_h, kw = w_.kernel_w, ld = G.rows();
     const Index C = in_.channels;
-#pragma omp parallel for schedule(static) if (m * P * G.cols() > (1 << 16))
     for (Index c = 0; c < C; ++c)
       for (Index i = 0; i < kh; ++i)
         for (Index j = 0; j < kw; ++j) {
@@ -517,7 +522,6 @@ namespace {
 void pool_apply(const Shape3& in, const Shape3& out, const Window2d& w, const std::vector<double>& inv, bool transpose,
                 const double* src, Layout sl, double* dst, Layout dl) {
   const Index N = sl.samples, OH = out.height, OW = out.width;
-#pragma omp parallel for schedule(static) if (N * in.size() > (1 << 16))
   for (Index c = 0; c < in.channels; ++c)
     for (Index oh = 0; oh < OH; ++oh) {
       const Index h0 = std::max<Index>(oh * w.stride_h - w.pad_top, 0);

@@ -78,6 +78,25 @@ class Reader {
 
 }  // namespace
 
+void run_on_threads(std::size_t count, int threads, const std::function<void(std::size_t index)>& task) {
+  std::vector<std::size_t> all(count);
+  for (std::size_t i = 0; i < count; ++i) all[i] = i;
+  // OpenBLAS on one thread, also when `threads` is 1: a product split over
+  // its threads may round otherwise than the same product on one.
+  const int blas = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  try {
+    run_local(all, threads, [&](std::size_t i) {
+      task(i);
+      return TaskResult{};
+    });
+  } catch (...) {
+    openblas_set_num_threads(blas);
+    throw;
+  }
+  openblas_set_num_threads(blas);
+}
+
 std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t fingerprint, const Task& task) {
   const int ranks = cluster::size(), me = cluster::rank();
   std::vector<std::size_t> mine;

@@ -33,6 +33,16 @@ using Task = std::function<TaskResult(std::size_t index)>;
 
 std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t fingerprint, const Task& task);
 
+// Threads only, for work that every rank does in full by itself (e.g. the
+// check of compress): task(i) for every i < count, `threads` at a time, as
+// run_tasks does it on one rank (the exception of the lowest index
+// rethrown), with OpenBLAS on one thread meanwhile even when `threads` is 1
+// (a product split over OpenBLAS's threads may round otherwise than on
+// one, and the tasks' results must not depend on `threads`). Each task writes its result to
+// its own slot of the caller's; the same contract makes them independent of
+// `threads`.
+void run_on_threads(std::size_t count, int threads, const std::function<void(std::size_t index)>& task);
+
 // FNV-1a, for fingerprints: fold values in one after another.
 struct Fingerprint {
   std::uint64_t value = 1469598103934665603ULL;

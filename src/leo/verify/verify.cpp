@@ -22,6 +22,7 @@
 #include "leo/stability/cascade.hpp"
 #include "leo/stability/relu_split.hpp"
 #include "leo/util/error.hpp"
+#include "leo/util/parallel.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/verify/joint.hpp"
 
@@ -139,10 +140,16 @@ class Search {
   // Signed differences f_A - f_B (outputs x N); records the largest |.|.
   // With a float32 arithmetic, X is first rounded to float32 points of the box.
   MatrixXd consider(MatrixXd X, const char* how) {
-    if (round_)
-      for (Index j = 0; j < X.cols(); ++j)
-        for (Index i = 0; i < X.rows(); ++i) X(i, j) = float_inside(X(i, j), box_.lower[i], box_.upper[i]);
-    return record(X, a_(X) - b_(X), how);
+    MatrixXd d = difference(X);
+    record(found(X, d), how);
+    return d;
+  }
+
+  // The differences f_A - f_B at X (rounded first, as consider does), without
+  // recording them: for tasks on several threads (const, shares nothing).
+  MatrixXd difference(MatrixXd& X) const {
+    round(X);
+    return a_(X) - b_(X);
   }
 
   // The points as both networks receive them: rounded to float32 values of
@@ -163,27 +170,42 @@ class Search {
   // Both networks evaluate in double, without rounding: the caller may pass
   // their outputs at X when it has them (bit for bit what consider computes).
   bool in_double() const { return !round_ && a_.in_double() && b_.in_double(); }
-  MatrixXd consider_evaluated(const MatrixXd& X, const MatrixXd& ya, const MatrixXd& yb, const char* how) {
-    return record(X, ya - yb, how);
-  }
 
- private:
-  MatrixXd record(const MatrixXd& X, MatrixXd d, const char* how) {
-    r_.points_evaluated += X.cols();
-    if (d.size() == 0) return d;
+  // The largest |d| of points X (their differences d), the first in column
+  // order among equals: what recording them does to the result. Recording
+  // the Found of column blocks in column order is recording the whole
+  // matrix (a later block replaces the worst only when strictly larger).
+  struct Found {
+    long points = 0;
+    double magnitude = 0;
+    Index output = -1;  // -1: no difference (d is empty)
+    VectorXd input;
+  };
+  static Found found(const MatrixXd& X, const MatrixXd& d) {
+    Found f;
+    f.points = X.cols();
+    if (d.size() == 0) return f;
     Index k = 0, j = 0;
     // A NaN difference (an overflow: inf - inf) counts as an infinite one.
     MatrixXd magnitude = d.cwiseAbs().unaryExpr(
         [](double v) { return std::isnan(v) ? std::numeric_limits<double>::infinity() : v; });
-    double m = magnitude.maxCoeff(&k, &j);
-    if (r_.worst_input.size() == 0 || m > r_.max_abs_deviation) {
-      r_.max_abs_deviation = m;
-      r_.worst_output = static_cast<int>(k);
-      r_.worst_input = X.col(j);
+    f.magnitude = magnitude.maxCoeff(&k, &j);
+    f.output = k;
+    f.input = X.col(j);
+    return f;
+  }
+  void record(const Found& f, const char* how) {
+    r_.points_evaluated += f.points;
+    if (f.output < 0) return;
+    if (r_.worst_input.size() == 0 || f.magnitude > r_.max_abs_deviation) {
+      r_.max_abs_deviation = f.magnitude;
+      r_.worst_output = static_cast<int>(f.output);
+      r_.worst_input = f.input;
       r_.found_by = how;
     }
-    return d;
   }
+
+ private:
 
   Evaluator a_;
   Evaluator b_;
@@ -276,24 +298,50 @@ void gradient_search(const Network& a, const Network& b, const Box& box, const M
   // forward passes of the (float32) gradients are their evaluations.
   const bool own = options.gradients_in_arithmetic && !search.in_double() && search.differentiable();
   const bool shared = search.in_double() || own;
-  if (own) search.round(X);
-  MatrixXd ya, yb;
-  for (int step = 0; step < steps; ++step) {
-    double eta = 0.25 * std::pow(0.004, static_cast<double>(step) / std::max(1, steps - 1));
-    MatrixXd G = own ? search.own_gradients(X, C, ya, yb)
-                     : MatrixXd(input_gradients(a, X, C, shared ? &ya : nullptr) -
-                                input_gradients(b, X, C, shared ? &yb : nullptr));
-    if (shared && step > 0) search.consider_evaluated(X, ya, yb, "gradient");
-    for (Index j = 0; j < columns; ++j)
-      for (Index i = 0; i < n; ++i) {
-        double g = G(i, j);
-        double stepped = X(i, j) + eta * width[i] * (g > 0 ? 1.0 : g < 0 ? -1.0 : 0.0);
-        X(i, j) = std::clamp(stepped, box.lower[i], box.upper[i]);
-      }
-    if (own) search.round(X);
-    if (!shared) search.consider(X, "gradient");
-  }
-  if (shared) search.consider(X, "gradient");
+  // Every column ascends on its own: the columns go in blocks, the blocks
+  // are tasks on options.threads threads. The blocks depend only on the
+  // number of columns (at most 8 blocks, of at least 64 columns where there
+  // are that many: every product packs the weights once for a block, so
+  // narrower blocks cost more in all), and each
+  // block keeps, for every evaluation of its points, what recording them
+  // would do (Search::Found); those are recorded after, evaluation by
+  // evaluation and block by block, i.e. in the order of one pass over all the
+  // columns: the result does not depend on the thread count.
+  if (columns == 0) return;
+  const Index blocks = std::clamp<Index>(columns / 64, 1, 8);
+  const Index block = (columns + blocks - 1) / blocks;
+  std::vector<std::vector<Search::Found>> trace(static_cast<std::size_t>(blocks));
+  run_on_threads(static_cast<std::size_t>(blocks), options.threads, [&](std::size_t t) {
+    const Index c0 = static_cast<Index>(t) * block, m = std::min(block, columns - c0);
+    MatrixXd Xb = X.middleCols(c0, m);
+    const MatrixXd Cb = C.middleCols(c0, m);
+    auto& found = trace[t];
+    auto evaluate = [&] {
+      MatrixXd Y = Xb;
+      const MatrixXd d = search.difference(Y);
+      found.push_back(Search::found(Y, d));
+    };
+    if (own) search.round(Xb);
+    MatrixXd ya, yb;
+    for (int step = 0; step < steps; ++step) {
+      double eta = 0.25 * std::pow(0.004, static_cast<double>(step) / std::max(1, steps - 1));
+      MatrixXd G = own ? search.own_gradients(Xb, Cb, ya, yb)
+                       : MatrixXd(input_gradients(a, Xb, Cb, shared ? &ya : nullptr) -
+                                  input_gradients(b, Xb, Cb, shared ? &yb : nullptr));
+      if (shared && step > 0) found.push_back(Search::found(Xb, ya - yb));
+      for (Index j = 0; j < m; ++j)
+        for (Index i = 0; i < n; ++i) {
+          double g = G(i, j);
+          double stepped = Xb(i, j) + eta * width[i] * (g > 0 ? 1.0 : g < 0 ? -1.0 : 0.0);
+          Xb(i, j) = std::clamp(stepped, box.lower[i], box.upper[i]);
+        }
+      if (own) search.round(Xb);
+      if (!shared) evaluate();
+    }
+    if (shared) evaluate();
+  });
+  for (std::size_t e = 0; e < trace.front().size(); ++e)
+    for (const auto& found : trace) search.record(found[e], "gradient");
 }
 
 // Units of B that compute exactly what a unit of A computes (same bias, same
@@ -591,15 +639,26 @@ VerifyResult verify_equivalence(const Network& a, const Network& b, const Box& b
   for (const Network* net : {&a, &b})
     for (const auto& layer : net->layers) widest = std::max(widest, layer.outputs());
   const int chunk = static_cast<int>(std::clamp<Index>((Index{1} << 21) / std::max<Index>(widest, 1), 16, 4096));
+  // The chunks are drawn one after another from the generator, evaluated
+  // `threads` at a time (Search::difference), and recorded and merged into
+  // the pool in their order: the same points and results for any thread count.
   MatrixXd pool, pool_diff;
+  const int wave = std::max(1, options.threads);
   for (int done = 0; done < options.random_points;) {
-    int n = std::min(chunk, options.random_points - done);
-    MatrixXd X = uniform_points(box, n, rng);
-    MatrixXd d = search.consider(X, "random");
+    std::vector<MatrixXd> X, d;
+    for (int w = 0; w < wave && done < options.random_points; ++w) {
+      const int n = std::min(chunk, options.random_points - done);
+      X.push_back(uniform_points(box, n, rng));
+      done += n;
+    }
+    d.resize(X.size());
+    run_on_threads(X.size(), options.threads, [&](std::size_t i) { d[i] = search.difference(X[i]); });
+    for (std::size_t i = 0; i < X.size(); ++i) {
+      search.record(Search::found(X[i], d[i]), "random");
+      merge_pool(pool, pool_diff, X[i], d[i], pool_starts(options));
+    }
     ticker.set(fmt::format("search: {} points, max |f_A - f_B| = {:.3g}", result.points_evaluated,
                            result.max_abs_deviation));
-    merge_pool(pool, pool_diff, X, d, pool_starts(options));
-    done += n;
   }
   if (pool.cols() == 0) {
     pool = box.center();

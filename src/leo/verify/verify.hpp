@@ -70,7 +70,10 @@ struct VerifyOptions {
   int gradient_steps = 60;
   bool exact = false;
   Deadline deadline;         // for the exact stage (the search is short)
-  int threads = 1;           // CBC threads
+  // Threads of the search (its random chunks and gradient blocks run as
+  // tasks, util/parallel.hpp; its points and results are the same for any
+  // count) and of CBC (exact stage).
+  int threads = 1;
   long split_nodes = 200000;        // exact: node budget of the ReLU-phase search, per output and side
   double analysis_share = 0.3;      // exact: share of the time left for the stability analyses (with a limit)
   double progress_seconds = 5;      // a progress line at least this often (when progress is on)
