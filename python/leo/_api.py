@@ -161,12 +161,19 @@ class Model:
 
     @property
     def widths(self):
-        """Units per hidden layer."""
+        """Units per hidden layer, as in info["widths"]: the model's own units,
+        without the values a skip connection carries through a layer."""
         return list(self._net.widths)
 
     @property
     def hidden_units(self):
+        """The model's hidden units (sum of widths)."""
         return self._net.hidden_units
+
+    @property
+    def carried_units(self):
+        """Values skip connections carry through hidden layers (0 without them)."""
+        return self._net.carried_units
 
     @property
     def depth(self):

@@ -316,8 +316,11 @@ PYBIND11_MODULE(_leo, m) {
   py::class_<Network>(m, "Network", "A feed-forward ReLU network (leo::Network)")
       .def_property_readonly("inputs", [](const Network& n) { return n.inputs(); })
       .def_property_readonly("outputs", [](const Network& n) { return n.outputs(); })
-      .def_property_readonly("widths", [](const Network& n) { return n.widths(); })
-      .def_property_readonly("hidden_units", &Network::hidden_units)
+      // The model's own units: values a skip connection carries through a
+      // layer are counted apart (carried_units), as the CLI's reports do.
+      .def_property_readonly("widths", [](const Network& n) { return n.model_widths(); })
+      .def_property_readonly("hidden_units", &Network::model_units)
+      .def_property_readonly("carried_units", &Network::carried_units)
       .def_property_readonly("depth", &Network::depth)
       .def_property_readonly("parameters", &Network::parameters)
       .def_property_readonly("multiply_adds", &Network::multiply_adds)

@@ -64,3 +64,31 @@ def test_check_bad_input(mnist_model, acas_model, tmp_path):
     # an analyze certificate with --compressed
     with pytest.raises(leo.InputError, match="needs a compress certificate"):
         leo.check(mnist_model, c, compressed=mnist_model)
+
+
+def test_cnn_certificates_check_and_tampering_is_caught(tmp_path):
+    # A residual CNN (Conv, BatchNorm, a skip connection's carried values):
+    # the checker flattens the conv layers in its own interval arithmetic.
+    import os
+    from conftest import ROOT
+    model = leo.load(os.path.join(ROOT, "tests", "fixtures", "pytorch", "cnn_residual.onnx"))
+    assert model.carried_units > 0
+    c = tmp_path / "c.cert"
+    model.analyze(box=(0, 1), certificate=c, time_limit=10)
+    r = leo.check(model, c)
+    assert r["valid"] is True and r["command"] == "analyze"
+    assert r["claims"]["stable_units"] > 0
+    assert r["claims"] == run_leo("check", model.source, c, "--json")["claims"]
+    # tampered: an unstable verdict called stably inactive
+    cert = json.loads(c.read_text())
+    for k, v in enumerate(cert["verdicts"]):
+        if "u" in v:
+            i = v.index("u")
+            cert["verdicts"][k] = v[:i] + "i" + v[i + 1:]
+            break
+    else:
+        pytest.fail("the fixture has no unstable unit to flip")
+    t = tmp_path / "t.cert"
+    t.write_text(json.dumps(cert))
+    r = leo.check(model, t)
+    assert r["valid"] is False and "called stably inactive" in r["failure"]

@@ -21,6 +21,19 @@ def test_info_is_what_leo_info_prints(mnist_model, acas_model, leo_binary):
     assert [b.shape for w, b in mnist_model.layers] == [(50,), (50,), (10,)]
 
 
+def test_a_residual_cnn_counts_its_own_units_and_its_carries_apart(leo_binary):
+    # resnet_2b passes a skip connection's values through hidden layers: widths
+    # and hidden_units count the model's units, as `leo info` does, and the
+    # carried values are counted apart.
+    path = os.path.join(os.path.dirname(ACAS), "..", "cifar", "resnet_2b.onnx")
+    model = leo.load(path)
+    expected = run_leo("info", "--json", path)
+    assert model.widths == expected["widths"]
+    assert model.hidden_units == expected["hidden_units"] == sum(model.widths)
+    assert model.carried_units == expected["carried_units"] > 0
+    assert leo.load(MNIST_EXAMPLE).carried_units == 0
+
+
 def test_evaluation_matches_leo_eval(mnist_model, acas_model, leo_binary, tmp_path):
     rng = np.random.default_rng(3)
     for path, model, x in [(MNIST_EXAMPLE, mnist_model, rng.random((7, 784))),
