@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "leo/checker/layers.hpp"
+#include "leo/checker/rounding.hpp"
 
 namespace leo::cert {
 namespace {
@@ -19,19 +20,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // ---- outward-rounded arithmetic ---------------------------------------------
 // Everything below runs under RoundUpward: each + and * rounds towards +inf.
-
-class RoundUpward {
- public:
-  RoundUpward() : old_(std::fegetround()) {
-    if (std::fesetround(FE_UPWARD) != 0) throw Error(ExitCode::internal, "internal error: cannot set the rounding mode");
-  }
-  ~RoundUpward() { std::fesetround(old_); }
-  RoundUpward(const RoundUpward&) = delete;
-  RoundUpward& operator=(const RoundUpward&) = delete;
-
- private:
-  int old_;
-};
 
 // Upper bound of the exact a * b; 0 when either is 0 (also against an infinity).
 inline double mul_up(double a, double b) {

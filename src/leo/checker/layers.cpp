@@ -8,6 +8,7 @@
 #include <limits>
 #include <variant>
 
+#include "leo/checker/rounding.hpp"
 #include "leo/network/structured.hpp"
 #include "leo/util/error.hpp"
 
@@ -17,19 +18,6 @@ namespace {
 // Everything below runs with the FPU rounding upward (set by interval_rows):
 // a + b and a * b are >= their exact values, a lower end is computed as
 // -(upper end of the negated expression).
-
-class RoundUpward {
- public:
-  RoundUpward() : old_(std::fegetround()) {
-    if (std::fesetround(FE_UPWARD) != 0) throw Error(ExitCode::internal, "internal error: cannot set the rounding mode");
-  }
-  ~RoundUpward() { std::fesetround(old_); }
-  RoundUpward(const RoundUpward&) = delete;
-  RoundUpward& operator=(const RoundUpward&) = delete;
-
- private:
-  int old_;
-};
 
 // Upper end of the exact product of [al, ah] and [bl, bh] (finite ends).
 inline double product_hi(double al, double ah, double bl, double bh) {
