@@ -10,6 +10,21 @@ import leo
 from conftest import MNIST_EXAMPLE, run_leo
 
 
+def flip_first_unstable(cert_path, out_path):
+    """Writes to out_path the certificate with its first unstable verdict
+    ("u") called stably inactive ("i"); returns out_path."""
+    cert = json.loads(cert_path.read_text())
+    for k, v in enumerate(cert["verdicts"]):
+        if "u" in v:
+            i = v.index("u")
+            cert["verdicts"][k] = v[:i] + "i" + v[i + 1:]
+            break
+    else:
+        pytest.fail("the certificate has no unstable unit to flip")
+    out_path.write_text(json.dumps(cert))
+    return out_path
+
+
 def test_analyze_certificate_checks(mnist_model, tmp_path):
     c = tmp_path / "a.cert"
     mnist_model.analyze(box=(0, 1), certificate=c)
@@ -21,15 +36,7 @@ def test_analyze_certificate_checks(mnist_model, tmp_path):
     cli = run_leo("check", MNIST_EXAMPLE, c, "--json")
     assert r["claims"] == cli["claims"]
     # tampered: a stable verdict flipped on a unit the bounds do not settle
-    cert = json.loads(c.read_text())
-    for k, v in enumerate(cert["verdicts"]):
-        if "u" in v:
-            i = v.index("u")
-            cert["verdicts"][k] = v[:i] + "i" + v[i + 1:]
-            break
-    t = tmp_path / "t.cert"
-    t.write_text(json.dumps(cert))
-    r = leo.check(mnist_model, t)
+    r = leo.check(mnist_model, flip_first_unstable(c, tmp_path / "t.cert"))
     assert r["valid"] is False
     assert "called stably inactive" in r["failure"]
 
@@ -80,15 +87,5 @@ def test_cnn_certificates_check_and_tampering_is_caught(tmp_path):
     assert r["claims"]["stable_units"] > 0
     assert r["claims"] == run_leo("check", model.source, c, "--json")["claims"]
     # tampered: an unstable verdict called stably inactive
-    cert = json.loads(c.read_text())
-    for k, v in enumerate(cert["verdicts"]):
-        if "u" in v:
-            i = v.index("u")
-            cert["verdicts"][k] = v[:i] + "i" + v[i + 1:]
-            break
-    else:
-        pytest.fail("the fixture has no unstable unit to flip")
-    t = tmp_path / "t.cert"
-    t.write_text(json.dumps(cert))
-    r = leo.check(model, t)
+    r = leo.check(model, flip_first_unstable(c, tmp_path / "t.cert"))
     assert r["valid"] is False and "called stably inactive" in r["failure"]
