@@ -16,6 +16,7 @@
 #include "leo/checker/certificate.hpp"
 #include "leo/io/model_file.hpp"
 #include "leo/network/structured.hpp"
+#include "certificate_check.hpp"
 #include "support.hpp"
 
 namespace leo {
@@ -86,21 +87,13 @@ class CnnCertificates : public ::testing::Test {
   }
 
   static json check_ok(const fs::path& model, const fs::path& cert, const std::string& extra = "") {
-    auto r = test::run_leo("-q check " + q(model) + " " + q(cert) + " --json " + extra);
-    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
-    if (r.exit_code != 0) return json::object();
-    return json::parse(r.out);
+    return test::check_ok(model, cert, extra);
   }
 
   // A tampered copy must fail with exit 1 and a message naming `expected`.
   static void expect_rejected(const fs::path& model, const json& tampered, const std::string& expected,
                               const std::string& extra = "", int code = 1) {
-    const fs::path p = dir / "tampered.cert";
-    save(tampered, p);
-    auto r = test::run_leo("-q check " + q(model) + " " + q(p) + " " + extra);
-    EXPECT_EQ(r.exit_code, code) << r.err << r.out;
-    EXPECT_NE(r.err.find(expected), std::string::npos) << "expected '" << expected << "' in: " << r.err;
-    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+    test::expect_check_rejects(model, tampered, dir / "tampered.cert", code, expected, extra);
   }
 
   struct Made {
