@@ -9,6 +9,7 @@
 
 #include "leo/util/cluster.hpp"
 #include "leo/util/parallel.hpp"
+#include "leo/util/threads.hpp"
 
 namespace leo {
 namespace {
@@ -31,6 +32,27 @@ TEST(RunTasks, ResultsInTaskOrderForAnyThreadCount) {
     }
   }
   EXPECT_TRUE(run_tasks(0, 2, 0, [](std::size_t) { return TaskResult{1.0}; }).empty());
+}
+
+// Tasks run their products on one OpenBLAS thread whatever the thread count
+// and the length of the list (a product split over BLAS's threads may round
+// otherwise, and a task's result must not depend on either); the caller's
+// BLAS thread count comes back after, also when a task throws.
+TEST(RunTasks, RunOnOneBlasThreadAndRestoreTheCount) {
+  const int before = blas_threads();
+  set_threads(2);
+  const int caller = blas_threads();
+  for (int threads : {1, 2}) {
+    for (std::size_t count : {1, 5}) {
+      auto out = run_tasks(count, threads, 0, [](std::size_t) { return TaskResult{double(blas_threads())}; });
+      for (const auto& r : out) EXPECT_EQ(r[0], 1.0) << threads << " threads, " << count << " tasks";
+      EXPECT_EQ(blas_threads(), caller);
+    }
+  }
+  EXPECT_THROW(run_tasks(1, 1, 0, [](std::size_t) -> TaskResult { throw std::runtime_error("x"); }),
+               std::runtime_error);
+  EXPECT_EQ(blas_threads(), caller);
+  set_threads(before);
 }
 
 TEST(RunTasks, RethrowsTheLowestFailingTaskAfterAllRan) {

@@ -19,17 +19,33 @@ int openblas_get_num_threads(void);
 namespace leo {
 namespace {
 
+// OpenBLAS on one thread while it lives, its count restored after (also
+// when a task throws).
+class OneBlasThread {
+ public:
+  OneBlasThread() : old_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~OneBlasThread() { openblas_set_num_threads(old_); }
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int old_;
+};
+
 // Runs task(indices[k]) for every k, `threads` at a time; results by k.
+// OpenBLAS runs on one thread meanwhile, whatever `threads` and however many
+// tasks there are: a product split over BLAS's threads may round otherwise
+// than the same product on one, and a task's result must not depend on the
+// thread count (nor on a list so short that one thread runs it).
 std::vector<TaskResult> run_local(const std::vector<std::size_t>& indices, int threads, const Task& task) {
   std::vector<TaskResult> out(indices.size());
   std::vector<std::exception_ptr> errors(indices.size());
   threads = std::max(1, std::min<int>(threads, static_cast<int>(indices.size())));
+  OneBlasThread blas;
   if (threads <= 1) {
     for (std::size_t k = 0; k < indices.size(); ++k) out[k] = task(indices[k]);
     return out;
   }
-  const int blas = openblas_get_num_threads();
-  openblas_set_num_threads(1);
   const long n = static_cast<long>(indices.size());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (long k = 0; k < n; ++k) {
@@ -39,7 +55,6 @@ std::vector<TaskResult> run_local(const std::vector<std::size_t>& indices, int t
       errors[k] = std::current_exception();
     }
   }
-  openblas_set_num_threads(blas);
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
   return out;
@@ -81,20 +96,10 @@ class Reader {
 void run_on_threads(std::size_t count, int threads, const std::function<void(std::size_t index)>& task) {
   std::vector<std::size_t> all(count);
   for (std::size_t i = 0; i < count; ++i) all[i] = i;
-  // OpenBLAS on one thread, also when `threads` is 1: a product split over
-  // its threads may round otherwise than the same product on one.
-  const int blas = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  try {
-    run_local(all, threads, [&](std::size_t i) {
-      task(i);
-      return TaskResult{};
-    });
-  } catch (...) {
-    openblas_set_num_threads(blas);
-    throw;
-  }
-  openblas_set_num_threads(blas);
+  run_local(all, threads, [&](std::size_t i) {
+    task(i);
+    return TaskResult{};
+  });
 }
 
 std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t fingerprint, const Task& task) {

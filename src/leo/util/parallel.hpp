@@ -11,8 +11,9 @@
 // the machine; a task cut short must say so in its result.)
 //
 // Threads: this process runs its tasks `threads` at a time (OpenMP, dynamic
-// schedule, one task per grab); OpenBLAS is set to one thread meanwhile (the
-// tasks are the parallelism) and restored after. A task that throws: the
+// schedule, one task per grab); OpenBLAS is set to one thread meanwhile, also
+// when one thread runs them (the tasks are the parallelism, and a product
+// split over BLAS's threads may round otherwise), and restored after. A task that throws: the
 // other tasks still run, and the exception of the lowest index is rethrown.
 //
 // Ranks (util/cluster.hpp): rank r runs the tasks with i % size == r, and the
