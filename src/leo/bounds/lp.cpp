@@ -445,14 +445,24 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
     const std::size_t sign_count = sign_units.size();
     std::vector<Eigen::Index> units = std::move(sign_units);
     units.insert(units.end(), full_units.begin(), full_units.end());
+    // The give-up rules (LpOptions::sign_streak, full_probe).
+    int streak = 0, probed = 0;
+    double gain = 0.0;
+    bool sign_given_up = false, full_given_up = false;
+    Eigen::Index skipped_sign = 0;
     for (std::size_t q = 0; q < units.size(); ++q) {
       const Eigen::Index i = units[q];
       Progress::global().heartbeat();
       const bool undecided = flagged(&targets, k, i);
       // Full: both sides to optimality (a flagged unit while the budget lasts).
-      const bool full = q >= sign_count && !full_budget.expired();
+      const bool full = q >= sign_count && !full_budget.expired() && !full_given_up;
       if (q >= sign_count && !full && !undecided) continue;
       const bool sign = hidden && options.stop_at_sign && !full;
+      if (sign && sign_given_up) {
+        ++skipped_sign;
+        continue;
+      }
+      const double width_before = b.upper[i] - b.lower[i];
       bool changed = false;
       for (int side = 0; side < 2; ++side) {
         if (deadline.expired()) break;
@@ -476,7 +486,25 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
       tightened += changed;
       earlier_tightened = earlier_tightened || (changed && hidden);
       if (deadline.expired()) break;
+      if (!hidden) continue;
+      if (sign && options.sign_streak > 0) {
+        streak = b.upper[i] <= 0 || b.lower[i] >= 0 ? 0 : streak + 1;
+        sign_given_up = sign_given_up || streak >= options.sign_streak;
+      }
+      if (full && options.full_probe > 0 && !full_given_up) {
+        const double width = b.upper[i] - b.lower[i];
+        if (std::isfinite(width_before) && width_before > 0) gain += (width_before - width) / width_before;
+        if (++probed == options.full_probe) {
+          full_given_up = gain / probed < options.full_min_gain;
+          if (full_given_up)
+            Progress::global().report("lp", "layer {}: full LPs given up, the first {} narrowed their units by {:.2g}% on "
+                                      "average", k, probed, 100 * gain / probed);
+        }
+      }
     }
+    if (skipped_sign > 0)
+      Progress::global().report("lp", "layer {}: {} sign questions skipped after {} in a row settled nothing", k,
+                                skipped_sign, options.sign_streak);
     Progress::global().report("lp", "layer {}: {} units ({} for their bounds), {} LPs, {} tightened so far ({:.2f}s)", k,
                               units.size(), full_units.size(), solved, tightened, watch.seconds());
     if (deadline.expired()) {

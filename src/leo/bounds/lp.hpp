@@ -78,6 +78,19 @@ struct LpOptions {
   // alpha-CROWN from those tightened bounds (sound, intersected): a unit it
   // settles needs no LP, and every unit's LP column bounds shrink.
   bool realpha = false;
+  // Giving up where the LPs do not pay (0: never). Both rules only skip LPs,
+  // so they cost tightness, never soundness; each is per layer.
+  //  - sign questions: after this many units in a row whose LPs settled
+  //    neither sign, the layer's remaining sign questions are skipped (a
+  //    later exact stage whose root bound is this LP, such as the ReLU-split
+  //    search, asks them again with more power);
+  int sign_streak = 0;
+  //  - full LPs: after the first `full_probe` units of a layer, the layer's
+  //    remaining full LPs are skipped when those units' LP bounds narrowed
+  //    their intervals (u - l) by less than `full_min_gain` on average
+  //    (relative): alpha-CROWN is then already at the LP's optimum there.
+  int full_probe = 0;
+  double full_min_gain = 0.01;
   AlphaOptions alpha{};
   // Called with Clp's primal input point of each LP solved (or abandoned at a
   // point on the wrong side of 0), clipped to the box: a witness candidate

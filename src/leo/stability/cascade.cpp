@@ -124,6 +124,9 @@ std::vector<std::vector<bool>> feeding_units(const Network& network) {
 // have no own share: they decide units).
 constexpr double kAlphaShare = 0.2;
 constexpr double kLpBoundsShare = 0.15;
+// The LP stage's give-up rules (LpOptions::full_probe, sign_streak).
+constexpr int kLpFullProbe = 4;
+constexpr int kLpSignStreak = 8;
 
 // The earlier of two deadlines.
 const Deadline& earlier(const Deadline& a, const Deadline& b) { return a.remaining() < b.remaining() ? a : b; }
@@ -215,6 +218,13 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         lp.full = &feeding;
         lp.full_seconds = stage_seconds(0, kLpBoundsShare, deadline);
         lp.realpha = true;
+        // Where the LPs do not pay, their time goes to the stages after:
+        // full LPs stop in a layer whose first units they narrow by < 1 %
+        // (alpha-CROWN is at the LP's optimum there), and, when the split
+        // search follows (its root bound is this LP, with splits after it),
+        // a layer's sign LPs stop after a run that settled nothing.
+        lp.full_probe = kLpFullProbe;
+        if (options.stages.count(Stage::split)) lp.sign_streak = kLpSignStreak;
         lp.on_point = [&](std::size_t, const Eigen::VectorXd& x) {
           harvest_witnesses(network, Eigen::MatrixXd(x), a, Stage::lp);
         };
