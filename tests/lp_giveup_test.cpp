@@ -142,3 +142,35 @@ TEST(LpGiveUp, FullLpsStopWhereTheyDoNotNarrow) {
   }
   EXPECT_GT(more_than_probe, 0);  // without the rule, more units than the probe's change
 }
+
+// Sign questions out of reach: with full LPs on layer 1 measuring the LP's
+// gain, a reach nothing satisfies skips every sign question of layer 2, and
+// an unbounded one changes nothing.
+TEST(LpGiveUp, SignQuestionsOutOfReachAreNotAsked) {
+  std::mt19937_64 rng(23);
+  int would_change = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    Start s = start(rng, 0.05 + 0.05 * (trial % 5), false);
+    std::vector<std::vector<bool>> full(s.net.layers.size());
+    full[1].assign(static_cast<std::size_t>(s.net.layers[1].outputs()), true);
+    LpOptions base;
+    base.full = &full;
+    NetworkBounds plain = s.bounds, tiny = s.bounds, huge = s.bounds;
+    lp_bounds(s.net, s.box, plain, one_layer(s.net, 2), base);
+    LpOptions o = base;
+    o.sign_reach = 1e-12;
+    lp_bounds(s.net, s.box, tiny, one_layer(s.net, 2), o);
+    o.sign_reach = 1e12;
+    lp_bounds(s.net, s.box, huge, one_layer(s.net, 2), o);
+    for (std::size_t l = 0; l < s.bounds.size(); ++l) {
+      EXPECT_EQ(huge[l].lower, plain[l].lower) << trial;
+      EXPECT_EQ(huge[l].upper, plain[l].upper) << trial;
+    }
+    EXPECT_EQ(tiny[1].upper, plain[1].upper) << trial;  // the full LPs ran
+    EXPECT_EQ(tiny[2].lower, s.bounds[2].lower) << trial;
+    EXPECT_EQ(tiny[2].upper, s.bounds[2].upper) << trial;
+    would_change += plain[2].upper != s.bounds[2].upper || plain[2].lower != s.bounds[2].lower;
+    expect_encloses(s.net, s.box, tiny, rng);
+  }
+  EXPECT_GT(would_change, 0);
+}

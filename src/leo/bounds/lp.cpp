@@ -397,6 +397,10 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
   const Deadline full_budget(options.full_seconds);
   Eigen::Index tightened = 0, solved = 0, full_solved = 0, realpha_tightened = 0;
   bool earlier_tightened = false;  // an LP of this call tightened a layer before the current one
+  // The full LPs' relative narrowing over the call (LpOptions::sign_reach).
+  double call_gain = 0.0;
+  int call_full = 0;
+  Eigen::Index out_of_reach = 0;
   for (std::size_t k = 0; k < net.layers.size(); ++k) {
     const bool hidden = k + 1 < net.layers.size();
     // The layer's units: sign-only ones first (in order), then the flagged
@@ -462,6 +466,13 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
         ++skipped_sign;
         continue;
       }
+      if (sign && hidden && options.sign_reach > 0 && call_full > 0 && b.lower[i] < 0 && b.upper[i] > 0) {
+        const double needed = std::min(b.upper[i], -b.lower[i]) / (b.upper[i] - b.lower[i]);
+        if (needed > options.sign_reach * std::max(call_gain / call_full, 1e-4)) {
+          ++out_of_reach;
+          continue;
+        }
+      }
       const double width_before = b.upper[i] - b.lower[i];
       bool changed = false;
       for (int side = 0; side < 2; ++side) {
@@ -491,6 +502,10 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
         streak = b.upper[i] <= 0 || b.lower[i] >= 0 ? 0 : streak + 1;
         sign_given_up = sign_given_up || streak >= options.sign_streak;
       }
+      if (full && std::isfinite(width_before) && width_before > 0) {
+        call_gain += (width_before - (b.upper[i] - b.lower[i])) / width_before;
+        ++call_full;
+      }
       if (full && options.full_probe > 0 && !full_given_up) {
         const double width = b.upper[i] - b.lower[i];
         if (std::isfinite(width_before) && width_before > 0) gain += (width_before - width) / width_before;
@@ -512,6 +527,9 @@ void lp_bounds(const Network& net, const Box& box, NetworkBounds& bounds,
       break;
     }
   }
+  if (out_of_reach > 0)
+    Progress::global().report("lp", "{} sign questions skipped as out of the LP's reach (the full LPs narrowed their "
+                              "units by {:.2g}% on average)", out_of_reach, 100 * call_gain / std::max(call_full, 1));
   auto c = count_stable(bounds);
   Progress::global().report("lp", "{} units tightened by {} LPs ({} for bounds beyond the sign), {} by alpha-CROWN "
                             "between layers; {} stably active, {} stably inactive, {} unstable ({:.2f}s)",

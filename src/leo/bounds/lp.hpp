@@ -91,6 +91,13 @@ struct LpOptions {
   //    (relative): alpha-CROWN is then already at the LP's optimum there.
   int full_probe = 0;
   double full_min_gain = 0.01;
+  //  - sign questions out of reach (0: never): once full LPs of this call
+  //    measured how much the LP narrows a unit beyond the bounds it starts
+  //    from (the mean relative narrowing over every full LP so far, at least
+  //    1e-4), a sign question is skipped when settling it would need the
+  //    unit's interval narrowed by more than sign_reach times that:
+  //    min(u, -l) / (u - l) > sign_reach * mean.
+  double sign_reach = 0.0;
   AlphaOptions alpha{};
   // Called with Clp's primal input point of each LP solved (or abandoned at a
   // point on the wrong side of 0), clipped to the box: a witness candidate

@@ -127,6 +127,7 @@ constexpr double kLpBoundsShare = 0.15;
 // The LP stage's give-up rules (LpOptions::full_probe, sign_streak).
 constexpr int kLpFullProbe = 4;
 constexpr int kLpSignStreak = 8;
+constexpr double kLpSignReach = 100;
 
 // The earlier of two deadlines.
 const Deadline& earlier(const Deadline& a, const Deadline& b) { return a.remaining() < b.remaining() ? a : b; }
@@ -225,6 +226,9 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
         // a layer's sign LPs stop after a run that settled nothing.
         lp.full_probe = kLpFullProbe;
         if (options.stages.count(Stage::split)) lp.sign_streak = kLpSignStreak;
+        // and a sign question whose unit's interval would have to shrink by
+        // more than 100x what the full LPs gained on average is not asked.
+        lp.sign_reach = kLpSignReach;
         lp.on_point = [&](std::size_t, const Eigen::VectorXd& x) {
           harvest_witnesses(network, Eigen::MatrixXd(x), a, Stage::lp);
         };
