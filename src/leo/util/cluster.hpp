@@ -47,4 +47,11 @@ inline bool distributed() { return size() > 1; }
 // when LEO_MPI_TIMEOUT (seconds) passes first. Not distributed: {mine}.
 std::vector<std::string> all_gather(const std::string& mine);
 
+// Test hook (tests/parallel_itest.cpp, docs): LEO_MPI_TEST_TIME_SCALE=R:F
+// makes rank R's time limit F times the one given (e.g. 0.001: its clock
+// seems to run a thousand times faster, as on a starved rank), so that a test
+// can skew the ranks' clocks deterministically. 1 on every other rank, when
+// not distributed or when unset or unreadable.
+double test_time_scale();
+
 }  // namespace leo::cluster
