@@ -249,6 +249,18 @@ TEST(Mpi, ASkewedClockOnAnotherRankChangesNothing) {
                     fmt::format("LEO_MPI_TIMEOUT=25 LEO_MPI_TEST_TIME_SCALE={}:0.001", ranks - 1));
     EXPECT_EQ(parse(r), single) << r.err;
   }
+  // The same for compress: the same model written.
+  fs::path dir = test::temp_dir("mpi-skew");
+  const std::string common = "compress " + example() + " " + kSplitMilp + " --json -q --threads 1 -o ";
+  auto one = parse(test::run_leo(common + (dir / "one.onnx").string()));
+  auto two = parse(mpirun(2, common + (dir / "two.onnx").string() + " --time-limit 30",
+                          "LEO_MPI_TIMEOUT=25 LEO_MPI_TEST_TIME_SCALE=1:0.001"));
+  one.erase("output");
+  two.erase("output");
+  EXPECT_EQ(two, one);
+  EXPECT_EQ(test::read_file(dir / "one.onnx"), test::read_file(dir / "two.onnx"));
+  EXPECT_FALSE(test::read_file(dir / "two.onnx").empty());
+  fs::remove_all(dir);
 }
 
 TEST(Mpi, RankZerosClockDecidesWhenTheRunStops) {

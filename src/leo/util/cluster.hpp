@@ -7,7 +7,11 @@
 // Model: every rank runs the same command on the same input; work that is
 // split into independent tasks (util/parallel.hpp) is shared out, and every
 // rank receives every result, so all ranks go on with the same state. Rank 0
-// is the primary: only it prints and writes files.
+// is the primary: only it prints and writes files. What a rank decides by its
+// own clock (a time limit) may differ between ranks: before each distributed
+// step the ranks adopt rank 0's state (stability/sync.hpp), through
+// all_gather, the one collective leo uses (so ranks that diverge meet in it
+// and see each other's step instead of hanging in different collectives).
 //
 // Failures are never silent: MPI errors return codes (MPI_ERRORS_RETURN) that
 // become leo::Error(internal); a gather that does not complete within
