@@ -607,6 +607,11 @@ TEST(ReluSplit, LastPassDecidesWhatTheCheapPassesLeave) {
     const Analysis b = analyze(net, d, o);
     o.threads = 2;
     const Analysis b2 = analyze(net, d, o);
+    // A pass total too small to give each unit left more than the second
+    // pass's budget: no last pass, the cheap passes' verdicts.
+    o.threads = 1;
+    o.split.last_pass_nodes = 2;
+    const Analysis shared = analyze(net, d, o);
     AnalyzeOptions exact;
     exact.stages = {Stage::ibp, Stage::milp};
     const Analysis m = analyze(net, d, exact);
@@ -617,6 +622,7 @@ TEST(ReluSplit, LastPassDecidesWhatTheCheapPassesLeave) {
         cheap += a.layers[h][i].stage == Stage::split;
         last += b.layers[h][i].stage == Stage::split;
         EXPECT_STREQ(to_string(sb), to_string(b2.layers[h][i].status)) << "layer " << h << " unit " << i;
+        EXPECT_STREQ(to_string(sa), to_string(shared.layers[h][i].status)) << "layer " << h << " unit " << i;
         if (sa != Status::undecided) {
           EXPECT_STREQ(to_string(sa), to_string(sb)) << "layer " << h << " unit " << i;
         }
