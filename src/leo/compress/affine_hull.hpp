@@ -41,9 +41,9 @@ struct AffineHull {
   // written. With `axes`, W's columns at those coordinates, -0.0 made +0.0:
   // bit for bit that product, each of whose entries is one term w * 1 and
   // terms w' * 0 accumulated onto +0 as BLAS's gemm and gemv do (Eigen's
-  // coefficient-wise product of tiny matrices, rows + 2 x dimension < 20,
-  // may give -0.0 where w is -0.0: a zero either way), without its
-  // rows x coordinates x dimension multiply-adds.
+  // coefficient-wise product of tiny matrices, rows + coordinates +
+  // dimension < 20, may give -0.0 where w is -0.0: a zero either way),
+  // without its rows x coordinates x dimension multiply-adds.
   template <typename Derived>
   Eigen::Matrix<double, Derived::RowsAtCompileTime, Eigen::Dynamic> restrict(
       const Eigen::MatrixBase<Derived>& W) const {
