@@ -6,7 +6,9 @@
 // - `mpirun -np 2` and `mpirun -np 4 --oversubscribe` give the same JSON as
 //   one process, for analyze and for compress (and the same written model);
 // - a rank that dies (LEO_MPI_TEST_DIE_RANK, or kill -9) or ranks that run
-//   different commands give an error and a non-zero exit, and nothing on stdout.
+//   different commands give an error and a non-zero exit, and nothing on stdout;
+// - under a time limit, ranks whose clocks differ (LEO_MPI_TEST_TIME_SCALE)
+//   follow rank 0's: no failure, no hang, rank 0's verdicts.
 // The MPI tests are skipped only when mpirun is not installed (scripts/setup
 // installs it).
 #include <fmt/core.h>
@@ -207,8 +209,74 @@ TEST(Mpi, RanksRunningDifferentCommandsIsAnError) {
   int status = std::system(command.c_str());
   EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(test::read_file(dir / "out"), "");
-  EXPECT_NE(test::read_file(dir / "err").find("other tasks"), std::string::npos) << test::read_file(dir / "err");
+  EXPECT_NE(test::read_file(dir / "err").find("has another network or domain than rank 0"), std::string::npos)
+      << test::read_file(dir / "err");
   fs::remove_all(dir);
+}
+
+// Every verdict a time-limited run decided is the one the full run decided
+// (a time limit costs verdicts, never changes one).
+void expect_agrees_with(const nlohmann::json& cut, const nlohmann::json& full) {
+  ASSERT_EQ(cut["layers"].size(), full["layers"].size());
+  for (std::size_t h = 0; h < full["layers"].size(); ++h) {
+    const auto &a = cut["layers"][h]["verdicts"], &b = full["layers"][h]["verdicts"];
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i]["status"] != "undecided") {
+        EXPECT_EQ(a[i]["status"], b[i]["status"]) << "layer " << h << " unit " << i;
+      }
+  }
+}
+
+// Issue #15 §5 regression: under a time limit the ranks used to decide by
+// their own clocks (stage shares, out-of-time checks between layers and
+// passes), reach the distributed steps with different task lists and fail
+// ("rank 1 works on other tasks than rank 0"), or hang when one rank skipped
+// a step. Now rank 0's state and clock rule (stability/sync.hpp).
+// LEO_MPI_TEST_TIME_SCALE=R:F gives rank R a time limit F times the one given,
+// a deterministic stand-in for a starved rank.
+TEST(Mpi, ASkewedClockOnAnotherRankChangesNothing) {
+  REQUIRE_MPIRUN();
+  // Rank 1 (or 3) believes its 30 s are 30 ms; rank 0 has all the time it
+  // needs, so the run is the one of a single process without a limit.
+  const std::string args = "analyze " + example() + " " + kSplitMilp + " --json -q --threads 1";
+  auto single = parse(test::run_leo(args));
+  ASSERT_EQ(single["stages"][1]["stage"], "split");
+  ASSERT_GT(single["stages"][1]["decided"].get<int>(), 0);  // distributed steps took place
+  for (int ranks : {2, 4}) {
+    SCOPED_TRACE(ranks);
+    auto r = mpirun(ranks, args + " --time-limit 30",
+                    fmt::format("LEO_MPI_TIMEOUT=25 LEO_MPI_TEST_TIME_SCALE={}:0.001", ranks - 1));
+    EXPECT_EQ(parse(r), single) << r.err;
+  }
+  // The same for compress: the same model written.
+  fs::path dir = test::temp_dir("mpi-skew");
+  const std::string common = "compress " + example() + " " + kSplitMilp + " --json -q --threads 1 -o ";
+  auto one = parse(test::run_leo(common + (dir / "one.onnx").string()));
+  auto two = parse(mpirun(2, common + (dir / "two.onnx").string() + " --time-limit 30",
+                          "LEO_MPI_TIMEOUT=25 LEO_MPI_TEST_TIME_SCALE=1:0.001"));
+  one.erase("output");
+  two.erase("output");
+  EXPECT_EQ(two, one);
+  EXPECT_EQ(test::read_file(dir / "one.onnx"), test::read_file(dir / "two.onnx"));
+  EXPECT_FALSE(test::read_file(dir / "two.onnx").empty());
+  fs::remove_all(dir);
+}
+
+TEST(Mpi, RankZerosClockDecidesWhenTheRunStops) {
+  REQUIRE_MPIRUN();
+  // Rank 0's 30 s are 3 ms: it stops early, and the others must stop with it
+  // (they used to go on into a step rank 0 skipped, and wait there).
+  const std::string args = "analyze " + example() + " " + kSplitMilp + " --json -q --threads 1";
+  auto full = parse(test::run_leo(args));
+  for (int ranks : {2, 4}) {
+    SCOPED_TRACE(ranks);
+    auto r = mpirun(ranks, args + " --time-limit 30", "LEO_MPI_TIMEOUT=25 LEO_MPI_TEST_TIME_SCALE=0:0.0001");
+    auto cut = parse(r);
+    expect_agrees_with(cut, full);
+    EXPECT_EQ(cut["timed_out"], true);
+    EXPECT_GT(cut["totals"]["undecided"].get<int>(), 0);
+  }
 }
 
 TEST(Mpi, OnlyAnalyzeAndCompressRunDistributed) {

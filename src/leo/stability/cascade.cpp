@@ -18,6 +18,8 @@
 #include "leo/stability/bab.hpp"
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/exact.hpp"
+#include "leo/stability/sync.hpp"
+#include "leo/util/cluster.hpp"
 #include "leo/util/deadline.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
@@ -140,7 +142,8 @@ double stage_seconds(double configured, double share, const Deadline& deadline) 
 
 Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOptions& options) {
   Stopwatch total;
-  Deadline deadline(options.time_limit);
+  // cluster::test_time_scale(): 1 but for the rank a test skews (LEO_MPI_TEST_TIME_SCALE).
+  Deadline deadline(options.time_limit > 0 ? options.time_limit * cluster::test_time_scale() : options.time_limit);
   domain.box.validate(network.inputs(), "domain");
   const int threads = effective_threads(options.threads);
   set_threads(threads);  // OpenMP and OpenBLAS (util/threads.hpp)
@@ -270,6 +273,32 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
     return 0;
   };
 
+  // Under mpirun rank 0's state and clock rule (sync.hpp): at each stage's
+  // start and at the end, every rank adopts rank 0's analysis, bounds, random
+  // state and time left, so the ranks take the same decisions and reach the
+  // distributed steps of split and milp with the same tasks. Not distributed:
+  // nothing happens here.
+  const std::uint64_t inputs = cluster::distributed() ? sync::input_fingerprint(network, domain.box) : 0;
+  auto follow_primary = [&](std::string_view site) {
+    NetworkBounds shared = bounds && cluster::primary() ? *bounds : NetworkBounds{};
+    std::ostringstream random;
+    random << (bounds ? '1' : '0') << rng;
+    std::string extra = random.str();
+    const sync::Decision d =
+        sync::follow_primary(site, inputs, !deadline.expired(), deadline.remaining(), a, &shared, &extra);
+    if (!cluster::primary()) {
+      if (extra.starts_with("1"))
+        bounds = std::move(shared);
+      else
+        bounds.reset();
+      std::istringstream in(extra.substr(1));
+      in >> rng;
+      if (!in) throw Error(ExitCode::internal, "MPI: the random state sent by rank 0 is malformed");
+      if (!deadline.unlimited()) deadline = Deadline(std::max(d.seconds_left, 1e-9));
+    }
+    return d.go;
+  };
+
   // The stages in the order of the stage table (stages.hpp).
   for (const StageInfo& info : kStages) {
     const Stage stage = info.stage;
@@ -279,10 +308,11 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       continue;
     }
     if (stage == Stage::milp && options.exact == ExactMethod::none) continue;
+    const bool go = cluster::distributed() ? follow_primary(fmt::format("the start of stage {}", info.name)) : true;
     const int left = undecided_units(a);  // carried values included: their bounds still matter
     if (left == 0) continue;
     const int model_left = undecided_model_units(a);
-    if (deadline.expired()) {
+    if (cluster::distributed() ? !go : deadline.expired()) {
       a.timed_out = true;
       progress.report(info.name, "time limit reached; skipped ({} units undecided)", model_left);
       a.stage_times.push_back({stage, 0.0, 0});  // every requested stage has its line
@@ -302,6 +332,7 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
   }
   if (undecided_units(a) > 0 && deadline.expired()) a.timed_out = true;
   a.time_seconds = total.seconds();
+  if (cluster::distributed()) follow_primary("the end of the analysis");  // every rank returns rank 0's analysis
   return a;
 }
 

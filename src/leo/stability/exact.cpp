@@ -7,13 +7,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "leo/milp/cbc.hpp"
 #include "leo/milp/relu_milp.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/stability/evidence.hpp"
 #include "leo/stability/relu_split.hpp"
+#include "leo/stability/sync.hpp"
 #include "leo/stability/unit_tasks.hpp"
+#include "leo/util/cluster.hpp"
 #include "leo/util/parallel.hpp"
 #include "leo/util/error.hpp"
 #include "leo/util/progress.hpp"
@@ -311,13 +314,26 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
     for (std::size_t j = full.size(); j < net.layers.size(); ++j) full.push_back(ib[j]);
   }
   for (std::size_t l = 0; l < hidden; ++l) {
+    // Under mpirun (sync.hpp) every rank starts the layer from rank 0's
+    // analysis, with rank 0's decision to go on and its time left for the
+    // tasks; not distributed, this process's clock.
+    std::optional<ExactOptions> adopted;
+    bool go = true;
+    if (cluster::distributed()) {
+      const sync::Decision d = sync::follow_primary(fmt::format("milp layer {}", l), 0, !options.deadline.expired(),
+                                                    options.deadline.remaining(), analysis, nullptr);
+      go = d.go;
+      adopted = options;
+      if (!options.deadline.unlimited()) adopted->deadline = Deadline(std::max(d.seconds_left, 1e-9));
+    }
+    const ExactOptions& run = adopted ? *adopted : options;
     NetworkBounds tight = tightened_bounds(bounds, analysis);
     apply_bounds(analysis, tight, Stage::milp);  // units the (sound) bounds alone show stable
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < analysis.layers[l].size(); ++i)
       if (analysis.layers[l][i].status == Status::undecided) todo.push_back(i);
     if (todo.empty()) continue;
-    if (options.deadline.expired()) {
+    if (cluster::distributed() ? !go : options.deadline.expired()) {
       analysis.timed_out = true;
       return;
     }
@@ -356,7 +372,7 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
                                const double margin = exact_margin(options, tight[l].lower[i], tight[l].upper[i]);
                                cert::ReluSplit tree;  // travels in the result (threads, ranks)
                                TaskResult r = per_unit_task(net, box, certify, model, inputs, g[i], margin, l, i,
-                                                            start, options, options.recorder ? &tree : nullptr);
+                                                            start, run, options.recorder ? &tree : nullptr);
                                if (options.recorder) unit_tasks::append_tree(r, tree);
                                return r;
                              });

@@ -13,7 +13,9 @@
 #include "leo/checker/certificate.hpp"
 #include "leo/stability/certify.hpp"
 #include "leo/stability/evidence.hpp"
+#include "leo/stability/sync.hpp"
 #include "leo/stability/unit_tasks.hpp"
+#include "leo/util/cluster.hpp"
 #include "leo/util/parallel.hpp"
 #include "leo/util/progress.hpp"
 #include "leo/util/error.hpp"
@@ -318,7 +320,10 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
   Stopwatch watch;
   const Deadline stage(options.seconds);
   const Deadline& limit = stage.remaining() < deadline.remaining() ? stage : deadline;
-  auto out_of_time = [&] { return deadline.expired() || stage.expired(); };
+  // Under mpirun (sync.hpp) rank 0's clock decides, at the sync before each
+  // pass (`stopped`: its last answer); not distributed, this process's clock.
+  bool stopped = false;
+  auto out_of_time = [&] { return cluster::distributed() ? stopped : deadline.expired() || stage.expired(); };
   const int before = undecided_units(analysis);
   long nodes = 0, proofs = 0;
   // The layer's units are independent (their searches read layers < h): one
@@ -343,6 +348,17 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
     for (int pass = sweep == 0 ? 0 : 2; pass < (sweep == 0 ? 2 : 3) && !out_of_time(); ++pass) {
       const long budget = budgets[pass];
       if (pass > 0 && budget <= *std::max_element(budgets, budgets + pass)) continue;
+      Deadline task_limit = limit;
+      if (cluster::distributed()) {  // every rank starts the pass from rank 0's state (before_layer ran on each)
+        const sync::Decision d = sync::follow_primary(fmt::format("split layer {} pass {}", h, pass), 0,
+                                                      !(deadline.expired() || stage.expired()), limit.remaining(),
+                                                      analysis, &bounds);
+        if (!d.go) {
+          stopped = true;
+          break;
+        }
+        if (!limit.unlimited()) task_limit = Deadline(std::max(d.seconds_left, 1e-9));
+      }
       std::vector<std::size_t> units;
       for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
         const auto unit = static_cast<Eigen::Index>(i);
@@ -355,7 +371,7 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
                                [&](std::size_t k) {
                                  cert::ReluSplit tree;  // travels in the result (threads, ranks)
                                  TaskResult r = split_unit(net, box, root, start, h,
-                                                           static_cast<Eigen::Index>(units[k]), options, budget, limit,
+                                                           static_cast<Eigen::Index>(units[k]), options, budget, task_limit,
                                                            options.recorder ? &tree : nullptr);
                                  if (options.recorder) unit_tasks::append_tree(r, tree);
                                  return r;

@@ -118,6 +118,17 @@ void abort(int code) {
   (void)code;
 }
 
+double test_time_scale() {
+  const char* text = std::getenv("LEO_MPI_TEST_TIME_SCALE");
+  if (!text || g_size <= 1) return 1.0;
+  char* end = nullptr;
+  const long r = std::strtol(text, &end, 10);
+  if (end == text || *end != ':' || r != g_rank) return 1.0;
+  const char* f = end + 1;
+  const double scale = std::strtod(f, &end);
+  return end != f && *end == '\0' && scale > 0 && scale < 1e9 ? scale : 1.0;
+}
+
 int rank() { return g_rank; }
 int size() { return g_size; }
 

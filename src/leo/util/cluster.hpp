@@ -7,7 +7,11 @@
 // Model: every rank runs the same command on the same input; work that is
 // split into independent tasks (util/parallel.hpp) is shared out, and every
 // rank receives every result, so all ranks go on with the same state. Rank 0
-// is the primary: only it prints and writes files.
+// is the primary: only it prints and writes files. What a rank decides by its
+// own clock (a time limit) may differ between ranks: before each distributed
+// step the ranks adopt rank 0's state (stability/sync.hpp), through
+// all_gather, the one collective leo uses (so ranks that diverge meet in it
+// and see each other's step instead of hanging in different collectives).
 //
 // Failures are never silent: MPI errors return codes (MPI_ERRORS_RETURN) that
 // become leo::Error(internal); a gather that does not complete within
@@ -46,5 +50,12 @@ inline bool distributed() { return size() > 1; }
 // ordered by rank, on every rank. Throws Error(internal) on an MPI error or
 // when LEO_MPI_TIMEOUT (seconds) passes first. Not distributed: {mine}.
 std::vector<std::string> all_gather(const std::string& mine);
+
+// Test hook (tests/parallel_itest.cpp, docs): LEO_MPI_TEST_TIME_SCALE=R:F
+// makes rank R's time limit F times the one given (e.g. 0.001: its clock
+// seems to run a thousand times faster, as on a starved rank), so that a test
+// can skew the ranks' clocks deterministically. 1 on every other rank, when
+// not distributed or when unset or unreadable.
+double test_time_scale();
 
 }  // namespace leo::cluster

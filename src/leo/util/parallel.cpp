@@ -60,6 +60,10 @@ std::vector<TaskResult> run_local(const std::vector<std::size_t>& indices, int t
   return out;
 }
 
+// The first word of a run_tasks message ("leotasks"): ranks that meet at
+// different kinds of step see it (stability/sync.cpp sends "leo sync").
+constexpr std::uint64_t kTasksMagic = 0x736b7361746f656cULL;
+
 void put(std::string& s, std::uint64_t x) { s.append(reinterpret_cast<const char*>(&x), sizeof x); }
 
 class Reader {
@@ -110,6 +114,7 @@ std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t 
   if (ranks <= 1) return local;
 
   std::string message;
+  put(message, kTasksMagic);
   put(message, fingerprint);
   put(message, count);
   put(message, mine.size());
@@ -123,12 +128,20 @@ std::vector<TaskResult> run_tasks(std::size_t count, int threads, std::uint64_t 
   std::vector<bool> seen(count, false);
   for (std::size_t r = 0; r < all.size(); ++r) {
     Reader in(all[r], static_cast<int>(r));
+    if (all[r].size() < sizeof(std::uint64_t) || in.u64() != kTasksMagic)
+      throw Error(ExitCode::internal,
+                  fmt::format("MPI: the ranks are out of step: rank {} shares out tasks while rank {} is at another "
+                              "step (a rank-local decision that was not synchronised, or other commands on the ranks)",
+                              me, r));
     const std::uint64_t fp = in.u64(), n = in.u64(), tasks = in.u64();
     if (fp != fingerprint || n != count)
       throw Error(ExitCode::internal,
-                  fmt::format("MPI: rank {} works on other tasks than rank {} ({} tasks, {}); the ranks must run the "
-                              "same command on the same files",
-                              r, me, n, fp == fingerprint ? "same list" : "another list"));
+                  fmt::format("MPI: rank {} has another task list than rank {}: {}; the ranks start each distributed "
+                              "step from rank 0's state, so their options or inputs differ, or a rank-local decision "
+                              "was not synchronised",
+                              r, me,
+                              n != count ? fmt::format("{} tasks, not {}", n, count)
+                                         : std::string("the same number of tasks, but other units or start bounds")));
     for (std::uint64_t k = 0; k < tasks; ++k) {
       const std::uint64_t index = in.u64(), length = in.u64();
       if (index >= count || seen[index] || index % static_cast<std::uint64_t>(ranks) != r) in.fail();

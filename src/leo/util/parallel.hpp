@@ -8,7 +8,11 @@
 // results, returned in task order, are the same for any thread count and any
 // number of ranks, and the caller merges them in that order: deterministic.
 // (A time limit is the exception: what a task finishes before it depends on
-// the machine; a task cut short must say so in its result.)
+// the machine; a task cut short must say so in its result. Under mpirun a task
+// cut short on one rank and not on another is fine: its result, whatever that
+// rank proved, is gathered like any other; but the task list and the state
+// the tasks read must not come from a rank's own clock: the callers take them
+// from rank 0's state, stability/sync.hpp.)
 //
 // Threads: this process runs its tasks `threads` at a time (OpenMP, dynamic
 // schedule, one task per grab); OpenBLAS is set to one thread meanwhile, also
