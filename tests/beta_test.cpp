@@ -155,3 +155,52 @@ TEST(BetaBound, WarmStartKeepsTheBestParameters) {
 
 }  // namespace
 }  // namespace leo
+
+namespace leo {
+namespace {
+
+// The child estimates of first-layer splits (BetaResult::split_off/on) equal
+// the bound of each child computed from scratch with the same parameters (0
+// iterations, warm start): for targets in layer 1 and 2, every unstable unit
+// of layer 0, both children; NaN exactly for the units that are not unstable.
+TEST(BetaBound, FirstLayerChildEstimatesMatchTheChildrensBounds) {
+  std::mt19937_64 rng(29);
+  int checked = 0;
+  for (int n = 0; n < 4; ++n) {
+    Network net = test::random_network({4, 12, 10, 6, 1}, rng, 0.5);
+    Box box = Box::uniform(4, -1, 1);
+    const NetworkBounds b = crown_of(net, box);
+    for (std::size_t k = 1; k < 3; ++k)
+      for (Eigen::Index t = 0; t < 3; ++t)
+        for (double sign : {1.0, -1.0}) {
+          Eigen::VectorXd a = Eigen::VectorXd::Zero(net.layers[k].outputs());
+          a[t] = sign;
+          BetaOptions o;
+          o.iterations = 15;
+          const BetaResult r = beta_maximise(net, box, b, k, a, nullptr, o);
+          ASSERT_EQ(r.split_off.size(), b[0].lower.size());
+          ASSERT_EQ(r.split_on.size(), b[0].lower.size());
+          BetaOptions none;
+          none.iterations = 0;
+          for (Eigen::Index i = 0; i < b[0].lower.size(); ++i) {
+            const bool unstable = b[0].lower[i] < 0 && b[0].upper[i] > 0;
+            EXPECT_EQ(unstable, std::isfinite(r.split_off[i])) << "unit " << i;
+            EXPECT_EQ(unstable, std::isfinite(r.split_on[i])) << "unit " << i;
+            if (!unstable) continue;
+            for (bool on : {false, true}) {
+              NetworkBounds child = b;  // layer 0 clamped; later layers kept, as the estimate assumes
+              (on ? child[0].lower[i] : child[0].upper[i]) = 0.0;
+              const BetaResult c = beta_maximise(net, box, child, k, a, &r.state, none);
+              const double estimate = on ? r.split_on[i] : r.split_off[i];
+              EXPECT_NEAR(estimate, c.bound, 1e-9 * (1 + std::abs(c.bound)))
+                  << "net " << n << " layer " << k << " target " << t << " unit " << i << (on ? " on" : " off");
+              ++checked;
+            }
+          }
+        }
+  }
+  EXPECT_GT(checked, 200);
+}
+
+}  // namespace
+}  // namespace leo

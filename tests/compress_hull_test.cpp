@@ -7,8 +7,13 @@
 //   - the three hull rewrites give the same result, bit for bit, with the
 //     hulls given and without;
 //   - compress() (which skips rewrites that cannot change anything and shares
-//     the hulls) gives, bit for bit, what the plain rounds give.
+//     the hulls) gives, bit for bit, what the plain rounds give;
+//   - a hull whose directions are coordinate vectors (AffineHull::axes)
+//     restricts rows by selecting columns, bit for bit the product it
+//     replaces, and the rewrites give the same result with and without it.
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "leo/compress/affine_hull.hpp"
 #include "leo/compress/compress.hpp"
@@ -70,6 +75,7 @@ TEST(CompressHull, NextHullSpansTheWholeSpread) {
     if (trial % 3 == 2) {
       // An input hull of lower dimension than the inputs.
       in.directions = in.directions.leftCols(1).eval();
+      in.axes->resize(1);  // still a coordinate direction
     }
     Layer layer = planted_layer(n, inputs, rng);
     AffineHull out = next_hull(in, layer.weights, layer.bias, layer.status, default_rank_tolerance);
@@ -99,7 +105,7 @@ TEST(CompressHull, NextHullSpansTheWholeSpread) {
 
 // A random net whose hidden layers have planted duplicates, constants and
 // dependent active units, with hand-set statuses (the rewrites only read them).
-Compressible planted_net(std::mt19937_64& rng, const std::vector<int>& widths) {
+Compressible planted_net(std::mt19937_64& rng, const std::vector<int>& widths, bool plant = true) {
   Network net = test::random_network(widths, rng);
   Statuses st;
   for (std::size_t l = 0; l + 1 < net.layers.size(); ++l) {
@@ -109,7 +115,7 @@ Compressible planted_net(std::mt19937_64& rng, const std::vector<int>& widths) {
     st.emplace_back();
     for (Eigen::Index i = 0; i < n; ++i)
       st.back().push_back(i % 5 == 3 ? Status::unstable : i % 7 == 6 ? Status::inactive : Status::active);
-    if (n > 9) {
+    if (plant && n > 9) {
       W.row(4) = 3.0 * W.row(1), b[4] = 3.0 * b[1];  // duplicate of 1
       W.row(9) = W.row(0) - 2.0 * W.row(2);          // dependent (active 0, 2, 9)
       W.row(7).setZero();                            // constant
@@ -167,6 +173,92 @@ TEST(CompressHull, RewritesWithTheHullsGivenAreTheSame) {
     changed += c1.changed() + m1.changed() + d1.changed();
   }
   EXPECT_GE(changed, 16);  // the planted units were found: the reuse was exercised after changes
+}
+
+// Bit for bit, the sign of zeros included.
+bool same_bits(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y) {
+  return x.rows() == y.rows() && x.cols() == y.cols() &&
+         std::memcmp(x.data(), y.data(), sizeof(double) * static_cast<std::size_t>(x.size())) == 0;
+}
+
+bool directions_are_axes(const AffineHull& hull) {
+  if (!hull.axes || static_cast<Eigen::Index>(hull.axes->size()) != hull.dimension()) return false;
+  for (Eigen::Index j = 0; j < hull.dimension(); ++j) {
+    Eigen::VectorXd e = Eigen::VectorXd::Zero(hull.directions.rows());
+    e[(*hull.axes)[static_cast<std::size_t>(j)]] = 1.0;
+    if (!(hull.directions.col(j).array() == e.array()).all()) return false;
+  }
+  return true;
+}
+
+TEST(CompressHull, CoordinateHullsRestrictBySelectingColumnsBitForBit) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal;
+  // A box of 40 features, 3 of them fixed (no direction).
+  Eigen::VectorXd lo = Eigen::VectorXd::Zero(40), hi = Eigen::VectorXd::Ones(40);
+  for (int i : {2, 17, 33}) hi[i] = lo[i];
+  const AffineHull box = box_hull(Box(lo, hi));
+  ASSERT_TRUE(directions_are_axes(box));
+  EXPECT_EQ(box.dimension(), 37);
+  Eigen::MatrixXd W = Eigen::MatrixXd::NullaryExpr(30, 40, [&] { return normal(rng); });
+  W(3, 5) = -0.0, W(4, 6) = 0.0, W(7, 2) = -0.0, W.row(9).setConstant(-0.0);
+  const Eigen::MatrixXd product = W * box.directions;
+  EXPECT_TRUE(same_bits(box.restrict(W), product));
+  for (int i : {0, 3, 9}) {
+    const Eigen::RowVectorXd row_product = W.row(i) * box.directions;
+    EXPECT_TRUE(same_bits(box.restrict(W.row(i)), row_product)) << i;
+  }
+  // next_hull of a layer whose active rows have full rank: the active and
+  // free coordinates are the directions.
+  std::vector<Status> status;
+  for (int i = 0; i < 30; ++i) status.push_back(i % 3 == 0 ? Status::unstable : i % 5 == 1 ? Status::inactive : Status::active);
+  const AffineHull full = next_hull(box, W, Eigen::VectorXd::Zero(30), status, default_rank_tolerance);
+  ASSERT_TRUE(directions_are_axes(full));
+  Eigen::MatrixXd V = Eigen::MatrixXd::NullaryExpr(12, 30, [&] { return normal(rng); });
+  V(1, 4) = -0.0;
+  const Eigen::MatrixXd next_product = V * full.directions;
+  EXPECT_TRUE(same_bits(full.restrict(V), next_product));
+  // Dependent active rows: an orthonormal basis, no axes; restrict is the product.
+  Eigen::MatrixXd D = W;
+  D.row(8) = D.row(2) + D.row(4);  // 2, 4, 8 active
+  const AffineHull deficient = next_hull(box, D, Eigen::VectorXd::Zero(30), status, default_rank_tolerance);
+  EXPECT_FALSE(deficient.axes.has_value());
+  const Eigen::MatrixXd deficient_product = V * deficient.directions;
+  EXPECT_TRUE(same_bits(deficient.restrict(V), deficient_product));
+  // Nothing stable: only the free units' coordinates.
+  const AffineHull loose = next_hull(box, W, Eigen::VectorXd::Zero(30), std::vector<Status>(30, Status::unstable),
+                                     default_rank_tolerance);
+  EXPECT_TRUE(directions_are_axes(loose));
+  EXPECT_EQ(loose.dimension(), 30);
+}
+
+TEST(CompressHull, RewritesGiveTheSameWithoutTheAxes) {
+  std::mt19937_64 rng(23);
+  int with_axes = 0, changed = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    SCOPED_TRACE(trial);
+    const int inputs = trial % 2 ? 6 : 30;
+    Compressible start = trial % 3 == 2 ? planted_net(rng, {inputs, 20, 16, 3}, false)
+                                        : planted_net(rng, {inputs, 24, 18, 12, 3});
+    const Box box(Eigen::VectorXd::Constant(inputs, -1.0), Eigen::VectorXd::Ones(inputs));
+    const double tol = default_rank_tolerance;
+    const auto hulls = hidden_input_hulls(start, box, tol);
+    auto products = hulls;  // the same hulls, restricting by products
+    for (auto& h : products) {
+      with_axes += h.axes.has_value();
+      h.axes.reset();
+    }
+    auto c1 = fold_constant_units(start, box, tol, &hulls), c2 = fold_constant_units(start, box, tol, &products);
+    expect_same(c1, c2);
+    auto m1 = merge_duplicate_units(start, box, tol, &hulls), m2 = merge_duplicate_units(start, box, tol, &products);
+    expect_same(m1, m2);
+    auto d1 = fold_dependent_active_units(start, box, tol, &hulls),
+         d2 = fold_dependent_active_units(start, box, tol, &products);
+    expect_same(d1, d2);
+    changed += c1.changed() + m1.changed() + d1.changed();
+  }
+  EXPECT_GT(with_axes, 6);  // the box's hull each time, and full-rank layers' too
+  EXPECT_GE(changed, 8);
 }
 
 // The rounds of compress.hpp, run plainly: every rewrite every round.

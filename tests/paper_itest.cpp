@@ -147,5 +147,69 @@ TEST(PaperPipeline, SmokeGridProducesJsonTableAndPlotsAndResumes) {
   fs::remove_all(dir);
 }
 
+// The time tables from JSON files alone (--report-only, no leo run): a network where both the baseline
+// and the cascade hit the limit divides one limit by the other; its ratio once read "≥ 1.0×" and entered
+// the medians. It is now shown as "both timed out" and left out; a time-out of the cascade alone gives an
+// upper bound (≤), of the baseline alone a lower bound (≥).
+nlohmann::json synthetic_result(int width, double l1, double baseline, bool baseline_out, double cascade,
+                                bool cascade_out) {
+  auto method = [](double seconds, bool out) {
+    nlohmann::json layer = {{"units", 10}, {"stably_active", 1}, {"stably_inactive", 2}, {"unstable", 7},
+                            {"undecided", 0}, {"decided_by", nullptr}};
+    return nlohmann::json{{"time_seconds", seconds}, {"wall_seconds", seconds}, {"cpu_seconds", seconds / 2},
+                          {"timed_out", out}, {"counted_seconds", seconds}, {"stably_active", 2},
+                          {"stably_inactive", 4}, {"unstable", 14}, {"undecided", 0},
+                          {"layers", nlohmann::json::array({layer, layer})}};
+  };
+  const std::string name = fmt::format("mnist-{}x{}-l1_{}-s1", width, width, l1);
+  nlohmann::json layer = {{"units", width}, {"stably_active", 1}, {"stably_inactive", 2}, {"unstable", 7},
+                          {"undecided", 0}};
+  return {{"grid", "scaling2021"},
+          {"name", name},
+          {"settings", {{"data", "mnist"}, {"hidden", {width, width}}, {"l1", l1}, {"seed", 1}, {"threads", 1},
+                        {"time_limit", 300.0}}},
+          {"train", {{"wall_seconds", 10.0}}},
+          {"accuracy_before", 95.0},
+          {"accuracy_after", 95.0},
+          {"units_before", {width, width}},
+          {"units_after", {width - 2, width - 2}},
+          {"removed_per_layer", {2, 2}},
+          {"units_removed_percent", 400.0 / (2 * width)},
+          {"connections_removed_percent", 1.0},
+          {"max_abs_deviation", 1e-6},
+          {"compress", {{"wall_seconds", 3.0}, {"layers", {layer, layer}}}},
+          {"methods", {{"leo2020", method(baseline, baseline_out)}, {"isa2021", method(baseline, baseline_out)},
+                       {"cascade", method(cascade, cascade_out)}}}};
+}
+
+TEST(PaperReport, ARatioOfTwoTimeOutsIsShownAsSuchAndLeftOut) {
+  const fs::path dir = test::temp_dir("paper-report");
+  const fs::path results = dir / "results";
+  fs::create_directories(results);
+  const nlohmann::json nets[] = {synthetic_result(10, 0.0002, 300, true, 300, true),   // both timed out
+                                 synthetic_result(20, 0.0002, 300, true, 10, false),   // the baseline only
+                                 synthetic_result(30, 0.0002, 100, false, 300, true)}; // the cascade only
+  for (const auto& r : nets) std::ofstream(results / (r["name"].get<std::string>() + ".json")) << r.dump(1);
+  const std::string command =
+      fmt::format("python3 '{}/bench/paper/run' scaling2021 --report-only --out '{}' >'{}/log' 2>&1",
+                  LEO_SOURCE_DIR, results.string(), dir.string());
+  ASSERT_EQ(std::system(command.c_str()), 0) << test::read_file(dir / "log");
+  const std::string md = test::read_file(results / "results.md");
+  auto row = [&](const std::string& start) {
+    const auto at = md.find(start);
+    EXPECT_NE(at, std::string::npos) << start << "\n" << md;
+    return at == std::string::npos ? std::string() : md.substr(at, md.find('\n', at) - at);
+  };
+  // The wall-clock table's rows (the first match of each; the CPU table follows).
+  const std::string both = row("| mnist | 2×10 | 0.0002 | 1 | 6 / 20 |");
+  EXPECT_NE(both.find("| both timed out | both timed out |"), std::string::npos) << both;
+  EXPECT_EQ(both.find("1.0×"), std::string::npos) << both;
+  EXPECT_NE(row("| mnist | 2×20 | 0.0002 | 1 | 6 / 40 |").find("| ≥ 30.0× | ≥ 30.0× |"), std::string::npos) << md;
+  EXPECT_NE(row("| mnist | 2×30 | 0.0002 | 1 | 6 / 60 |").find("| ≤ 0.3× | ≤ 0.3× |"), std::string::npos) << md;
+  EXPECT_NE(md.find("leo2020 / cascade over 2 networks: median 15.2×"), std::string::npos) << md;
+  EXPECT_NE(md.find("1 network where both timed out left out"), std::string::npos) << md;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace leo

@@ -15,6 +15,7 @@
 #include "leo/stability/attack.hpp"
 #include "leo/stability/cascade.hpp"
 #include "leo/stability/relu_split.hpp"
+#include "leo/bounds/crown.hpp"
 #include "leo/bounds/interval.hpp"
 #include "leo/stability/samples.hpp"
 #include "leo/stability/evidence.hpp"
@@ -606,6 +607,11 @@ TEST(ReluSplit, LastPassDecidesWhatTheCheapPassesLeave) {
     const Analysis b = analyze(net, d, o);
     o.threads = 2;
     const Analysis b2 = analyze(net, d, o);
+    // A pass total too small to give each unit left more than the second
+    // pass's budget: no last pass, the cheap passes' verdicts.
+    o.threads = 1;
+    o.split.last_pass_nodes = 2;
+    const Analysis shared = analyze(net, d, o);
     AnalyzeOptions exact;
     exact.stages = {Stage::ibp, Stage::milp};
     const Analysis m = analyze(net, d, exact);
@@ -616,6 +622,7 @@ TEST(ReluSplit, LastPassDecidesWhatTheCheapPassesLeave) {
         cheap += a.layers[h][i].stage == Stage::split;
         last += b.layers[h][i].stage == Stage::split;
         EXPECT_STREQ(to_string(sb), to_string(b2.layers[h][i].status)) << "layer " << h << " unit " << i;
+        EXPECT_STREQ(to_string(sa), to_string(shared.layers[h][i].status)) << "layer " << h << " unit " << i;
         if (sa != Status::undecided) {
           EXPECT_STREQ(to_string(sa), to_string(sb)) << "layer " << h << " unit " << i;
         }
@@ -650,6 +657,59 @@ TEST(ReluSplit, NodeBudgetGivesUnknownNeverAProof) {
     }
   }
   EXPECT_GT(unknown, 5);
+}
+
+// Layer-1 targets of nets with more inputs than a grid covers, where every
+// split is on layer 0 and prove_sign branches by beta's child estimates: its
+// verdicts equal the per-unit MILP baseline's. Never a proof against the
+// MILP's verdict; every unit the MILP proves stable is proven too; a side
+// refuted only with a re-evaluated point on the wrong side.
+TEST(ReluSplit, FirstLayerBranchingAgreesWithThePerUnitMilp) {
+  std::mt19937_64 rng(61);
+  int stable = 0, proven = 0, refuted = 0;
+  for (int k = 0; k < 10; ++k) {
+    SCOPED_TRACE("net " + std::to_string(k));
+    Network net = test::random_network({8, 24, 12, 1}, rng, 0.5);
+    Domain d = box_domain(8, -1, 1);
+    AnalyzeOptions exact;
+    exact.stages = {Stage::ibp, Stage::milp};
+    const Analysis m = analyze(net, d, exact);
+    NetworkBounds b = interval_bounds(net, d.box);
+    crown_bounds(net, d.box, b);
+    for (Eigen::Index i = 0; i < net.layers[1].outputs(); ++i) {
+      const Status s = m.layers[1][static_cast<std::size_t>(i)].status;
+      ASSERT_NE(s, Status::undecided);
+      bool proved = false;
+      long last_nodes = 0;
+      int last_status = -1;
+      for (bool nonpositive : {true, false}) {
+        auto shows = [&](const Eigen::VectorXd& x) {
+          const double g = net.pre_activations(Eigen::MatrixXd(x))[1](i, 0);
+          return nonpositive ? g > 0 : g < 0;
+        };
+        SplitOptions o;
+        o.max_nodes = 20000;
+        o.lp = false;
+        SplitResult r = prove_sign(net, d.box, b, 1, i, nonpositive, o, shows);
+        if (nonpositive == (s == Status::inactive)) last_nodes = r.nodes, last_status = static_cast<int>(r.status);
+        if (r.status == SplitResult::Status::proven) {
+          EXPECT_EQ(s, nonpositive ? Status::inactive : Status::active) << "unit " << i;
+          proved = true;
+        }
+        if (r.status == SplitResult::Status::refuted) {
+          ++refuted;
+          EXPECT_NE(s, nonpositive ? Status::inactive : Status::active) << "unit " << i;
+        }
+      }
+      if (s != Status::unstable) {
+        ++stable;
+        proven += proved;
+        EXPECT_TRUE(proved) << "unit " << i << " is " << to_string(s) << " by the MILP, bounds " << m.layers[1][static_cast<std::size_t>(i)].lower << " " << m.layers[1][static_cast<std::size_t>(i)].upper << " nodes " << last_nodes << " status " << last_status;
+      }
+    }
+  }
+  EXPECT_GT(stable, 5);
+  EXPECT_GT(refuted, 10);
 }
 
 // Progress lines captured (and the global Progress restored) for one test.

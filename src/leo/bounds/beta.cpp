@@ -85,6 +85,43 @@ struct Adam {
   }
 };
 
+// BetaResult::split_off / split_on for layer 0 with relaxation r: P the
+// coefficients of relu(g_0) (rho_1), nu the multipliers chosen from them,
+// rho0 = nu W_0 the input's coefficients, `bound` the parent's bound. For unit
+// i the child's multiplier is P (g >= 0; beta 0) or 0 (g <= 0), so its bound
+// moves by (new - old) b_0i, minus the chord's intercept term of a positive P,
+// plus the change of max_box rho0.x along row i of W_0.
+void split_children(const AffineLayer& layer, const Box& box, const Layer& r, const Eigen::VectorXd& P,
+                    const Eigen::VectorXd& nu, const Eigen::VectorXd& rho0, double bound, Eigen::VectorXd& off,
+                    Eigen::VectorXd& on) {
+  const Eigen::Index n = P.size();
+  off = Eigen::VectorXd::Constant(n, std::numeric_limits<double>::quiet_NaN());
+  on = off;
+  auto box_term = [&](Eigen::Index f, double c) { return c > 0 ? c * box.upper[f] : c * box.lower[f]; };
+  for (Eigen::Index i = 0; i < n; ++i) {
+    if (r.kind[static_cast<std::size_t>(i)] != Kind::unstable) continue;
+    const double p = P[i];
+    const double intercept = p >= 0 ? p * r.intercept[i] : 0.0;
+    double child[2];  // off, on
+    const double target[2] = {0.0, p};
+    for (int c = 0; c < 2; ++c) {
+      const double delta = target[c] - nu[i];
+      double value = bound - intercept + delta * layer.bias[i];
+      if (delta != 0.0 && layer.is_dense()) {
+        for (Eigen::Index f = 0; f < rho0.size(); ++f) {
+          const double w = layer.weights(i, f);
+          if (w != 0.0) value += box_term(f, rho0[f] + delta * w) - box_term(f, rho0[f]);
+        }
+      } else if (delta != 0.0) {
+        for (const auto& [f, w] : layer.row(i)) value += box_term(f, rho0[f] + delta * w) - box_term(f, rho0[f]);
+      }
+      child[c] = value;
+    }
+    off[i] = child[0];
+    on[i] = child[1];
+  }
+}
+
 }  // namespace
 
 BetaResult beta_maximise(const Network& net, const Box& box, const NetworkBounds& bounds, std::size_t k,
@@ -171,15 +208,21 @@ BetaResult beta_maximise(const Network& net, const Box& box, const NetworkBounds
   }
   // The sound bound of the best parameters: weak duality with outward rounding.
   out.nu.assign(k, Eigen::VectorXd());
-  Eigen::MatrixXd rho0;
+  Eigen::MatrixXd rho0, P0;
   const Eigen::VectorXd v = backsub::sound_upper(net, box, bounds, k, A, [&](std::size_t j, const Eigen::MatrixXd& rho) {
     Eigen::MatrixXd nu = choose(layers[j], rho, out.state.alpha[j], out.state.beta[j], nullptr);
     out.nu[j] = nu.row(0).transpose();
-    if (j == 0) rho0 = net.layers[0].transpose_multiply_rows(nu);
+    if (j == 0) {
+      rho0 = net.layers[0].transpose_multiply_rows(nu);
+      P0 = rho;
+    }
     return nu;
   });
   out.bound = std::isnan(v[0]) ? std::numeric_limits<double>::infinity() : v[0];
   if (k == 0) rho0 = net.layers[0].transpose_multiply_rows(A);
+  if (k >= 1 && std::isfinite(out.bound) && P0.cols() == bounds[0].lower.size())
+    split_children(net.layers[0], box, layers[0], P0.row(0).transpose(), out.nu[0], rho0.row(0).transpose(),
+                   out.bound, out.split_off, out.split_on);
   out.input = box.lower;
   for (Eigen::Index i = 0; i < rho0.cols(); ++i)
     if (rho0(0, i) > 0) out.input[i] = box.upper[i];

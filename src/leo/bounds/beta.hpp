@@ -60,6 +60,15 @@ struct BetaResult {
   Eigen::VectorXd input;
   BetaState state;  // best parameters (for the children)
   int iterations = 0;
+  // A branching guide for splits on the first layer (k >= 1): for each unit i
+  // of layer 0 that is unstable in `bounds`, the floating-point value of the
+  // bound of each child of a split on i (g_0i <= 0: split_off, >= 0:
+  // split_on) with the best parameters and the new split's multiplier at 0.
+  // Exact for those parameters and cheap: such a split changes only nu_0i, so
+  // only the unit's own terms and the box term along row i of W_0 move. Not
+  // rigorous (a guide, never a proof); NaN for the other units; empty when
+  // k = 0 or the bound is not finite.
+  Eigen::VectorXd split_off, split_on;
 };
 
 // Maximises a.g_k over the node: `bounds` (one Bounds per layer, sound over

@@ -23,6 +23,7 @@ AffineHull box_hull(const Box& box) {
   }
   hull.directions = Eigen::MatrixXd::Zero(n, static_cast<Eigen::Index>(free.size()));
   for (std::size_t j = 0; j < free.size(); ++j) hull.directions(free[j], static_cast<Eigen::Index>(j)) = 1.0;
+  hull.axes = std::move(free);
   return hull;
 }
 
@@ -54,7 +55,7 @@ AffineHull next_hull(const AffineHull& input, const Eigen::MatrixXd& weights, co
   Eigen::Index rank = 0;
   Eigen::MatrixXd basis;  // q x rank, orthonormal
   if (q > 0 && d > 0) {
-    Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(weights(active, Eigen::all) * input.directions);
+    Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(input.restrict(weights(active, Eigen::all)));
     const Eigen::Index k = std::min(q, d);
     double largest = free.empty() ? 0.0 : 1.0;
     for (Eigen::Index j = 0; j < k; ++j) largest = std::max(largest, std::abs(qr.matrixQR()(j, j)));
@@ -71,6 +72,14 @@ AffineHull next_hull(const AffineHull& input, const Eigen::MatrixXd& weights, co
   for (Eigen::Index m = 0; m < q; ++m)
     if (rank > 0) hull.directions.row(active[static_cast<std::size_t>(m)]).head(rank) = basis.row(m);
   for (Eigen::Index j = 0; j < f; ++j) hull.directions(free[static_cast<std::size_t>(j)], rank + j) = 1.0;
+  // Coordinate directions only: no active direction, or the identity basis
+  // (rank == q: the active coordinates themselves), then the free units'.
+  if (rank == 0 || rank == q) {
+    std::vector<Eigen::Index> axes;
+    if (rank > 0) axes = active;
+    axes.insert(axes.end(), free.begin(), free.end());
+    hull.axes = std::move(axes);
+  }
   return hull;
 }
 

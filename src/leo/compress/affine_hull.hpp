@@ -16,6 +16,7 @@
 // Directions are orthonormalised by a column-pivoted QR; a direction whose
 // pivot is below `relative_tolerance` times the largest is dropped.
 #include <Eigen/Dense>
+#include <optional>
 #include <vector>
 
 #include "leo/domain/box.hpp"
@@ -28,8 +29,27 @@ struct Compressible;
 struct AffineHull {
   Eigen::VectorXd point;       // a point of the set
   Eigen::MatrixXd directions;  // orthonormal columns: the set is point + span(directions)
+  // Set when every direction is a coordinate vector: directions.col(j) is
+  // e_{axes[j]} (the box's hull; next_hull's when the active rows have full
+  // rank or none). Lets restrict() select columns instead of multiplying.
+  std::optional<std::vector<Eigen::Index>> axes;
 
   Eigen::Index dimension() const { return directions.cols(); }
+
+  // W D: rows acting on the hull's directions (W has one column per
+  // coordinate of the set). Without `axes`, the product W * directions as
+  // written. With `axes`, W's columns at those coordinates, -0.0 made +0.0:
+  // bit for bit that product, each of whose entries is one term w * 1 and
+  // terms w' * 0 accumulated onto +0 as BLAS's gemm and gemv do (Eigen's
+  // coefficient-wise product of tiny matrices, rows + coordinates +
+  // dimension < 20, may give -0.0 where w is -0.0: a zero either way),
+  // without its rows x coordinates x dimension multiply-adds.
+  template <typename Derived>
+  Eigen::Matrix<double, Derived::RowsAtCompileTime, Eigen::Dynamic> restrict(
+      const Eigen::MatrixBase<Derived>& W) const {
+    if (!axes || static_cast<Eigen::Index>(axes->size()) != directions.cols()) return W * directions;
+    return W(Eigen::all, *axes).array() + 0.0;  // x + 0.0: -0.0 becomes +0.0, every other x stays
+  }
 };
 
 // The box as an affine set: its centre and one unit direction per feature

@@ -274,7 +274,7 @@ RewriteResult fold_constant_units(const Compressible& state, const Box& box, dou
       double row_norm = layer.weights.row(i).norm();
       bool constant = row_norm == 0.0;
       if (!constant) {
-        double restricted = hull->dimension() > 0 ? (layer.weights.row(i) * hull->directions).norm() : 0.0;
+        double restricted = hull->dimension() > 0 ? hull->restrict(layer.weights.row(i)).norm() : 0.0;
         constant = restricted <= tolerance * row_norm;
       }
       if (!constant) continue;
@@ -312,7 +312,7 @@ RewriteResult merge_duplicate_units(const Compressible& state, const Box& box, d
     const Index d = hull->dimension();
     // Each unit's affine form on the hull: g = (w D) t + g(p).
     Eigen::MatrixXd forms(n, d + 1);
-    if (d > 0) forms.leftCols(d) = layer.weights * hull->directions;
+    if (d > 0) forms.leftCols(d) = hull->restrict(layer.weights);
     forms.col(d) = layer.weights * hull->point + layer.bias;
     Eigen::VectorXd norms = forms.rowwise().norm();
     Eigen::MatrixXd unit_forms = forms;
@@ -377,7 +377,7 @@ RewriteResult fold_dependent_active_units(const Compressible& state, const Box& 
     if (q > 0) {
       // Rows of the active units restricted to the hull, as columns: d x q.
       Eigen::MatrixXd restricted_t(d, q);
-      if (d > 0) restricted_t = (layer.weights(active, Eigen::all) * hull->directions).transpose();
+      if (d > 0) restricted_t = hull->restrict(layer.weights(active, Eigen::all)).transpose();
       Index rank = 0;
       std::vector<int> basis, dependent;
       Eigen::MatrixXd alpha;  // rank x (q - rank): dependent column m = basis * alpha.col(m)

@@ -77,6 +77,31 @@ Choice choose_split(const Network& net, const NetworkBounds& b, std::size_t k, c
   return by_width;
 }
 
+// For a target in layer 1, where every split is on layer 0: the unit whose
+// split leaves the least bound to remove, by beta's exact child estimates
+// (BetaResult::split_off / split_on, the node's parameters): the sum over the
+// two children of max(estimate, 0), a child estimated <= 0 being a leaf.
+// Measured on mnistfc 256x2 prop_1_0.05, units 72, 45 and 29 of layer 1 (8
+// beta iterations per node): 1173, 4367 and 7543 nodes, where BaBSR's
+// intercept score (choose_split) took 1357, 14997 and more than 17408 (the
+// worse child's estimate alone: 1709 and 19861 for units 72 and 45;
+// bench/results/residue.md, "hard").
+// Ties: the lower worse child. None (unit -1) when no estimate is available.
+Choice choose_first_layer_split(const NetworkBounds& b, const Eigen::VectorXd& off, const Eigen::VectorXd& on) {
+  Choice best;
+  double best_left = std::numeric_limits<double>::infinity(), best_worse = best_left;
+  for (Eigen::Index i = 0; i < off.size() && i < b[0].lower.size(); ++i) {
+    if (!(b[0].lower[i] < 0 && b[0].upper[i] > 0) || !std::isfinite(off[i]) || !std::isfinite(on[i])) continue;
+    const double left = std::max(off[i], 0.0) + std::max(on[i], 0.0), worse = std::max(off[i], on[i]);
+    if (left < best_left || (left == best_left && worse < best_worse)) {
+      best_left = left;
+      best_worse = worse;
+      best = {0, i};
+    }
+  }
+  return best;
+}
+
 // A node of the recorded tree (SplitOptions::tree): a split (layer, unit) with
 // its children's ids, or a leaf with optional LP multipliers.
 struct Recorded {
@@ -185,6 +210,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
     LpSolution sol;  // the multipliers that guide the branching (beta's or the LP's)
     sol.bound = std::numeric_limits<double>::infinity();
     std::shared_ptr<const BetaState> state = warm;
+    Choice guided;  // by beta's child estimates (first-layer splits of a layer-1 target)
     if (options.beta_iterations > 0) {
       BetaOptions bo;
       bo.iterations = splits.empty() ? 2 * options.beta_iterations : options.beta_iterations;
@@ -205,12 +231,17 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
         return result;
       }
       sol.nu = std::move(br.nu);
+      if (layer == 1) guided = choose_first_layer_split(b, br.split_off, br.split_on);
     }
-    Choice choice = choose_split(net, b, layer, a, sol);
+    Choice choice = guided.unit >= 0 ? guided : choose_split(net, b, layer, a, sol);
     // The LP where asked, and wherever no unit is left to split (every phase
     // fixed: the LP is then exact, which keeps the search complete).
     if (options.lp || choice.unit < 0) {
-      if (!lp) lp = std::make_unique<SplitLp>(net, box, b, layer, options.limits);
+      // Built on the search's root bounds, which contain every node's: built
+      // on this node's, the units stably inactive here would have no row in
+      // the LP of a later node where they are active (its bound, though sound,
+      // then misses them and proves little).
+      if (!lp) lp = std::make_unique<SplitLp>(net, box, bounds, layer, options.limits);
       if (lp->available()) {
         LpSolution s = lp->maximise(b, a, options.deadline.remaining());
         ++result.lps;
@@ -228,7 +259,7 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
         result.status = SplitResult::Status::refuted;
         return result;
       }
-      choice = choose_split(net, b, layer, a, sol);
+      if (guided.unit < 0) choice = choose_split(net, b, layer, a, sol);
     }
     if (choice.unit < 0) return result;  // every phase fixed and still no proof: a numerical gap, unknown
     bool active_first = true;
@@ -276,7 +307,7 @@ namespace {
 // `tree`: when set, the tree of the side proven is recorded there (certificates).
 TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& bounds, const Analysis& start,
                       std::size_t h, Eigen::Index unit, const SplitStageOptions& options, long budget,
-                      const Deadline& deadline, cert::ReluSplit* tree) {
+                      int beta_iterations, const Deadline& deadline, cert::ReluSplit* tree) {
   int proven = 0;
   double bound = 0;
   long nodes = 0;
@@ -287,7 +318,7 @@ TaskResult split_unit(const Network& net, const Box& box, const NetworkBounds& b
     SplitOptions o;
     o.max_nodes = budget;
     o.limits = options.limits;
-    o.beta_iterations = options.beta_iterations;
+    o.beta_iterations = beta_iterations;
     o.lp = options.lp;
     o.deadline = deadline;
     cert::ReluSplit side_tree;
@@ -346,8 +377,6 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
     }
     if (options.before_layer) options.before_layer(h);
     for (int pass = sweep == 0 ? 0 : 2; pass < (sweep == 0 ? 2 : 3) && !out_of_time(); ++pass) {
-      const long budget = budgets[pass];
-      if (pass > 0 && budget <= *std::max_element(budgets, budgets + pass)) continue;
       Deadline task_limit = limit;
       if (cluster::distributed()) {  // every rank starts the pass from rank 0's state (before_layer ran on each)
         const sync::Decision d = sync::follow_primary(fmt::format("split layer {} pass {}", h, pass), 0,
@@ -364,6 +393,14 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
         const auto unit = static_cast<Eigen::Index>(i);
         if (needs_witness(analysis, h, unit, true) || needs_witness(analysis, h, unit, false)) units.push_back(i);
       }
+      if (units.empty()) continue;
+      long budget = budgets[pass];
+      // The last pass shares its total among the units left: a few get the
+      // large budget, many get so little that the pass is skipped.
+      if (pass == 2 && options.last_pass_nodes > 0)
+        budget = std::min(budget, options.last_pass_nodes / static_cast<long>(units.size()));
+      if (pass > 0 && budget <= *std::max_element(budgets, budgets + pass)) continue;
+      const int iterations = pass == 2 ? options.last_beta_iterations : options.beta_iterations;
       const Analysis& start = analysis;  // read only while the tasks run
       const NetworkBounds& root = bounds;
       auto results = run_tasks(units.size(), options.threads,
@@ -371,8 +408,8 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
                                [&](std::size_t k) {
                                  cert::ReluSplit tree;  // travels in the result (threads, ranks)
                                  TaskResult r = split_unit(net, box, root, start, h,
-                                                           static_cast<Eigen::Index>(units[k]), options, budget, task_limit,
-                                                           options.recorder ? &tree : nullptr);
+                                                           static_cast<Eigen::Index>(units[k]), options, budget, iterations,
+                                                           task_limit, options.recorder ? &tree : nullptr);
                                  if (options.recorder) unit_tasks::append_tree(r, tree);
                                  return r;
                                });

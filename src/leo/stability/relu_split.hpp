@@ -32,7 +32,10 @@
 //      double; a point on the wrong side refutes the claim (a witness).
 //   5. otherwise a unit is split, chosen by the multipliers of the last bound
 //      (choose_split: the LP point's distance from the ReLU graph weighted by
-//      the unit's coefficient; else BaBSR's chord-intercept score).
+//      the unit's coefficient; else BaBSR's chord-intercept score). For a
+//      target in layer 1 (every split on layer 0), by beta's exact estimates
+//      of both children's bounds instead (BetaResult::split_off / split_on):
+//      the split that leaves the least positive bound in its children.
 // A leaf proven by beta or the LP records its multipliers nu_j (j < k): the
 // same certificate leaf for both (docs/certificates.md, rule relu_split).
 // A node budget and the deadline stop the search: the answer is then
@@ -113,11 +116,21 @@ SplitResult prove_sign(const Network& net, const Box& box, const NetworkBounds& 
 struct SplitStageOptions {
   long unit_nodes = 64;        // nodes per unit and side, first pass
   long hard_unit_nodes = 1024;  // second pass, for the units the first left undecided (<= unit_nodes: none)
-  // Third pass, for the units the second left undecided (<= hard_unit_nodes:
-  // none, the default): measured on the mnistfc rows (bench/results/residue.md),
-  // 16384 nodes proved none of what 1024 left and took the MILP's time.
-  long last_unit_nodes = 0;
+  // Third pass, for the units the second left undecided, once every layer had
+  // the first two: at most last_unit_nodes per unit, and at most
+  // last_pass_nodes (<= 0: no cap) shared among the units of the layer left
+  // for it, so that a few hard units get the time and a layer with many gets
+  // no pass (per-unit budget <= hard_unit_nodes: skipped). Measured on
+  // mnistfc 256x2 prop_1_0.05 (bench/results/residue.md, "hard"): its last
+  // three units need 1173-7543 nodes with the first-layer branching of
+  // prove_sign; before that branching, 16384 nodes proved none of them.
+  long last_unit_nodes = 16384;
+  long last_pass_nodes = 49152;
   int beta_iterations = 20;     // SplitOptions::beta_iterations
+  // SplitOptions::beta_iterations of the last pass: in its deep trees each
+  // node continues its parent's optimisation (warm start), so fewer
+  // iterations per node pay (measured: the same node counts, 1.5x cheaper nodes).
+  int last_beta_iterations = 8;
   bool lp = false;              // SplitOptions::lp (measured: beta alone decides as much, 4x cheaper)
   double seconds = 0;    // wall clock for the stage (<= 0: none); the deadline applies too
   // A layer whose LP (layers before it) is over these limits is skipped: its
