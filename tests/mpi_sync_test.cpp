@@ -173,6 +173,30 @@ TEST(SyncState, WithoutMpirunFollowPrimaryChangesNothing) {
   EXPECT_EQ(extra, "x");
 }
 
+// Without mpirun the clock of a sync point is the process's own: the limit
+// given (the same end), stop() reads it when asked, nothing else changes.
+TEST(SyncState, WithoutMpirunTheClockIsTheProcesssOwn) {
+  if (cluster::distributed()) GTEST_SKIP() << "the test itself runs under mpirun";
+  Analysis a = sample_analysis();
+  NetworkBounds b = sample_bounds();
+  const sync::SharedClock none = sync::follow_clock("site", 42, Deadline(), a, &b, nullptr);
+  EXPECT_FALSE(none.stop());
+  EXPECT_TRUE(none.limit().unlimited());
+  const Deadline soon(0.05);
+  const sync::SharedClock clock = sync::follow_clock("site", 42, soon, a, &b, nullptr);
+  EXPECT_FALSE(clock.stop());
+  EXPECT_LE(std::abs(clock.limit().remaining() - soon.remaining()), 1e-3);
+  while (!soon.expired()) {
+  }
+  EXPECT_TRUE(clock.stop());  // read now, not at the sync point
+  EXPECT_EQ(clock.limit().remaining(), 0.0);
+  expect_same(a, sample_analysis());
+  EXPECT_EQ(b[1].upper, sample_bounds()[1].upper);
+  // Under mpirun (the two-argument form): the decision made at the sync point, whatever the clock says later.
+  EXPECT_TRUE(sync::SharedClock(false, Deadline()).stop());
+  EXPECT_FALSE(sync::SharedClock(true, soon).stop());
+}
+
 TEST(SyncState, InputFingerprintNamesTheNetworkAndTheBox) {
   const Network net({AffineLayer(Eigen::MatrixXd::Identity(2, 2), Eigen::VectorXd::Zero(2)),
                      AffineLayer(Eigen::MatrixXd::Ones(1, 2), Eigen::VectorXd::Zero(1))});

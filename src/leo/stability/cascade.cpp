@@ -294,12 +294,12 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
   // nothing happens here.
   const std::uint64_t inputs = cluster::distributed() ? sync::input_fingerprint(network, domain.box) : 0;
   auto follow_primary = [&](std::string_view site) {
+    if (!cluster::distributed()) return sync::SharedClock(deadline);
     NetworkBounds shared = bounds && cluster::primary() ? *bounds : NetworkBounds{};
     std::ostringstream random;
     random << (bounds ? '1' : '0') << rng;
     std::string extra = random.str();
-    const sync::Decision d =
-        sync::follow_primary(site, inputs, !deadline.expired(), deadline.remaining(), a, &shared, &extra);
+    const sync::SharedClock clock = sync::follow_clock(site, inputs, deadline, a, &shared, &extra);
     if (!cluster::primary()) {
       if (extra.starts_with("1"))
         bounds = std::move(shared);
@@ -308,9 +308,9 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       std::istringstream in(extra.substr(1));
       in >> rng;
       if (!in) throw Error(ExitCode::internal, "MPI: the random state sent by rank 0 is malformed");
-      if (!deadline.unlimited()) deadline = Deadline(std::max(d.seconds_left, 1e-9));
+      deadline = clock.limit();
     }
-    return d.go;
+    return clock;
   };
 
   // The stages in the order of the stage table (stages.hpp).
@@ -322,11 +322,11 @@ Analysis analyze(const Network& network, const Domain& domain, const AnalyzeOpti
       continue;
     }
     if (stage == Stage::milp && options.exact == ExactMethod::none) continue;
-    const bool go = cluster::distributed() ? follow_primary(fmt::format("the start of stage {}", info.name)) : true;
+    const sync::SharedClock clock = follow_primary(fmt::format("the start of stage {}", info.name));
     const int left = undecided_units(a);  // carried values included: their bounds still matter
     if (left == 0) continue;
     const int model_left = undecided_model_units(a);
-    if (cluster::distributed() ? !go : deadline.expired()) {
+    if (clock.stop()) {
       a.timed_out = true;
       progress.report(info.name, "time limit reached; skipped ({} units undecided)", model_left);
       a.stage_times.push_back({stage, 0.0, 0});  // every requested stage has its line

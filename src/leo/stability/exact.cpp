@@ -317,14 +317,12 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
     // Under mpirun (sync.hpp) every rank starts the layer from rank 0's
     // analysis, with rank 0's decision to go on and its time left for the
     // tasks; not distributed, this process's clock.
+    const sync::SharedClock clock =
+        sync::follow_clock(fmt::format("milp layer {}", l), 0, options.deadline, analysis, nullptr);
     std::optional<ExactOptions> adopted;
-    bool go = true;
     if (cluster::distributed()) {
-      const sync::Decision d = sync::follow_primary(fmt::format("milp layer {}", l), 0, !options.deadline.expired(),
-                                                    options.deadline.remaining(), analysis, nullptr);
-      go = d.go;
       adopted = options;
-      if (!options.deadline.unlimited()) adopted->deadline = Deadline(std::max(d.seconds_left, 1e-9));
+      adopted->deadline = clock.limit();
     }
     const ExactOptions& run = adopted ? *adopted : options;
     NetworkBounds tight = tightened_bounds(bounds, analysis);
@@ -333,7 +331,7 @@ void exact_per_unit(const Network& net, const Box& box, const NetworkBounds& bou
     for (std::size_t i = 0; i < analysis.layers[l].size(); ++i)
       if (analysis.layers[l][i].status == Status::undecided) todo.push_back(i);
     if (todo.empty()) continue;
-    if (cluster::distributed() ? !go : options.deadline.expired()) {
+    if (clock.stop()) {
       analysis.timed_out = true;
       return;
     }

@@ -377,17 +377,14 @@ int split_stage(const Network& net, const Box& box, NetworkBounds& bounds, Analy
     }
     if (options.before_layer) options.before_layer(h);
     for (int pass = sweep == 0 ? 0 : 2; pass < (sweep == 0 ? 2 : 3) && !out_of_time(); ++pass) {
-      Deadline task_limit = limit;
-      if (cluster::distributed()) {  // every rank starts the pass from rank 0's state (before_layer ran on each)
-        const sync::Decision d = sync::follow_primary(fmt::format("split layer {} pass {}", h, pass), 0,
-                                                      !(deadline.expired() || stage.expired()), limit.remaining(),
-                                                      analysis, &bounds);
-        if (!d.go) {
-          stopped = true;
-          break;
-        }
-        if (!limit.unlimited()) task_limit = Deadline(std::max(d.seconds_left, 1e-9));
+      // Every rank starts the pass from rank 0's state and clock (before_layer ran on each).
+      const sync::SharedClock clock =
+          sync::follow_clock(fmt::format("split layer {} pass {}", h, pass), 0, limit, analysis, &bounds);
+      if (clock.stop()) {
+        stopped = true;
+        break;
       }
+      const Deadline& task_limit = clock.limit();
       std::vector<std::size_t> units;
       for (std::size_t i = 0; i < analysis.layers[h].size(); ++i) {
         const auto unit = static_cast<Eigen::Index>(i);

@@ -279,6 +279,14 @@ Decision follow_primary(std::string_view site, std::uint64_t inputs, bool go, do
   return d;
 }
 
+SharedClock follow_clock(std::string_view site, std::uint64_t inputs, const Deadline& limit, Analysis& analysis,
+                         NetworkBounds* bounds, std::string* extra) {
+  if (!cluster::distributed()) return SharedClock(limit);
+  const Decision d = follow_primary(site, inputs, !limit.expired(), limit.remaining(), analysis, bounds, extra);
+  if (cluster::primary() || limit.unlimited()) return SharedClock(d.go, limit);
+  return SharedClock(d.go, Deadline(std::max(d.seconds_left, 1e-9)));
+}
+
 std::uint64_t input_fingerprint(const Network& net, const Box& box) {
   Fingerprint f;
   auto bits = [&](double d) {

@@ -31,6 +31,7 @@
 #include "leo/domain/box.hpp"
 #include "leo/network/network.hpp"
 #include "leo/stability/verdict.hpp"
+#include "leo/util/deadline.hpp"
 
 namespace leo::sync {
 
@@ -44,6 +45,35 @@ struct Decision {
 // `bounds` and `extra` (any other state, as bytes) may be null.
 Decision follow_primary(std::string_view site, std::uint64_t inputs, bool go, double seconds_left, Analysis& analysis,
                         NetworkBounds* bounds, std::string* extra = nullptr);
+
+// What a rank goes by after a sync point on a clock (follow_clock).
+class SharedClock {
+ public:
+  // Not distributed: this process's own clock, `limit`.
+  explicit SharedClock(const Deadline& limit) : limit_(limit) {}
+  SharedClock(bool go, const Deadline& limit) : shared_(true), go_(go), limit_(limit) {}
+
+  // Whether to stop here: under mpirun rank 0's decision at the sync point
+  // (the same on every rank); not distributed, whether `limit` has expired now.
+  bool stop() const { return shared_ ? !go_ : limit_.expired(); }
+  // The time limit of what follows the sync point: under mpirun rank 0's
+  // seconds left (unlimited stays unlimited); not distributed, `limit`.
+  const Deadline& limit() const { return limit_; }
+
+ private:
+  bool shared_ = false;
+  bool go_ = true;
+  Deadline limit_;
+};
+
+// The sync point of a step with a time limit, the form every distributed step
+// takes: follow_primary with this rank's decision to go on (`limit` not
+// expired) and `limit`'s seconds left, and a clock that every rank then goes
+// by, so that they stop at the same step and give their tasks rank 0's time.
+// On rank 0 the clock's limit is `limit` itself. Not distributed: nothing is
+// sent, nothing changes, and the clock is `limit`.
+SharedClock follow_clock(std::string_view site, std::uint64_t inputs, const Deadline& limit, Analysis& analysis,
+                         NetworkBounds* bounds, std::string* extra = nullptr);
 
 // A fingerprint of the network and the box: the box's bits and the
 // network's pre-activations (bits) at the box's centre and corners lower and
