@@ -559,9 +559,15 @@ TEST(ReluSplit, StageAgreesWithThePerUnitMilp) {
   for (int k = 0; k < nets; ++k) {
     Network net = test::random_network({5, 14, 14, 10, 2}, rng, 0.4);
     Domain d = box_domain(5, -1, 1);
-    AnalyzeOptions exact;
-    exact.stages = {Stage::ibp, Stage::milp};
-    Analysis m = analyze(net, d, exact);
+    // The baseline. Under the sanitizers (which check split's memory, not
+    // CBC's: it is not instrumented, and their allocator made it 95% of the
+    // test's two minutes) the two split runs are each other's baseline.
+    Analysis m;
+    if (!test::kSanitized) {
+      AnalyzeOptions exact;
+      exact.stages = {Stage::ibp, Stage::milp};
+      m = analyze(net, d, exact);
+    }
     for (bool lp : {true, false}) {
       SCOPED_TRACE("net " + std::to_string(k) + (lp ? " beta+lp" : " beta"));
       AnalyzeOptions o;
@@ -570,6 +576,10 @@ TEST(ReluSplit, StageAgreesWithThePerUnitMilp) {
       o.split.lp = lp;
       Analysis a = analyze(net, d, o);
       test::expect_valid_witnesses(net, a);
+      if (test::kSanitized && lp) {
+        m = a;
+        continue;
+      }
       for (std::size_t h = 0; h < a.layers.size(); ++h)
         for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
           const Status s = a.layers[h][i].status, t = m.layers[h][i].status;
@@ -581,7 +591,7 @@ TEST(ReluSplit, StageAgreesWithThePerUnitMilp) {
         }
     }
   }
-  EXPECT_GT(both, 150 * nets / 4);
+  EXPECT_GT(both, (test::kSanitized ? 75 : 150) * nets / 4);
   EXPECT_GE(by_split, by_milp * 9 / 10) << by_split << " of " << by_milp << " (both " << both << ")";
 }
 
@@ -612,9 +622,14 @@ TEST(ReluSplit, LastPassDecidesWhatTheCheapPassesLeave) {
     o.threads = 1;
     o.split.last_pass_nodes = 2;
     const Analysis shared = analyze(net, d, o);
-    AnalyzeOptions exact;
-    exact.stages = {Stage::ibp, Stage::milp};
-    const Analysis m = analyze(net, d, exact);
+    // The per-unit MILP baseline: the release build only (CBC is not
+    // instrumented; under the sanitizers' allocator it was 98% of 2 minutes).
+    Analysis m = b;
+    if (!test::kSanitized) {
+      AnalyzeOptions exact;
+      exact.stages = {Stage::ibp, Stage::milp};
+      m = analyze(net, d, exact);
+    }
     test::expect_valid_witnesses(net, b);
     for (std::size_t h = 0; h < a.layers.size(); ++h)
       for (std::size_t i = 0; i < a.layers[h].size(); ++i) {
@@ -667,7 +682,8 @@ TEST(ReluSplit, NodeBudgetGivesUnknownNeverAProof) {
 TEST(ReluSplit, FirstLayerBranchingAgreesWithThePerUnitMilp) {
   std::mt19937_64 rng(61);
   int stable = 0, proven = 0, refuted = 0;
-  for (int k = 0; k < 10; ++k) {
+  const int nets = test::repetitions(10, 5);  // 2 under the sanitizers (CBC's baseline is slow under their allocator)
+  for (int k = 0; k < nets; ++k) {
     SCOPED_TRACE("net " + std::to_string(k));
     Network net = test::random_network({8, 24, 12, 1}, rng, 0.5);
     Domain d = box_domain(8, -1, 1);
@@ -708,9 +724,9 @@ TEST(ReluSplit, FirstLayerBranchingAgreesWithThePerUnitMilp) {
       }
     }
   }
-  EXPECT_GT(stable, 5);
+  EXPECT_GT(stable, nets / 2);
   EXPECT_EQ(proven, stable);  // every unit the MILP proves stable is proven by the split search too
-  EXPECT_GT(refuted, 10);
+  EXPECT_GT(refuted, nets);
 }
 
 // Progress lines captured (and the global Progress restored) for one test.
