@@ -193,6 +193,16 @@ void crown_layer(const Model& m, const Box& box, Bounds& B, std::size_t k) {
   }
 }
 
+// Interval, then CROWN, for the target (k, i) of a ReLU-split claim: its
+// bounds (whether its sign is settled or not: the claim is a bound), with
+// the other units of layer k left at their interval bounds. A split node
+// needs no more of layer k: the units below bound it, not its neighbours.
+void crown_target(const Model& m, const Box& box, Bounds& B, std::size_t k, Eigen::Index i) {
+  interval_layer(m, box, B, k);
+  B.hi[k][i] = std::min(B.hi[k][i], linear_upper(m, box, B, k, unit_row(m, k, i, Side::upper), nullptr));
+  B.lo[k][i] = std::max(B.lo[k][i], -linear_upper(m, box, B, k, unit_row(m, k, i, Side::lower), nullptr));
+}
+
 // Interval, then CROWN, for layers from..to.
 void propagate(const Model& m, const Box& box, Bounds& B, std::size_t from, std::size_t to, bool crown) {
   for (std::size_t k = from; k <= to && k < m.hidden(); ++k) {
@@ -348,7 +358,12 @@ class Checker {
     const std::size_t id = w.pos;
     const PhaseNode& n = w.claim.nodes[id];
     ++s_.relu_split_nodes;
-    if (!empty(nb, w.k)) propagate(m_, c_.box, nb, changed_from, w.k, true);
+    // The layers between the split and the target in full (they bound the
+    // target), the target alone at its layer (crown_target).
+    if (!empty(nb, w.k)) {
+      if (w.k > 0) propagate(m_, c_.box, nb, changed_from, w.k - 1, true);
+      if (!empty(nb, w.k)) crown_target(m_, c_.box, nb, w.k, w.claim.unit);
+    }
     if (empty(nb, w.k)) {  // no input of the box has these phases
       skip(w);
       return;
@@ -360,7 +375,9 @@ class Checker {
         multipliers_fit(n.nu, w.k, fmt::format("nodes[{}].nu", id));
         v = std::min(v, linear_upper(m_, c_.box, nb, w.k, w.a, &n.nu));
       }
-      if (!(v <= w.target))
+      // Before failing: the target's neighbours may show the leaf's region
+      // empty (CROWN on all of layer k; rare, and costly on every node).
+      if (!(v <= w.target) && !empty_by_neighbours(nb, w.k))
         fail(fmt::format("layer {} unit {} {} bound {}: leaf nodes[{}] gives only {}", w.claim.layer, w.claim.unit,
                          w.claim.side == Side::upper ? "upper" : "lower", num(w.claim.bound), id,
                          num(w.claim.side == Side::upper ? v : -v)));
@@ -373,6 +390,11 @@ class Checker {
     on.lo[j][n.unit] = std::max(on.lo[j][n.unit], 0.0);
     phase_node(w, std::move(off), j + 1);
     phase_node(w, std::move(on), j + 1);
+  }
+
+  bool empty_by_neighbours(Bounds nb, std::size_t k) const {
+    crown_layer(m_, c_.box, nb, k);
+    return empty(nb, k);
   }
 
   void apply(const ReluSplit& r) {
