@@ -223,7 +223,11 @@ TaskResult per_unit_task(const Network& net, const Box& box, const NetworkBounds
     const double g = pre[layer](static_cast<Eigen::Index>(unit), 0);
     return positive ? g > 0 : g < 0;
   };
-  if (v.status == Status::undecided) {
+  // Out of time before it starts: the task loads no solver (loading the
+  // layer's model costs more than many of its LPs, and every task left would
+  // pay it after the limit).
+  if (v.status == Status::undecided && options.deadline.expired()) cut_short = true;
+  if (v.status == Status::undecided && !cut_short) {
     MilpSolver solver(model);
     for (bool positive : {true, false}) {
       if (positive ? v.seen_positive : v.seen_negative) continue;
