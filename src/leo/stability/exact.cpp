@@ -223,12 +223,10 @@ TaskResult per_unit_task(const Network& net, const Box& box, const NetworkBounds
     const double g = pre[layer](static_cast<Eigen::Index>(unit), 0);
     return positive ? g > 0 : g < 0;
   };
-  // Out of time before it starts: the task loads no solver (loading the
-  // layer's model costs more than many of its LPs, and every task left would
-  // pay it after the limit).
-  if (v.status == Status::undecided && options.deadline.expired()) cut_short = true;
-  if (v.status == Status::undecided && !cut_short) {
-    MilpSolver solver(model);
+  if (v.status == Status::undecided) {
+    // Loaded once the clock allows a first MILP: a task that starts after the
+    // limit loads nothing (the layer's model, loaded by every task left).
+    std::optional<MilpSolver> solver;
     for (bool positive : {true, false}) {
       if (positive ? v.seen_positive : v.seen_negative) continue;
       if (options.deadline.expired()) {
@@ -236,9 +234,10 @@ TaskResult per_unit_task(const Network& net, const Box& box, const NetworkBounds
         break;
       }
       Progress::global().heartbeat();
-      std::vector<double> objective(static_cast<std::size_t>(solver.columns()), 0.0);
+      if (!solver) solver.emplace(model);
+      std::vector<double> objective(static_cast<std::size_t>(solver->columns()), 0.0);
       objective[static_cast<std::size_t>(g_column)] = positive ? -1.0 : 1.0;
-      solver.set_objective(objective);
+      solver->set_objective(objective);
       MilpSettings settings = settings_for(options);
       settings.threads = 1;
       settings.cutoff = margin;
@@ -253,7 +252,7 @@ TaskResult per_unit_task(const Network& net, const Box& box, const NetworkBounds
         seen = shows(x, positive) || seen;
         return seen;
       };
-      MilpResult r = solver.minimize(settings, try_point, try_point);
+      MilpResult r = solver->minimize(settings, try_point, try_point);
       if (seen) continue;  // witnessed: the merge harvests the point
       if (r.status == MilpResult::Status::time_limit || options.deadline.expired()) {
         cut_short = true;
